@@ -1,0 +1,201 @@
+// Package redistest starts and stops private redis-server processes for tests.
+//
+// Every server listens on a free loopback port, keeps nothing on disk, and is
+// stopped in the test's Cleanup. Tests can kill it (as a crash would) and
+// restart it empty on the same port. It never talks to a Redis the test did
+// not start, so tests pass on a machine without a running Redis service.
+package redistest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Binary is the redis-server executable, from $REDIS_SERVER or the PATH.
+func Binary() (string, error) {
+	if p := os.Getenv("REDIS_SERVER"); p != "" {
+		return p, nil
+	}
+	p, err := exec.LookPath("redis-server")
+	if err != nil {
+		return "", errors.New("redistest: redis-server not found on PATH (install the Debian package redis-server, or set REDIS_SERVER)")
+	}
+	return p, nil
+}
+
+// Server is one private redis-server process.
+type Server struct {
+	bin  string
+	args []string
+	port int
+	dir  string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// Start starts a redis-server on a free 127.0.0.1 port with the extra
+// command-line args (for example "--requirepass", "secret"), waits until it
+// answers PING, and stops it when the test ends. It fails the test if
+// redis-server is missing or does not come up.
+func Start(tb testing.TB, args ...string) *Server {
+	tb.Helper()
+	bin, err := Binary()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s := &Server{bin: bin, args: args, dir: tb.TempDir()}
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			tb.Fatalf("redistest: %v", err)
+		}
+		s.port = port
+		if lastErr = s.start(); lastErr == nil {
+			tb.Cleanup(s.Stop)
+			return s
+		}
+	}
+	tb.Fatalf("redistest: redis-server did not start: %v", lastErr)
+	return nil
+}
+
+// Addr is the server's address, "127.0.0.1:port".
+func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
+
+// Port is the server's port.
+func (s *Server) Port() int { return s.port }
+
+// Options returns go-redis options for the server with context deadlines
+// honoured (ContextTimeoutEnabled) and short dial and read timeouts suited
+// to tests.
+func (s *Server) Options() *redis.Options {
+	return &redis.Options{
+		Addr:                  s.Addr(),
+		Password:              s.password(),
+		ContextTimeoutEnabled: true,
+		DialTimeout:           time.Second,
+		ReadTimeout:           2 * time.Second,
+		WriteTimeout:          2 * time.Second,
+		MaxRetries:            -1,
+	}
+}
+
+// Client returns a client of the server, closed when the test ends.
+func (s *Server) Client(tb testing.TB) *redis.Client {
+	tb.Helper()
+	c := redis.NewClient(s.Options())
+	tb.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func (s *Server) password() string {
+	for i, a := range s.args {
+		if a == "--requirepass" && i+1 < len(s.args) {
+			return s.args[i+1]
+		}
+	}
+	return ""
+}
+
+func (s *Server) start() error {
+	argv := append([]string{
+		"--port", strconv.Itoa(s.port),
+		"--bind", "127.0.0.1",
+		"--save", "",
+		"--appendonly", "no",
+		"--dir", s.dir,
+		"--daemonize", "no",
+		"--loglevel", "warning",
+		"--logfile", "",
+	}, s.args...)
+	cmd := exec.Command(s.bin, argv...)
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+	s.mu.Lock()
+	s.cmd, s.done = cmd, done
+	s.mu.Unlock()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-done:
+			return fmt.Errorf("redis-server exited at start (port %d taken?)", s.port)
+		default:
+		}
+		if s.ping() == nil {
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.Kill()
+	return errors.New("redis-server did not answer PING within 10s")
+}
+
+func (s *Server) ping() error {
+	c := redis.NewClient(&redis.Options{Addr: s.Addr(), Password: s.password(), DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	return c.Ping(ctx).Err()
+}
+
+// Kill stops the server with SIGKILL, as a crash would, and waits until the
+// process has exited. Killing a stopped server does nothing.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	cmd, done := s.cmd, s.done
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Kill()
+	<-done
+}
+
+// Stop is Kill: the server keeps nothing, so there is nothing to shut down
+// gracefully.
+func (s *Server) Stop() { s.Kill() }
+
+// Restart starts the server again on the same port, empty (it persists
+// nothing). A running server is killed first.
+func (s *Server) Restart(tb testing.TB) {
+	tb.Helper()
+	s.Kill()
+	var err error
+	for attempt := 0; attempt < 50; attempt++ {
+		if err = s.start(); err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond) // the port may linger in the kernel for a moment
+	}
+	tb.Fatalf("redistest: restart on port %d: %v", s.port, err)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
