@@ -51,25 +51,34 @@ type Server struct {
 // redis-server is missing or does not come up.
 func Start(tb testing.TB, args ...string) *Server {
 	tb.Helper()
-	bin, err := Binary()
+	s, err := Launch(tb.TempDir(), args...)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s := &Server{bin: bin, args: args, dir: tb.TempDir()}
+	tb.Cleanup(s.Stop)
+	return s
+}
+
+// Launch starts a redis-server outside a test (for the demo), working in
+// dir. The caller stops it with Stop.
+func Launch(dir string, args ...string) (*Server, error) {
+	bin, err := Binary()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{bin: bin, args: args, dir: dir}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
 		port, err := freePort()
 		if err != nil {
-			tb.Fatalf("redistest: %v", err)
+			return nil, fmt.Errorf("redistest: %w", err)
 		}
 		s.port = port
 		if lastErr = s.start(); lastErr == nil {
-			tb.Cleanup(s.Stop)
-			return s
+			return s, nil
 		}
 	}
-	tb.Fatalf("redistest: redis-server did not start: %v", lastErr)
-	return nil
+	return nil, fmt.Errorf("redistest: redis-server did not start: %w", lastErr)
 }
 
 // Addr is the server's address, "127.0.0.1:port".

@@ -1,0 +1,157 @@
+package matroska
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/matroska-go/matroska/deps"
+	"github.com/matroska-go/matroska/tiered"
+)
+
+// Cache is the cache GetOrLoad reads through: a [tiered.Cache].
+type Cache = tiered.Cache
+
+// Recorder collects the dependencies of a value while its loader runs; see
+// [tiered.Recorder].
+type Recorder = tiered.Recorder
+
+// Option is a per-call setting; see TTL, NegativeTTL, Depend, AtMark.
+type Option = tiered.Option
+
+// Mark is a point in the invalidation sequence; see [tiered.Cache.Mark].
+type Mark = tiered.Mark
+
+// LoadFunc loads the value of a key on a miss and records its
+// dependencies in rec. Returning ErrNotFound caches a negative entry.
+type LoadFunc[T any] func(ctx context.Context, rec *Recorder) (T, error)
+
+// Errors, re-exported from package tiered so that callers need one import.
+var (
+	ErrNotFound      = tiered.ErrNotFound
+	ErrMiss          = tiered.ErrMiss
+	ErrEmptyKey      = tiered.ErrEmptyKey
+	ErrKeyTooLong    = tiered.ErrKeyTooLong
+	ErrValueTooLarge = tiered.ErrValueTooLarge
+	ErrEncode        = tiered.ErrEncode
+	ErrInvalidDep    = tiered.ErrInvalidDep
+	ErrStale         = tiered.ErrStale
+	ErrLoaderPanic   = tiered.ErrLoaderPanic
+	ErrTypeMismatch  = tiered.ErrTypeMismatch
+	ErrUnavailable   = tiered.ErrUnavailable
+	ErrClosed        = tiered.ErrClosed
+)
+
+// Options, re-exported from package tiered.
+var (
+	// TTL sets the entry's time to live.
+	TTL = tiered.TTL
+	// NegativeTTL sets the time to live of a not-found entry.
+	NegativeTTL = tiered.NegativeTTL
+	// Depend adds dependencies to the entry besides those its loader records.
+	Depend = tiered.Deps
+	// NoJitter keeps the TTL exact.
+	NoJitter = tiered.NoJitter
+	// AtMark makes Set refuse (ErrStale) a value overtaken by an
+	// invalidation since the mark.
+	AtMark = tiered.AtMark
+)
+
+// GetOrLoad returns the value of key: from this node's L1, else from Redis,
+// else from load, whose result is then stored in both tiers with the
+// dependencies it recorded.
+//
+//   - One load per key runs at a time on this node; concurrent callers wait
+//     for it and share its result. A caller whose ctx ends stops waiting
+//     and gets ctx.Err(); the load goes on for the others (it runs on a
+//     context detached from callers' cancellation, bounded by
+//     Config.LoadTimeout).
+//   - A loader error is returned to every waiter and never cached; a loader
+//     panic becomes an error wrapping ErrLoaderPanic for every waiter.
+//   - A loader returning ErrNotFound stores a negative entry: later calls
+//     return ErrNotFound until it expires or a dependency is invalidated.
+//   - A load overtaken by an invalidation of one of its dependencies is
+//     returned but not stored (G1).
+//   - When Redis is down or slow, the loader answers and nothing is cached
+//     (G9).
+//   - A value that cannot be cached (too large, not encodable, a zero
+//     dependency) is returned along with an error saying why.
+//
+// The value may be shared with other callers: treat it as read-only.
+func GetOrLoad[T any](ctx context.Context, c *Cache, key string, load LoadFunc[T], opts ...Option) (T, error) {
+	if it, ok := c.Peek(key); ok {
+		if it.NotFound {
+			c.Consumed(ctx, key, it)
+			var zero T
+			return zero, ErrNotFound
+		}
+		if v, ok := it.Value.(T); ok {
+			c.Consumed(ctx, key, it)
+			return v, nil
+		}
+	}
+	return getOrLoadMiss(ctx, c, key, load, opts)
+}
+
+func getOrLoadMiss[T any](ctx context.Context, c *Cache, key string, load LoadFunc[T], opts []Option) (T, error) {
+	v, err := c.Miss(ctx, key, tiered.Loader{
+		Load: func(ctx context.Context, rec *Recorder) (any, error) {
+			return load(ctx, rec)
+		},
+		Decode: decoder[T](c),
+	}, opts...)
+	return typed[T](v, err)
+}
+
+// Get returns the value of key from L1 or Redis without loading it:
+// ErrMiss when no tier has it, ErrNotFound for a negative entry.
+func Get[T any](ctx context.Context, c *Cache, key string) (T, error) {
+	if it, ok := c.Peek(key); ok {
+		if it.NotFound {
+			c.Consumed(ctx, key, it)
+			var zero T
+			return zero, ErrNotFound
+		}
+		if v, ok := it.Value.(T); ok {
+			c.Consumed(ctx, key, it)
+			return v, nil
+		}
+	}
+	return typed[T](c.Get(ctx, key, decoder[T](c)))
+}
+
+// Set stores value under key on every node, replacing what was there; see
+// [tiered.Cache.Set]. deps.Dep values are given with Depend.
+func Set[T any](ctx context.Context, c *Cache, key string, value T, opts ...Option) error {
+	return c.Set(ctx, key, value, opts...)
+}
+
+// Invalidate removes every entry depending on any of ds; see
+// [tiered.Cache.Invalidate].
+func Invalidate(ctx context.Context, c *Cache, ds ...deps.Dep) error {
+	return c.Invalidate(ctx, ds...)
+}
+
+func decoder[T any](c *Cache) func([]byte) (any, error) {
+	codec := c.Codec()
+	return func(b []byte) (any, error) {
+		var v T
+		if err := codec.Unmarshal(b, &v); err != nil {
+			return nil, err
+		}
+		return v, nil
+	}
+}
+
+// typed converts an untyped result, keeping an error that comes with a value.
+func typed[T any](v any, err error) (T, error) {
+	if v == nil {
+		var zero T
+		return zero, err
+	}
+	t, ok := v.(T)
+	if !ok {
+		var zero T
+		return zero, fmt.Errorf("%w: have %T, want %T", ErrTypeMismatch, v, zero)
+	}
+	return t, err
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs the test suite: installs redis-server when it is missing (the tests
+# start their own private servers on free loopback ports), then vet and the
+# race-enabled tests of every module.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v redis-server >/dev/null 2>&1; then
+	echo "redis-server not found: installing the Debian package redis-server"
+	SUDO=""
+	[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+	# The package starts a system service on 6379 on some systems; the tests do not use it.
+fi
+echo "using $(redis-server --version)"
+
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+go vet ./...
+go test -race -count=1 -timeout 20m ./...

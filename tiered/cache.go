@@ -1,0 +1,345 @@
+package tiered
+
+import (
+	"context"
+	cryptorand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/matroska-go/matroska/bus"
+	"github.com/matroska-go/matroska/deps"
+	"github.com/matroska-go/matroska/local"
+	"github.com/matroska-go/matroska/remote"
+)
+
+// Cache is the composed cache of one node: an in-process L1 in front of a
+// shared Redis L2, kept coherent across nodes by the invalidation bus.
+//
+// Values handed out from L1 are shared between callers: treat them as
+// read-only. A Cache is safe for concurrent use. Close it when done.
+type Cache struct {
+	cfg    Config
+	origin string
+
+	l1  *local.Cache
+	l2  *remote.Store // nil in one-process mode
+	bus *bus.Bus      // nil in one-process mode
+
+	seq     atomic.Uint64          // the sequence, in one-process mode
+	writeMu sync.Mutex             // orders one-process writes: see applyLocal
+	epoch   atomic.Pointer[string] // the Redis epoch the bus last synced to
+
+	applyHook atomic.Pointer[func(seq uint64)] // tests only: see export_test.go
+
+	flights singleflight.Group
+	breaker breaker
+	n       counters
+	closed  atomic.Bool
+}
+
+// New returns a cache configured by cfg. With cfg.Redis set it subscribes
+// to the bus and waits up to cfg.StartTimeout for it to sync; if Redis does
+// not answer in time New still returns the cache, which then answers from
+// its loaders until Redis is back (G9).
+func New(cfg Config) (*Cache, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	l1, err := local.New(local.Config{MaxCost: cfg.L1MaxBytes, MaxTTL: cfg.L1MaxTTL})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	c := &Cache{
+		cfg:    cfg,
+		origin: cfg.NodeID,
+		l1:     l1,
+		breaker: breaker{
+			threshold: int64(cfg.BreakerThreshold),
+			cooldown:  cfg.BreakerCooldown,
+			now:       time.Now,
+		},
+	}
+	if c.origin == "" {
+		c.origin = randomID()
+	}
+	noEpoch := ""
+	c.epoch.Store(&noEpoch)
+	if cfg.Redis == nil {
+		return c, nil
+	}
+	c.l2, err = remote.New(remote.Config{
+		Redis:            cfg.Redis,
+		Namespace:        cfg.Namespace,
+		TombstoneHorizon: cfg.TombstoneHorizon,
+		LogLength:        cfg.LogLength,
+	})
+	if err != nil {
+		l1.Close()
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	c.bus, err = bus.Start(bus.Config{
+		Redis:       cfg.Redis,
+		Channel:     c.l2.Channel(),
+		Source:      busSource{c.l2},
+		Handler:     busHandler{c},
+		TrustWindow: cfg.TrustWindow,
+		Heartbeat:   cfg.Heartbeat,
+		Logger:      cfg.Logger,
+	})
+	if err != nil {
+		l1.Close()
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.StartTimeout)
+	defer cancel()
+	if err := c.bus.WaitTrusted(ctx); err != nil {
+		cfg.Logger.Warn("matroska: bus not synced at start; L1 stays off until it is", "err", err)
+	}
+	return c, nil
+}
+
+// Close stops the bus and releases L1. It does not close the Redis client,
+// which belongs to the caller. A second Close returns ErrClosed.
+func (c *Cache) Close() error {
+	if c.closed.Swap(true) {
+		return ErrClosed
+	}
+	var err error
+	if c.bus != nil {
+		err = c.bus.Close()
+	}
+	c.l1.Close()
+	return err
+}
+
+// NodeID is the name of this node on the bus.
+func (c *Cache) NodeID() string { return c.origin }
+
+// Mark returns the current point of the invalidation sequence. Take it
+// before reading a value from its source and pass it to Set with AtMark:
+// Set then refuses the value if an invalidation of its dependencies came in
+// between.
+func (c *Cache) Mark(ctx context.Context) (Mark, error) {
+	if c.closed.Load() {
+		return Mark{}, ErrClosed
+	}
+	if c.l2 == nil {
+		return Mark{seq: c.seq.Load()}, nil
+	}
+	st, err := c.l2.State(ctx)
+	if err != nil {
+		return Mark{}, c.redisFailed(err)
+	}
+	return Mark{epoch: st.Epoch, seq: st.Seq}, nil
+}
+
+// Set stores value under key with the dependencies given by Deps, replacing
+// any previous value on every node: it is a write, so other nodes drop
+// their copies of key, and entries that contain key (nested entries) are
+// invalidated. With AtMark it refuses (ErrStale) a value that an
+// invalidation overtook.
+func (c *Cache) Set(ctx context.Context, key string, value any, opts ...Option) error {
+	if err := c.checkKey(key); err != nil {
+		return err
+	}
+	o := c.applyOptions(opts)
+	if err := checkDeps(o.deps); err != nil {
+		return err
+	}
+	payload, err := c.encode(value)
+	if err != nil {
+		return err
+	}
+	ttl := c.jitter(o.ttl, o.noJitter)
+	keyDep := []deps.Dep{deps.Key(key)}
+	gen := c.l1.Generation()
+	if c.l2 == nil {
+		c.writeMu.Lock()
+		if o.mark != nil && c.l1.Stale(o.mark.seq, append(o.deps, keyDep...)) {
+			c.writeMu.Unlock()
+			return ErrStale
+		}
+		s := c.applyLocal(keyDep)
+		c.writeMu.Unlock()
+		c.fillL1(key, local.Item{Value: value, Deps: o.deps, Mark: s}, gen, ttl, payload)
+		return nil
+	}
+	if !c.breaker.allow() {
+		c.dropLocal(keyDep)
+		return fmt.Errorf("%w: circuit breaker open", ErrUnavailable)
+	}
+	var mark *remote.State
+	if o.mark != nil {
+		mark = &remote.State{Seq: o.mark.seq, Epoch: o.mark.epoch}
+	}
+	env := remote.Envelope{Deps: o.deps, Payload: payload}
+	rctx, cancel := context.WithTimeout(ctx, c.cfg.RedisTimeout)
+	st, res, err := c.l2.Set(rctx, key, env, ttl, mark, c.origin)
+	cancel()
+	if err != nil {
+		c.dropLocal(keyDep)
+		return c.redisFailed(err)
+	}
+	c.breaker.success()
+	if res != remote.Stored {
+		return ErrStale
+	}
+	c.n.sent.Add(1)
+	c.l1.Invalidate(st.Seq, keyDep)
+	if c.l1Trusted() && st.Epoch == *c.epoch.Load() {
+		c.fillL1(key, local.Item{Value: value, Deps: o.deps, Mark: st.Seq}, gen, ttl, payload)
+	}
+	return nil
+}
+
+// Delete removes key on every node and invalidates the entries that contain
+// it: it is Invalidate(ctx, deps.Key(key)).
+func (c *Cache) Delete(ctx context.Context, key string) error {
+	if err := c.checkKey(key); err != nil {
+		return err
+	}
+	return c.Invalidate(ctx, deps.Key(key))
+}
+
+// Invalidate removes every entry that depends on any of ds, in L1 and L2 of
+// every node: when it returns, this node and Redis no longer serve them
+// (G3), and other nodes drop them as the bus message reaches them (G5). A
+// load that started before Invalidate and ends after it is not stored (G1).
+// Call it after the database commit of the write. With no dependencies it
+// does nothing.
+func (c *Cache) Invalidate(ctx context.Context, ds ...deps.Dep) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	if err := checkDeps(ds); err != nil {
+		return err
+	}
+	if len(ds) == 0 {
+		return nil
+	}
+	if c.l2 == nil {
+		c.writeMu.Lock()
+		c.applyLocal(ds)
+		c.writeMu.Unlock()
+		c.n.sent.Add(1)
+		return nil
+	}
+	if !c.breaker.allow() {
+		c.dropLocal(ds)
+		return fmt.Errorf("%w: circuit breaker open", ErrUnavailable)
+	}
+	st, err := c.l2.Invalidate(ctx, ds, c.origin)
+	if err != nil {
+		c.dropLocal(ds)
+		return c.redisFailed(err)
+	}
+	c.breaker.success()
+	c.n.sent.Add(1)
+	c.l1.Invalidate(st.Seq, ds)
+	return nil
+}
+
+// applyLocal is an invalidation in one-process mode: the next sequence
+// number, applied to L1. The caller holds writeMu, so that a Set's staleness
+// check and its own invalidation are one step.
+func (c *Cache) applyLocal(ds []deps.Dep) uint64 {
+	s := c.seq.Add(1)
+	c.l1.Invalidate(s, ds)
+	c.l1.Advance(s)
+	return s
+}
+
+// dropLocal drops the local entries of ds when the invalidation's outcome in
+// Redis is unknown. The tombstone one past the applied sequence refuses
+// fills of values read before this moment.
+func (c *Cache) dropLocal(ds []deps.Dep) {
+	c.l1.Invalidate(c.l1.Applied()+1, ds)
+}
+
+// redisFailed counts a failed Redis call and wraps its error.
+func (c *Cache) redisFailed(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	c.breaker.failure()
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+// l1Trusted reports whether L1 may serve and be filled now: always in
+// one-process mode; otherwise while the bus is synced and Redis answers.
+func (c *Cache) l1Trusted() bool {
+	return c.bus == nil || (c.bus.Trusted() && c.breaker.isClosed())
+}
+
+func (c *Cache) checkKey(key string) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	if key == "" {
+		return ErrEmptyKey
+	}
+	if len(key) > c.cfg.MaxKeyLen {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrKeyTooLong, len(key), c.cfg.MaxKeyLen)
+	}
+	return nil
+}
+
+func checkDeps(ds []deps.Dep) error {
+	for i, d := range ds {
+		if d.IsZero() {
+			return fmt.Errorf("%w: dependency %d is the zero deps.Dep", ErrInvalidDep, i)
+		}
+	}
+	return nil
+}
+
+func (c *Cache) encode(v any) ([]byte, error) {
+	b, err := c.cfg.Codec.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrEncode, err)
+	}
+	if len(b) > c.cfg.MaxValueSize {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrValueTooLarge, len(b), c.cfg.MaxValueSize)
+	}
+	return b, nil
+}
+
+// jitter shortens ttl by a random part of at most Config.Jitter.
+func (c *Cache) jitter(ttl time.Duration, off bool) time.Duration {
+	if off || c.cfg.Jitter == 0 || ttl <= 0 {
+		return ttl
+	}
+	cut := time.Duration(rand.Float64() * c.cfg.Jitter * float64(ttl))
+	return ttl - cut
+}
+
+// entryOverhead is the L1 cost of an entry beyond its encoded value: the
+// item, its index entries, Ristretto's bookkeeping.
+const entryOverhead = 160
+
+func (c *Cache) fillL1(key string, it local.Item, gen uint64, ttl time.Duration, payload []byte) {
+	cost := int64(len(key) + len(payload) + entryOverhead)
+	for _, d := range it.Deps {
+		cost += int64(len(d.String()) + 48)
+	}
+	if !c.l1.Fill(key, it, gen, ttl, cost) {
+		c.n.refusedFills.Add(1)
+	}
+}
+
+func randomID() string {
+	var b [8]byte
+	_, _ = cryptorand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Codec is the cache's value codec.
+func (c *Cache) Codec() Codec { return c.cfg.Codec }

@@ -1,0 +1,199 @@
+package tiered
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Config configures a Cache. The zero value of every field but Redis takes
+// the default named in its comment. New never changes the Config it is given.
+type Config struct {
+	// Redis is the shared L2 and the invalidation bus. Nil runs the cache in
+	// one process: L1 only, invalidations applied in-process, same API.
+	// go-redis honours a call's context deadline only with
+	// ContextTimeoutEnabled set in its options: set it, or RedisTimeout
+	// cannot bound a call to a dead server.
+	Redis redis.UniversalClient
+
+	// Namespace prefixes every Redis key and the bus channel. Caches that
+	// share a Namespace share entries and invalidations.
+	// default: "matroska"
+	Namespace string
+
+	// NodeID names this node in bus messages.
+	// default: a random id
+	NodeID string
+
+	// Codec encodes values for Redis.
+	// default: JSON{}
+	Codec Codec
+
+	// DefaultTTL is the time to live of an entry when the call sets none.
+	// default: 5 minutes
+	DefaultTTL time.Duration
+
+	// NegativeTTL is the time to live of a not-found entry.
+	// default: 30 seconds
+	NegativeTTL time.Duration
+
+	// Jitter shortens each TTL by a random part of at most this fraction,
+	// so entries filled together do not expire together. 0 takes the
+	// default; a negative value turns jitter off.
+	// default: 0.1
+	Jitter float64
+
+	// L1MaxBytes bounds the memory of L1 values (by their encoded size plus
+	// a per-entry overhead).
+	// default: 64 MiB
+	L1MaxBytes int64
+
+	// L1MaxTTL is the hard maximum time an entry stays in L1, whatever its
+	// TTL: the last line of defence against a lost invalidation (G4).
+	// default: 1 minute
+	L1MaxTTL time.Duration
+
+	// MaxKeyLen is the longest key accepted.
+	// default: 1024 bytes
+	MaxKeyLen int
+
+	// MaxValueSize is the largest encoded value accepted.
+	// default: 1 MiB
+	MaxValueSize int
+
+	// LoadTimeout bounds a shared load, which runs on a context detached
+	// from its callers' cancellation.
+	// default: 30 seconds
+	LoadTimeout time.Duration
+
+	// RedisTimeout bounds each Redis call of Get, GetOrLoad and Set.
+	// default: 250 milliseconds
+	RedisTimeout time.Duration
+
+	// TrustWindow is the longest this node serves L1 without hearing from
+	// the bus (a message, a pong, a subscription); past it L1 is bypassed
+	// until the bus has caught up (G4).
+	// default: 2 seconds
+	TrustWindow time.Duration
+
+	// Heartbeat is how often the bus pings and compares sequences.
+	// default: TrustWindow / 4
+	Heartbeat time.Duration
+
+	// TombstoneHorizon is how long Redis remembers an invalidation. A load
+	// that takes longer than half of it is not cached.
+	// default: 10 minutes
+	TombstoneHorizon time.Duration
+
+	// LogLength is the approximate number of invalidations kept in Redis
+	// for nodes that need to catch up.
+	// default: 10000
+	LogLength int64
+
+	// BreakerThreshold is the number of Redis failures in a row that opens
+	// the circuit breaker.
+	// default: 5
+	BreakerThreshold int
+
+	// BreakerCooldown is how long an open breaker skips Redis.
+	// default: 1 second
+	BreakerCooldown time.Duration
+
+	// StartTimeout is how long New waits for the bus to subscribe and sync.
+	// New does not fail when it runs out: the cache starts degraded (no L1)
+	// and trusts L1 once the bus has synced.
+	// default: 2 seconds
+	StartTimeout time.Duration
+
+	// Logger receives warnings and debug events.
+	// default: discard
+	Logger *slog.Logger
+}
+
+// withDefaults returns a copy of cfg with defaults filled in, or an error
+// wrapping ErrConfig.
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.Namespace == "" {
+		cfg.Namespace = "matroska"
+	}
+	if strings.ContainsAny(cfg.Namespace, " \t\r\n{}") {
+		return cfg, fmt.Errorf("%w: namespace %q has whitespace or braces", ErrConfig, cfg.Namespace)
+	}
+	if cfg.Codec == nil {
+		cfg.Codec = JSON{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	durations := []struct {
+		name string
+		p    *time.Duration
+		def  time.Duration
+	}{
+		{"DefaultTTL", &cfg.DefaultTTL, 5 * time.Minute},
+		{"NegativeTTL", &cfg.NegativeTTL, 30 * time.Second},
+		{"L1MaxTTL", &cfg.L1MaxTTL, time.Minute},
+		{"LoadTimeout", &cfg.LoadTimeout, 30 * time.Second},
+		{"RedisTimeout", &cfg.RedisTimeout, 250 * time.Millisecond},
+		{"TrustWindow", &cfg.TrustWindow, 2 * time.Second},
+		{"TombstoneHorizon", &cfg.TombstoneHorizon, 10 * time.Minute},
+		{"BreakerCooldown", &cfg.BreakerCooldown, time.Second},
+		{"StartTimeout", &cfg.StartTimeout, 2 * time.Second},
+	}
+	for _, d := range durations {
+		if *d.p < 0 {
+			return cfg, fmt.Errorf("%w: %s is negative", ErrConfig, d.name)
+		}
+		if *d.p == 0 {
+			*d.p = d.def
+		}
+	}
+	if cfg.Heartbeat < 0 {
+		return cfg, fmt.Errorf("%w: Heartbeat is negative", ErrConfig)
+	}
+	if cfg.Heartbeat == 0 {
+		cfg.Heartbeat = cfg.TrustWindow / 4
+	}
+	if cfg.Heartbeat >= cfg.TrustWindow {
+		return cfg, fmt.Errorf("%w: Heartbeat (%v) must be shorter than TrustWindow (%v)", ErrConfig, cfg.Heartbeat, cfg.TrustWindow)
+	}
+	if cfg.Jitter == 0 {
+		cfg.Jitter = 0.1
+	}
+	if cfg.Jitter < 0 {
+		cfg.Jitter = 0
+	}
+	if cfg.Jitter >= 1 {
+		return cfg, fmt.Errorf("%w: Jitter must be below 1", ErrConfig)
+	}
+	ints := []struct {
+		name string
+		p    *int
+		def  int
+	}{
+		{"MaxKeyLen", &cfg.MaxKeyLen, 1024},
+		{"MaxValueSize", &cfg.MaxValueSize, 1 << 20},
+		{"BreakerThreshold", &cfg.BreakerThreshold, 5},
+	}
+	for _, n := range ints {
+		if *n.p < 0 {
+			return cfg, fmt.Errorf("%w: %s is negative", ErrConfig, n.name)
+		}
+		if *n.p == 0 {
+			*n.p = n.def
+		}
+	}
+	if cfg.L1MaxBytes < 0 || cfg.LogLength < 0 {
+		return cfg, fmt.Errorf("%w: L1MaxBytes and LogLength must not be negative", ErrConfig)
+	}
+	if cfg.L1MaxBytes == 0 {
+		cfg.L1MaxBytes = 64 << 20
+	}
+	if cfg.LogLength == 0 {
+		cfg.LogLength = 10000
+	}
+	return cfg, nil
+}

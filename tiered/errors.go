@@ -1,0 +1,58 @@
+package tiered
+
+import "errors"
+
+// Errors returned by the cache. Test for them with errors.Is: the errors
+// returned are often wrapped with details.
+var (
+	// ErrNotFound is what a loader returns to say that the object does not
+	// exist. The cache stores it as a negative entry (for the negative TTL,
+	// with the loader's dependencies) and returns it to every caller until
+	// the entry expires or is invalidated.
+	ErrNotFound = errors.New("matroska: not found")
+
+	// ErrMiss is returned by a plain Get when the key is in no tier.
+	ErrMiss = errors.New("matroska: not in cache")
+
+	// ErrEmptyKey is returned for the empty key.
+	ErrEmptyKey = errors.New("matroska: empty key")
+
+	// ErrKeyTooLong is returned for a key longer than Config.MaxKeyLen.
+	ErrKeyTooLong = errors.New("matroska: key too long")
+
+	// ErrValueTooLarge is returned when a value's encoding is larger than
+	// Config.MaxValueSize. The value was not cached.
+	ErrValueTooLarge = errors.New("matroska: value too large")
+
+	// ErrEncode is returned when the codec cannot encode a value. The value
+	// was not cached.
+	ErrEncode = errors.New("matroska: cannot encode value")
+
+	// ErrInvalidDep is returned for a zero deps.Dep.
+	ErrInvalidDep = errors.New("matroska: invalid dependency")
+
+	// ErrStale is returned by Set with a start mark when an invalidation of
+	// one of the value's dependencies happened after the mark was taken:
+	// the value may be older than the invalidation, so it was not stored.
+	ErrStale = errors.New("matroska: value is stale: an invalidation overtook it")
+
+	// ErrLoaderPanic wraps a panic raised by a loader. Every caller waiting
+	// for that load receives it.
+	ErrLoaderPanic = errors.New("matroska: loader panicked")
+
+	// ErrTypeMismatch is returned when a cached or shared value is not of
+	// the type the caller asked for: two call sites use one key for
+	// different types.
+	ErrTypeMismatch = errors.New("matroska: cached value has another type")
+
+	// ErrUnavailable wraps the error of a Redis call that failed, or says
+	// that the circuit breaker is open.
+	ErrUnavailable = errors.New("matroska: redis unavailable")
+
+	// ErrClosed is returned by every method of a closed cache, and by a
+	// second Close.
+	ErrClosed = errors.New("matroska: cache closed")
+
+	// ErrConfig is wrapped by every configuration error from New.
+	ErrConfig = errors.New("matroska: invalid config")
+)

@@ -1,0 +1,16 @@
+package tiered
+
+import "github.com/matroska-go/matroska/local"
+
+// Test-only seams.
+
+// SetApplyHook makes the bus handler call hook before applying each
+// message, on the bus goroutine: a test can block it to hold this node
+// behind the others, or record when each sequence number arrived.
+func (c *Cache) SetApplyHook(hook func(seq uint64)) { c.applyHook.Store(&hook) }
+
+// L1 exposes the node's L1 to tests.
+func (c *Cache) L1() *local.Cache { return c.l1 }
+
+// Trusted reports whether the node serves from L1 now.
+func (c *Cache) Trusted() bool { return c.l1Trusted() }

@@ -1,0 +1,54 @@
+package tiered
+
+import (
+	"context"
+
+	"github.com/matroska-go/matroska/bus"
+	"github.com/matroska-go/matroska/remote"
+)
+
+// busHandler applies the bus's invalidations to L1. The bus calls it from
+// one goroutine, in sequence order.
+type busHandler struct{ c *Cache }
+
+// Apply drops the L1 entries that depend on the message's dependencies.
+// Messages of this node's own invalidations are applied too: they were
+// applied locally before Invalidate returned, and applying one again
+// changes nothing (L1 keeps entries read at or after its sequence), while it
+// covers an invalidation whose reply this node never received.
+func (h busHandler) Apply(m bus.Message) {
+	if hook := h.c.applyHook.Load(); hook != nil {
+		(*hook)(m.Seq)
+	}
+	h.c.l1.Invalidate(m.Seq, m.Deps)
+	h.c.l1.Advance(m.Seq)
+	h.c.n.applied.Add(1)
+}
+
+// Reset forgets everything L1 holds: the bus could not catch up, or Redis
+// changed epoch.
+func (h busHandler) Reset(s bus.State) {
+	h.c.epoch.Store(&s.Epoch)
+	h.c.l1.Reset(s.Seq)
+	h.c.n.flushes.Add(1)
+}
+
+// busSource reads the bus's catch-up data from the L2 store.
+type busSource struct{ s *remote.Store }
+
+func (b busSource) State(ctx context.Context) (bus.State, error) {
+	st, err := b.s.State(ctx)
+	return bus.State{Seq: st.Seq, Epoch: st.Epoch}, err
+}
+
+func (b busSource) Log(ctx context.Context, after, upto uint64) ([]bus.Message, bool, error) {
+	entries, complete, err := b.s.Log(ctx, after, upto)
+	if err != nil {
+		return nil, false, err
+	}
+	msgs := make([]bus.Message, len(entries))
+	for i, e := range entries {
+		msgs[i] = bus.Message{Epoch: e.Epoch, Seq: e.Seq, Origin: e.Origin, Deps: e.Deps}
+	}
+	return msgs, complete, nil
+}

@@ -1,0 +1,276 @@
+package tiered
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/matroska-go/matroska/deps"
+	"github.com/matroska-go/matroska/local"
+	"github.com/matroska-go/matroska/remote"
+)
+
+// Loader describes a read-through load for [Cache.Load]. The typed front
+// door, matroska.GetOrLoad, builds it; use that.
+type Loader struct {
+	// Load computes the value on a miss. It runs once per key per node at
+	// a time, on a context detached from the callers' cancellation and
+	// bounded by Config.LoadTimeout. It records the value's dependencies
+	// in rec. Returning ErrNotFound stores a negative entry; any other error
+	// is returned to every waiter and never cached.
+	Load func(ctx context.Context, rec *Recorder) (any, error)
+
+	// Decode turns a payload from Redis into a value of the caller's type.
+	Decode func(payload []byte) (any, error)
+}
+
+// result is what one load or L2 read produced, shared by every waiter.
+type result struct {
+	val      any
+	err      error
+	notFound bool
+	deps     []deps.Dep
+	mark     Mark
+	known    bool // mark is a real start mark: the value can be nested into a cacheable entry
+}
+
+// Peek returns key's L1 entry when L1 may be trusted now. It is the hot
+// path of GetOrLoad: it allocates nothing.
+func (c *Cache) Peek(key string) (local.Item, bool) {
+	if !c.l1Trusted() {
+		return local.Item{}, false
+	}
+	it, ok := c.l1.Get(key)
+	if ok {
+		c.n.l1Hits.Add(1)
+	}
+	return it, ok
+}
+
+// Consumed records, when ctx belongs to a loader, that the load used the L1
+// entry it of key: the outer entry then depends on key and on everything key
+// depends on, and its start mark is at most this node's applied sequence.
+func (c *Cache) Consumed(ctx context.Context, key string, it local.Item) {
+	rec := RecorderFrom(ctx)
+	if rec == nil {
+		return
+	}
+	// An L1 value is known fresh up to the sequence this node has applied
+	// (every earlier invalidation of its deps would have removed it) and up
+	// to the mark it was read at.
+	seq := max(c.l1.Applied(), it.Mark)
+	rec.consumed(key, it.Deps, Mark{epoch: *c.epoch.Load(), seq: seq}, true)
+}
+
+// Load is GetOrLoad without types: L1, then L2, then the loader, with one
+// load per key at a time on this node. It returns the value (of the type
+// l's Decode and Load return), ErrNotFound for a negative entry, or the
+// loader's error. A value that could not be cached because of bad input is
+// returned together with the error that says why (ErrValueTooLarge,
+// ErrEncode, ErrInvalidDep).
+func (c *Cache) Load(ctx context.Context, key string, l Loader, opts ...Option) (any, error) {
+	if err := c.checkKey(key); err != nil {
+		return nil, err
+	}
+	if it, ok := c.Peek(key); ok {
+		c.Consumed(ctx, key, it)
+		if it.NotFound {
+			return nil, ErrNotFound
+		}
+		return it.Value, nil
+	}
+	return c.Miss(ctx, key, l, opts...)
+}
+
+// Miss is Load after an L1 miss (or a value of another type in L1): L2,
+// then the loader. A caller that has already looked in L1 with Peek calls
+// it directly. It is a function of its own so that the arguments it hands
+// to the shared load escape here, not on Load's hit path.
+func (c *Cache) Miss(ctx context.Context, key string, l Loader, opts ...Option) (any, error) {
+	c.n.l1Misses.Add(1)
+	o := c.applyOptions(opts)
+	if err := checkDeps(o.deps); err != nil {
+		return nil, err
+	}
+	// The load runs detached from this caller: a caller that gives up does
+	// not cancel it for the others, and its result still fills the cache.
+	lctx := context.WithoutCancel(ctx)
+	ch := c.flights.DoChan(key, func() (any, error) {
+		lctx, cancel := context.WithTimeout(lctx, c.cfg.LoadTimeout)
+		defer cancel()
+		return c.load(lctx, key, &l, &o), nil
+	})
+	select {
+	case r := <-ch:
+		if r.Shared {
+			c.n.shared.Add(1)
+		}
+		res := r.Val.(*result)
+		if rec := RecorderFrom(ctx); rec != nil {
+			rec.consumed(key, res.deps, res.mark, res.known)
+		}
+		return res.val, res.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Get returns key's value from L1 or L2 without loading: ErrMiss when it is
+// in neither, ErrNotFound for a negative entry.
+func (c *Cache) Get(ctx context.Context, key string, decode func([]byte) (any, error)) (any, error) {
+	if err := c.checkKey(key); err != nil {
+		return nil, err
+	}
+	if it, ok := c.Peek(key); ok {
+		c.Consumed(ctx, key, it)
+		if it.NotFound {
+			return nil, ErrNotFound
+		}
+		return it.Value, nil
+	}
+	c.n.l1Misses.Add(1)
+	res, found, _, err := c.readL2(ctx, key, decode, c.l1.Generation())
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, ErrMiss
+	}
+	if rec := RecorderFrom(ctx); rec != nil {
+		rec.consumed(key, res.deps, res.mark, res.known)
+	}
+	return res.val, res.err
+}
+
+// readL2 reads key from Redis. found reports an entry (a value or a
+// negative entry); otherwise mark is the start mark for a load. gen is the
+// L1 generation taken before the read: a reset in between refuses the fill.
+func (c *Cache) readL2(ctx context.Context, key string, decode func([]byte) (any, error), gen uint64) (res *result, found bool, mark Mark, err error) {
+	if c.l2 == nil {
+		return nil, false, Mark{seq: c.seq.Load()}, nil
+	}
+	if !c.breaker.allow() {
+		return nil, false, Mark{}, fmt.Errorf("%w: circuit breaker open", ErrUnavailable)
+	}
+	useL1 := c.l1Trusted()
+	rctx, cancel := context.WithTimeout(ctx, c.cfg.RedisTimeout)
+	st, env, ok, err := c.l2.Read(rctx, key)
+	cancel()
+	if err != nil && !errors.Is(err, remote.ErrCorrupt) {
+		return nil, false, Mark{}, c.redisFailed(err)
+	}
+	c.breaker.success()
+	if err != nil {
+		c.n.corrupt.Add(1)
+		c.cfg.Logger.Warn("matroska: corrupt entry in redis deleted", "key", key, "err", err)
+	}
+	mark = Mark{epoch: st.Epoch, seq: st.Seq}
+	if !ok {
+		c.n.l2Misses.Add(1)
+		return nil, false, mark, nil
+	}
+	res = &result{notFound: env.NotFound, deps: env.Deps, mark: mark, known: st.Epoch != ""}
+	if env.NotFound {
+		res.err = ErrNotFound
+	} else if res.val, err = decode(env.Payload); err != nil {
+		// The entry does not decode into the caller's type: a codec or type
+		// change. Treat it as a miss; the load that follows replaces it.
+		c.n.corrupt.Add(1)
+		c.n.l2Misses.Add(1)
+		c.cfg.Logger.Warn("matroska: entry does not decode; reloading", "key", key, "err", err)
+		return nil, false, mark, nil
+	}
+	c.n.l2Hits.Add(1)
+	if useL1 && res.known && st.Epoch == *c.epoch.Load() {
+		ttl := env.TTL
+		if ttl <= 0 {
+			ttl = c.cfg.L1MaxTTL
+		}
+		c.fillL1(key, local.Item{Value: res.val, NotFound: env.NotFound, Deps: env.Deps, Mark: st.Seq}, gen, ttl, env.Payload)
+	}
+	return res, true, mark, nil
+}
+
+// load is the body of one shared load: L2, then the loader, then the put.
+func (c *Cache) load(ctx context.Context, key string, l *Loader, o *callOptions) *result {
+	start := time.Now()
+	gen := c.l1.Generation()
+	res, found, mark, err := c.readL2(ctx, key, l.Decode, gen)
+	if found {
+		return res
+	}
+	known := err == nil && (c.l2 == nil || mark.epoch != "")
+	if err != nil {
+		c.n.degraded.Add(1)
+	}
+
+	rec := &Recorder{mark: mark}
+	c.n.loads.Add(1)
+	v, err := callLoader(withRecorder(ctx, rec), rec, l.Load)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		c.n.loadErrors.Add(1)
+		return &result{err: err}
+	}
+	ds, m, invalid, unknown := rec.result(o.deps)
+	res = &result{val: v, deps: ds, mark: m, known: known && !unknown}
+	ttl := o.ttl
+	if err != nil {
+		res.val, res.err, res.notFound = nil, ErrNotFound, true
+		ttl = o.negTTL
+	}
+	if invalid {
+		res.err = fmt.Errorf("%w: the loader recorded a zero deps.Dep; the value was not cached", ErrInvalidDep)
+		return res
+	}
+	if !res.known {
+		return res // no start mark (Redis unreachable): nothing proves the value fresh
+	}
+	if time.Since(start) > c.cfg.TombstoneHorizon/2 {
+		// Tombstones of invalidations during the load may have expired.
+		c.n.refusedPuts.Add(1)
+		return res
+	}
+	var payload []byte
+	if !res.notFound {
+		if payload, err = c.encode(v); err != nil {
+			res.err = err
+			return res
+		}
+	}
+	ttl = c.jitter(ttl, o.noJitter)
+	if c.l2 != nil {
+		useL1 := c.l1Trusted()
+		rctx, cancel := context.WithTimeout(ctx, c.cfg.RedisTimeout)
+		env := remote.Envelope{NotFound: res.notFound, Deps: ds, Payload: payload}
+		put, err := c.l2.Put(rctx, key, env, ttl, remote.State{Seq: m.seq, Epoch: m.epoch})
+		cancel()
+		switch {
+		case err != nil:
+			_ = c.redisFailed(err)
+			return res
+		case put != remote.Stored:
+			c.breaker.success()
+			c.n.refusedPuts.Add(1)
+			return res
+		}
+		c.breaker.success()
+		if !useL1 || m.epoch != *c.epoch.Load() {
+			return res
+		}
+	}
+	c.fillL1(key, local.Item{Value: v, NotFound: res.notFound, Deps: ds, Mark: m.seq}, gen, ttl, payload)
+	return res
+}
+
+// callLoader runs load and turns a panic into an error wrapping
+// ErrLoaderPanic, so that every waiter receives it and the process lives.
+func callLoader(ctx context.Context, rec *Recorder, load func(context.Context, *Recorder) (any, error)) (v any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			v, err = nil, fmt.Errorf("%w: %v\n%s", ErrLoaderPanic, p, debug.Stack())
+		}
+	}()
+	return load(ctx, rec)
+}

@@ -1,0 +1,70 @@
+package tiered
+
+import (
+	"sync/atomic"
+
+	"github.com/matroska-go/matroska/bus"
+	"github.com/matroska-go/matroska/local"
+)
+
+// Stats are the cache's counters since New. All counts are cumulative.
+type Stats struct {
+	L1Hits   uint64 // GetOrLoad and Get answered from L1
+	L1Misses uint64 // L1 lookups that missed, or skipped because L1 was not trusted
+	L2Hits   uint64 // answered from Redis
+	L2Misses uint64 // not in Redis either
+
+	Loads      uint64 // loader calls
+	LoadErrors uint64 // loader calls that returned an error other than ErrNotFound (never cached)
+	Shared     uint64 // callers that received another caller's load (singleflight)
+
+	RefusedPuts  uint64 // loaded values not stored because an invalidation overtook them (G1)
+	RefusedFills uint64 // L1 fills refused by a tombstone, the floor or a reset
+	Corrupt      uint64 // undecodable entries met in Redis (treated as misses)
+
+	InvalidationsSent    uint64 // Invalidate, Delete and Set calls that reached Redis
+	InvalidationsApplied uint64 // bus messages applied to L1
+	Flushes              uint64 // L1 resets: first sync, a gap the log could not fill, an epoch change
+	Replays              uint64 // invalidations replayed from the log after a gap
+
+	Degraded     uint64 // calls answered by the loader without Redis (G9)
+	BreakerOpens uint64 // times the circuit breaker opened
+
+	L1  local.Stats // the L1's own figures
+	Bus bus.Stats   // the bus's own figures (zero in one-process mode)
+}
+
+type counters struct {
+	l1Hits, l1Misses, l2Hits, l2Misses atomic.Uint64
+	loads, loadErrors, shared          atomic.Uint64
+	refusedPuts, refusedFills, corrupt atomic.Uint64
+	sent, applied, flushes             atomic.Uint64
+	degraded                           atomic.Uint64
+}
+
+// Stats returns the cache's counters.
+func (c *Cache) Stats() Stats {
+	s := Stats{
+		L1Hits:               c.n.l1Hits.Load(),
+		L1Misses:             c.n.l1Misses.Load(),
+		L2Hits:               c.n.l2Hits.Load(),
+		L2Misses:             c.n.l2Misses.Load(),
+		Loads:                c.n.loads.Load(),
+		LoadErrors:           c.n.loadErrors.Load(),
+		Shared:               c.n.shared.Load(),
+		RefusedPuts:          c.n.refusedPuts.Load(),
+		RefusedFills:         c.n.refusedFills.Load(),
+		Corrupt:              c.n.corrupt.Load(),
+		InvalidationsSent:    c.n.sent.Load(),
+		InvalidationsApplied: c.n.applied.Load(),
+		Flushes:              c.n.flushes.Load(),
+		Degraded:             c.n.degraded.Load(),
+		BreakerOpens:         c.breaker.opened.Load(),
+		L1:                   c.l1.Stats(),
+	}
+	if c.bus != nil {
+		s.Bus = c.bus.Stats()
+		s.Replays = s.Bus.Replayed
+	}
+	return s
+}
