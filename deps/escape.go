@@ -122,27 +122,45 @@ func segment(v any) string {
 }
 
 func isNil(v any) bool {
-	if v == nil {
-		return true
-	}
+	// Follow non-nil pointers (and interfaces behind them), so that a
+	// pointer to a nil pointer is nil too, as FormatValue dereferences them.
 	rv := reflect.ValueOf(v)
-	switch rv.Kind() {
-	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Interface:
-		return rv.IsNil() && rv.Type() != reflect.TypeOf([]byte(nil))
+	for {
+		if !rv.IsValid() {
+			return true
+		}
+		switch rv.Kind() {
+		case reflect.Pointer, reflect.Interface:
+			if rv.IsNil() {
+				return true
+			}
+			rv = rv.Elem()
+		case reflect.Map, reflect.Chan, reflect.Func, reflect.UnsafePointer:
+			return rv.IsNil()
+		case reflect.Slice:
+			// A nil []byte is the empty text, like the empty string.
+			return rv.IsNil() && rv.Type().Elem().Kind() != reflect.Uint8
+		default:
+			return false
+		}
 	}
-	return false
 }
 
 // FormatValue returns the canonical text of an id or a condition value:
 //   - integers of every width, signed or not: decimal ("7");
-//   - floats: an integral value as that integer ("2" for 2.0), others in the
-//     shortest form that reads back exactly ("0.5");
+//   - floats: an integral value in the range of int64 or uint64 as that
+//     integer ("2" for 2.0), others (and ±Inf, NaN) in the shortest 'g' form
+//     that reads back exactly at the float's width ("0.5", "1e+20");
 //   - bool: "true" or "false";
 //   - string and []byte: the text itself;
 //   - nil (and a nil pointer): "" here; in a dependency it is written "~",
-//     which no value with text produces, since "~" in text is escaped;
+//     which no value with text produces, since "~" in text is escaped. In a
+//     dependency, a nil map, channel, function or non-byte slice,
+//     and a pointer to any of these or to a nil pointer, are nil too;
 //   - a non-nil pointer: the value it points to;
 //   - a fmt.Stringer: its String();
+//   - a value of a type defined on one of the above (type UserID int64)
+//     without a String method: as the underlying type;
 //   - anything else: fmt.Sprint.
 //
 // So 1, int64(1), uint8(1), 1.0 and "1" are the same value, and true and
@@ -182,21 +200,52 @@ func FormatValue(v any) string {
 	case float64:
 		return formatFloat(x, 64)
 	case fmt.Stringer:
+		// A nil pointer is nil even if its type has a String method: a
+		// value-receiver String (time.Time's, say) would panic on it.
+		if rv := reflect.ValueOf(x); rv.Kind() == reflect.Pointer && rv.IsNil() {
+			return ""
+		}
 		return x.String()
 	}
+	// A type defined on a basic type (type UserID int64) without a String
+	// method is formatted as its underlying type, so UserID(1) is 1.
 	rv := reflect.ValueOf(v)
-	if rv.Kind() == reflect.Pointer {
+	switch rv.Kind() {
+	case reflect.Pointer:
 		if rv.IsNil() {
 			return ""
 		}
 		return FormatValue(rv.Elem().Interface())
+	case reflect.String:
+		return rv.String()
+	case reflect.Bool:
+		return strconv.FormatBool(rv.Bool())
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return strconv.FormatInt(rv.Int(), 10)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return strconv.FormatUint(rv.Uint(), 10)
+	case reflect.Float32:
+		return formatFloat(rv.Float(), 32)
+	case reflect.Float64:
+		return formatFloat(rv.Float(), 64)
+	case reflect.Slice:
+		if rv.Type().Elem().Kind() == reflect.Uint8 {
+			return string(rv.Bytes())
+		}
 	}
 	return fmt.Sprint(v)
 }
 
 func formatFloat(f float64, bits int) string {
-	if f == math.Trunc(f) && math.Abs(f) < 1<<63 {
-		return strconv.FormatInt(int64(f), 10)
+	if f == math.Trunc(f) {
+		// Every integral float in the range of int64 or uint64 prints as the
+		// integer of the same value would (2^63 and -2^63 included).
+		switch {
+		case f >= -(1<<63) && f < 1<<63:
+			return strconv.FormatInt(int64(f), 10)
+		case f >= 0 && f < 1<<64:
+			return strconv.FormatUint(uint64(f), 10)
+		}
 	}
 	return strconv.FormatFloat(f, 'g', -1, bits)
 }
