@@ -1,0 +1,139 @@
+package bus
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/matroska-go/matroska/deps"
+)
+
+// ErrMalformed is wrapped by the errors of [Decode] and [Message.Validate].
+var ErrMalformed = errors.New("bus: malformed message")
+
+// header starts every message of wire version 1.
+const header = "M1\n"
+
+// Message is one invalidation: in epoch Epoch, the invalidation numbered Seq,
+// made by node Origin, of the dependencies Deps.
+//
+// On the wire (the payload PUBLISHed on the channel) it is
+//
+//	"M1\n" + epoch + "\n" + seq (decimal) + "\n" + origin + "\n" + dep1 + "\n" + dep2 ...
+//
+// with canonical dependency strings ([deps.Dep.String]), at least one
+// dependency, a seq of at least 1 without leading zeros, and an epoch and an
+// origin that are non-empty and contain no '\n'.
+type Message struct {
+	Epoch  string
+	Seq    uint64
+	Origin string
+	Deps   []deps.Dep
+}
+
+// AppendEncode appends the wire form of m to dst and returns the extended
+// buffer. It does not check m: the encoding of a message that fails
+// [Message.Validate] is one that [Decode] rejects.
+func (m Message) AppendEncode(dst []byte) []byte {
+	dst = append(dst, header...)
+	dst = append(dst, m.Epoch...)
+	dst = append(dst, '\n')
+	dst = strconv.AppendUint(dst, m.Seq, 10)
+	dst = append(dst, '\n')
+	dst = append(dst, m.Origin...)
+	for _, d := range m.Deps {
+		dst = append(dst, '\n')
+		dst = append(dst, d.String()...)
+	}
+	return dst
+}
+
+// Validate reports whether m can be encoded and decoded back: an error
+// wrapping [ErrMalformed] says what is wrong.
+func (m Message) Validate() error {
+	if err := checkToken("epoch", m.Epoch); err != nil {
+		return err
+	}
+	if m.Seq == 0 {
+		return fmt.Errorf("%w: seq 0", ErrMalformed)
+	}
+	if err := checkToken("origin", m.Origin); err != nil {
+		return err
+	}
+	if len(m.Deps) == 0 {
+		return fmt.Errorf("%w: no dependency", ErrMalformed)
+	}
+	for _, d := range m.Deps {
+		if d.IsZero() {
+			return fmt.Errorf("%w: zero dependency", ErrMalformed)
+		}
+	}
+	return nil
+}
+
+func checkToken(what, s string) error {
+	if s == "" {
+		return fmt.Errorf("%w: empty %s", ErrMalformed, what)
+	}
+	if strings.IndexByte(s, '\n') >= 0 {
+		return fmt.Errorf("%w: newline in %s", ErrMalformed, what)
+	}
+	return nil
+}
+
+// Decode parses the wire form of a message. It accepts exactly the bytes
+// [Message.AppendEncode] produces for a valid message, so decoding and
+// encoding again gives the same bytes; anything else is an error wrapping
+// [ErrMalformed]. It never panics.
+func Decode(b []byte) (Message, error) {
+	return decode(string(b))
+}
+
+// decode is Decode on a string (go-redis hands payloads over as strings).
+// The strings of the result share s's memory.
+func decode(s string) (Message, error) {
+	rest, ok := strings.CutPrefix(s, header)
+	if !ok {
+		return Message{}, fmt.Errorf("%w: not a version 1 message", ErrMalformed)
+	}
+	var m Message
+	var seq, line string
+	if m.Epoch, rest, ok = strings.Cut(rest, "\n"); !ok || m.Epoch == "" {
+		return Message{}, fmt.Errorf("%w: bad epoch", ErrMalformed)
+	}
+	if seq, rest, ok = strings.Cut(rest, "\n"); !ok {
+		return Message{}, fmt.Errorf("%w: truncated after seq", ErrMalformed)
+	}
+	if m.Seq, ok = parseSeq(seq); !ok {
+		return Message{}, fmt.Errorf("%w: bad seq %q", ErrMalformed, seq)
+	}
+	if m.Origin, rest, ok = strings.Cut(rest, "\n"); !ok || m.Origin == "" {
+		return Message{}, fmt.Errorf("%w: bad origin or no dependency", ErrMalformed)
+	}
+	m.Deps = make([]deps.Dep, 0, strings.Count(rest, "\n")+1)
+	for more := true; more; {
+		line, rest, more = strings.Cut(rest, "\n")
+		d, err := deps.Parse(line)
+		if err != nil {
+			return Message{}, fmt.Errorf("%w: dependency %d: %w", ErrMalformed, len(m.Deps)+1, err)
+		}
+		m.Deps = append(m.Deps, d)
+	}
+	return m, nil
+}
+
+// parseSeq parses a canonical decimal sequence number: digits only, no
+// leading zero, at least 1, no overflow.
+func parseSeq(s string) (uint64, bool) {
+	if s == "" || len(s) > 20 || s[0] == '0' {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	return n, err == nil
+}
