@@ -88,7 +88,7 @@ func New(cfg Config) (*Cache, error) {
 	c.bus, err = bus.Start(bus.Config{
 		Redis:       cfg.Redis,
 		Channel:     c.l2.Channel(),
-		Source:      busSource{c.l2},
+		Source:      busSource{s: c.l2, breaker: &c.breaker},
 		Handler:     busHandler{c},
 		TrustWindow: cfg.TrustWindow,
 		Heartbeat:   cfg.Heartbeat,
@@ -170,6 +170,9 @@ func (c *Cache) Set(ctx context.Context, key string, value any, opts ...Option) 
 		s := c.applyLocal(keyDep)
 		c.writeMu.Unlock()
 		c.fillL1(key, local.Item{Value: value, Deps: o.deps, Mark: s}, gen, ttl, payload)
+		// L1 is the only tier here: make the value visible before Set
+		// returns (Ristretto applies new keys asynchronously).
+		c.l1.Wait()
 		return nil
 	}
 	if !c.breaker.allow() {

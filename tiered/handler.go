@@ -33,11 +33,20 @@ func (h busHandler) Reset(s bus.State) {
 	h.c.n.flushes.Add(1)
 }
 
-// busSource reads the bus's catch-up data from the L2 store.
-type busSource struct{ s *remote.Store }
+// busSource reads the bus's catch-up data from the L2 store. The bus calls
+// State on every heartbeat; its success is also the circuit breaker's probe,
+// so a node whose callers all answer from L1 (or from loaders while the
+// breaker is open) still learns that Redis is back.
+type busSource struct {
+	s       *remote.Store
+	breaker *breaker
+}
 
 func (b busSource) State(ctx context.Context) (bus.State, error) {
 	st, err := b.s.State(ctx)
+	if err == nil {
+		b.breaker.success()
+	}
 	return bus.State{Seq: st.Seq, Epoch: st.Epoch}, err
 }
 

@@ -89,6 +89,9 @@ func (c *Cache) Load(ctx context.Context, key string, l Loader, opts ...Option) 
 // it directly. It is a function of its own so that the arguments it hands
 // to the shared load escape here, not on Load's hit path.
 func (c *Cache) Miss(ctx context.Context, key string, l Loader, opts ...Option) (any, error) {
+	if err := c.checkKey(key); err != nil {
+		return nil, err
+	}
 	c.n.l1Misses.Add(1)
 	o := c.applyOptions(opts)
 	if err := checkDeps(o.deps); err != nil {

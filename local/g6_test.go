@@ -1,0 +1,89 @@
+package local
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/matroska-go/matroska/deps"
+)
+
+// TestG6_NoResurrection: Ristretto applies the Set of a new key on its own
+// goroutine, after Fill returns; an Invalidate right after the Fill deletes
+// the key from the store before that Set lands, and the Set then makes the
+// item visible until Ristretto processes the buffered delete. Get must miss
+// throughout: the item is dead. Each round reads until Ristretto has applied
+// everything. Without the dead flag about one round in five sees a
+// resurrected entry.
+func TestG6_NoResurrection(t *testing.T) {
+	c := newTestCache(t, Config{})
+	const keys, rounds = 50, 200
+	d := deps.Tag("g6")
+	ds := []deps.Dep{d}
+	resurrected, reads := 0, 0
+	for round := range rounds {
+		mark := uint64(2*round + 1)
+		gen := c.Generation()
+		names := make([]string, keys)
+		for i := range names {
+			names[i] = "g6:" + strconv.Itoa(round) + ":" + strconv.Itoa(i)
+			if !c.Fill(names[i], Item{Value: round, Deps: ds, Mark: mark}, gen, time.Minute, 1) {
+				t.Fatalf("round %d: fill of %s refused", round, names[i])
+			}
+		}
+		c.Invalidate(mark+1, ds)
+		// Ristretto may still be applying the Sets, then the Dels: read
+		// until it is done.
+		applied := make(chan struct{})
+		go func() { c.Wait(); close(applied) }()
+		for done := false; !done; {
+			select {
+			case <-applied:
+				done = true
+			default:
+			}
+			for _, k := range names {
+				reads++
+				if _, ok := c.Get(k); ok {
+					resurrected++
+				}
+			}
+		}
+	}
+	if resurrected > 0 {
+		t.Fatalf("%d of %d Gets returned an invalidated entry", resurrected, reads)
+	}
+	mustConsistent(t, c)
+}
+
+// TestG6_DeleteAndReset: the same for Delete, and for Reset (the
+// generation).
+func TestG6_DeleteAndReset(t *testing.T) {
+	c := newTestCache(t, Config{})
+	for round := range 20 {
+		gen := c.Generation()
+		for i := range 500 {
+			c.Fill("d:"+strconv.Itoa(i), Item{Value: i, Mark: uint64(round + 1)}, gen, time.Minute, 1)
+		}
+		for i := range 500 {
+			c.Delete("d:" + strconv.Itoa(i))
+		}
+		for i := range 500 {
+			if _, ok := c.Get("d:" + strconv.Itoa(i)); ok {
+				t.Fatalf("round %d: hit after Delete", round)
+			}
+		}
+		gen = c.Generation()
+		for i := range 500 {
+			c.Fill("r:"+strconv.Itoa(i), Item{Value: i, Mark: uint64(round + 1)}, gen, time.Minute, 1)
+		}
+		c.Reset(uint64(round + 1))
+		for i := range 500 {
+			if _, ok := c.Get("r:" + strconv.Itoa(i)); ok {
+				t.Fatalf("round %d: hit after Reset", round)
+			}
+		}
+	}
+	c.Wait()
+	mustConsistent(t, c)
+}

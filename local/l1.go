@@ -1,0 +1,391 @@
+package local
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/ristretto/v2"
+
+	"github.com/matroska-go/matroska/deps"
+)
+
+// Item is one L1 entry, as given to [Cache.Fill] and returned by
+// [Cache.Get]. The Value and the Deps returned by Get are shared with every
+// other caller and must be treated as read-only.
+type Item struct {
+	Value    any        // the value as decoded; nil for a not-found entry
+	NotFound bool       // a negative entry: the source said the value does not exist
+	Deps     []deps.Dep // what the value depends on (zero Deps are ignored)
+	Mark     uint64     // start mark: the sequence read before the value was read
+}
+
+// Cache is the L1: a Ristretto cache of decoded values, a dependency index
+// and tombstones. All its methods are safe for concurrent use, except that
+// [Cache.Close] must not overlap other calls (as with Ristretto, whose
+// Close this calls): call it once the cache's users have stopped. After
+// Close, every method is a safe no-op (Get misses, Fill refuses).
+type Cache struct {
+	rc      *ristretto.Cache[string, *item]
+	maxTTL  time.Duration
+	maxCost int64
+
+	// Read without mu: gen and closed on the Get path, applied by every L1
+	// hit of the composer. gen and closed are written under mu; applied by
+	// Advance (a CAS loop) and Reset.
+	gen     atomic.Uint64
+	applied atomic.Uint64
+	closed  atomic.Bool
+
+	pq pruneQueue // own lock; written by Ristretto's callbacks, drained under mu
+
+	// mu serialises every change of the index, the tombstones and Ristretto's
+	// contents: Fill and Invalidate are atomic with respect to each other (a
+	// fill either lands in the index before an invalidation, which then drops
+	// it, or sees its tombstone). It is never taken by Ristretto's callbacks,
+	// so holding it while calling Ristretto's Set, Del, Wait or Clear is safe.
+	mu    sync.Mutex
+	idx   index
+	tombs *tombstones
+	spare []*item // the prune queue's other slice
+	n     counters
+}
+
+// New returns an empty cache configured by cfg (see [Config] for the
+// defaults). The error wraps [ErrConfig] if cfg is invalid.
+func New(cfg Config) (*Cache, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	c := &Cache{
+		maxTTL:  cfg.MaxTTL,
+		maxCost: cfg.MaxCost,
+		idx:     newIndex(),
+		tombs:   newTombstones(cfg.Tombstones),
+	}
+	c.gen.Store(1)
+	rc, err := ristretto.NewCache(&ristretto.Config[string, *item]{
+		NumCounters:        cfg.NumCounters,
+		MaxCost:            cfg.MaxCost,
+		BufferItems:        cfg.BufferItems,
+		IgnoreInternalCost: true,
+		OnExit:             c.onExit,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	c.rc = rc
+	return c, nil
+}
+
+// onExit is Ristretto's OnExit callback, called whenever a value leaves (or
+// never enters) its store: eviction by the policy, expiry, refusal by the
+// admission policy, Clear, Del, a replacement by a Set of the same key, and
+// the buffered delete of an earlier Del (which removes whatever the key holds
+// by then, possibly a newer fill: OnEvict and OnReject alone would miss
+// that one and leave it indexed). It runs on Ristretto's goroutine, or inside
+// Ristretto's Set, Del and Clear under mu, so it must not take mu: it queues
+// the item, and the next holder of mu removes it from the index if it is
+// still the entry of its key. Items already out of the index (dead, or of an
+// earlier generation) are not queued.
+func (c *Cache) onExit(it *item) {
+	if it == nil || it.dead.Load() || it.gen != c.gen.Load() {
+		return
+	}
+	c.pq.push(it)
+}
+
+// Get returns the entry of key. It allocates nothing and writes no shared
+// state of its own: Ristretto records the access in its striped buffers
+// (which, as for any Ristretto Get, allocate a new stripe once per
+// BufferItems accesses the policy accepts). The Item's Value and Deps are
+// shared: treat them as read-only.
+//
+// Get misses for an entry that was invalidated, deleted or reset, even while
+// Ristretto may still hold it (G6), and for an expired one.
+func (c *Cache) Get(key string) (_ Item, _ bool) {
+	if c.closed.Load() {
+		return
+	}
+	defer c.recoverClosed()
+	it, ok := c.rc.Get(key)
+	// dead and gen are read after Ristretto's store: an item whose Set landed
+	// after the Del of its invalidation is seen dead (the dead flag was set
+	// before the Del, which precedes the Set under the store's shard lock).
+	if !ok || it == nil || it.dead.Load() || it.gen != c.gen.Load() {
+		return
+	}
+	return it.Item, true
+}
+
+// recoverClosed turns a panic of a Get that overlapped Close into a miss
+// (Ristretto's Close closes channels a concurrent Get may send on). Any
+// other panic goes on.
+func (c *Cache) recoverClosed() {
+	if c.closed.Load() {
+		_ = recover()
+	}
+}
+
+// Generation returns the current generation, which [Cache.Reset] bumps.
+// Read it before reading a value from L2 or the source, and pass it to
+// [Cache.Fill]: a fill whose read started before a Reset is refused.
+func (c *Cache) Generation() uint64 { return c.gen.Load() }
+
+// Fill stores it under key for ttl (cut to MaxTTL) at the given cost
+// (bytes; at least 1), unless it is stale. It returns false, and counts the
+// reason in [Stats], if the fill is refused:
+//   - gen is not the current [Cache.Generation];
+//   - ttl <= 0, or cost > MaxCost;
+//   - it.Mark is below the floor;
+//   - a dependency in it.Deps, or deps.Key(key), has a tombstone > it.Mark
+//     (an invalidation the value was read before);
+//   - key holds an entry read at a later mark than it.Mark (the fill is
+//     older than what is cached);
+//   - the cache is closed.
+//
+// It also returns false if Ristretto dropped the Set (its buffer was full;
+// counted as Dropped). True means the entry was handed to Ristretto, which
+// applies it asynchronously and may still refuse it: a Get right after Fill
+// may miss.
+//
+// Fill replaces key's previous entry. It copies it.Deps; it.Value is kept
+// as is and shared with every Get: do not modify it after Fill.
+func (c *Cache) Fill(key string, it Item, gen uint64, ttl time.Duration, cost int64) bool {
+	self := deps.Key(key) // allocates: outside the lock
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.drainLocked()
+	if reason := c.refusalLocked(key, &it, gen, ttl, cost, self); reason != nil {
+		*reason++
+		return false
+	}
+	ni := &item{Item: it, key: key, gen: gen}
+	ni.Deps = cloneDeps(it.Deps)
+	if c.idx.keys[key] != nil {
+		// A Set of a key that Ristretto's store holds replaces the value in
+		// place. If the store does not hold it yet (the previous fill is
+		// still buffered), the Set is buffered as new and Ristretto's policy
+		// would reject it once the previous one lands (the key is then
+		// known): order a delete between the two instead. (If the previous
+		// fill lands between this Del and the Set, the Set updates it in
+		// place and the buffered Del then removes the new value: a miss,
+		// never an old value. Closing that gap would take a Wait on
+		// Ristretto's whole buffer.)
+		if _, stored := c.rc.GetTTL(key); !stored {
+			c.rc.Del(key)
+		}
+	}
+	if !c.rc.SetWithTTL(key, ni, max(cost, 1), min(ttl, c.maxTTL)) {
+		// Nothing was stored: SetWithTTL returns false only for a new key
+		// whose Set did not fit in the buffer. The previous entry, if any,
+		// stays as valid as it was.
+		c.n.dropped++
+		return false
+	}
+	// The index is updated under the same lock hold as the Set, so an
+	// invalidation sees either both or neither. If Ristretto rejects ni
+	// before this line, its callback's prune is queued and applied by a
+	// later holder of mu, when ni is in the index.
+	if old := c.idx.insert(ni); old != nil {
+		old.dead.Store(true) // it may still land in Ristretto after ni (both buffered)
+	}
+	c.n.fills++
+	return true
+}
+
+// refusalLocked returns the counter of the reason a fill is refused, or nil
+// if it is accepted.
+func (c *Cache) refusalLocked(key string, it *Item, gen uint64, ttl time.Duration, cost int64, self deps.Dep) *uint64 {
+	r := &c.n.refused
+	switch {
+	case c.closed.Load():
+		return &r.Closed
+	case gen != c.gen.Load():
+		return &r.Generation
+	case ttl <= 0:
+		return &r.TTL
+	case cost > c.maxCost:
+		return &r.Cost
+	case it.Mark < c.tombs.floor:
+		return &r.Floor
+	case c.tombs.stale(it.Mark, it.Deps, self):
+		return &r.Tombstone
+	}
+	if old := c.idx.keys[key]; old != nil && old.Mark > it.Mark {
+		return &r.Superseded
+	}
+	return nil
+}
+
+// cloneDeps copies ds without its zero dependencies.
+func cloneDeps(ds []deps.Dep) []deps.Dep {
+	var out []deps.Dep
+	for _, d := range ds {
+		if !d.IsZero() {
+			if out == nil {
+				out = make([]deps.Dep, 0, len(ds))
+			}
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// Stale reports whether a value read at start mark mark with dependencies ds
+// would be refused by the floor or a tombstone: an invalidation of one of ds
+// after mark has been applied here. It counts nothing. Include deps.Key(key)
+// in ds to check the key's own tombstone as Fill does.
+func (c *Cache) Stale(mark uint64, ds []deps.Dep) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tombs.stale(mark, ds, deps.Dep{})
+}
+
+// Invalidate applies the invalidation seq of ds: each dependency gets a
+// tombstone at max(its tombstone, seq), and every entry read before seq
+// (Mark < seq) that depends on one of ds is dropped; deps.Key(k) also drops
+// entry k itself. Entries with Mark >= seq were read after the invalidation
+// and stay. It is idempotent, and it does not advance [Cache.Applied] (the
+// composer calls [Cache.Advance] once every earlier sequence is applied).
+func (c *Cache) Invalidate(seq uint64, ds []deps.Dep) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed.Load() {
+		return
+	}
+	c.drainLocked()
+	c.n.invalidations++
+	for _, d := range ds {
+		if d.IsZero() {
+			continue
+		}
+		c.tombs.record(d, seq)
+		// dropLocked removes k from this set (and the set from byDep when it
+		// empties) while we range over it, which Go allows.
+		for k := range c.idx.byDep[d] {
+			if it := c.idx.keys[k]; it.Mark < seq {
+				c.dropLocked(it)
+				c.n.invalidated++
+			}
+		}
+		if k, ok := d.KeyName(); ok {
+			if it := c.idx.keys[k]; it != nil && it.Mark < seq {
+				c.dropLocked(it)
+				c.n.invalidated++
+			}
+		}
+	}
+}
+
+// dropLocked removes it from the index and from Ristretto. The dead flag is
+// set first: Ristretto may still apply a buffered Set of it after the Del.
+func (c *Cache) dropLocked(it *item) {
+	it.dead.Store(true)
+	c.idx.remove(it)
+	c.rc.Del(it.key)
+}
+
+// Delete drops key's entry from this cache, without a tombstone: a later
+// Fill of key is accepted as usual.
+func (c *Cache) Delete(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed.Load() {
+		return
+	}
+	c.drainLocked()
+	if it := c.idx.keys[key]; it != nil {
+		it.dead.Store(true)
+		c.idx.remove(it)
+		c.n.deleted++
+	}
+	// Also when key is not indexed: Ristretto may hold a dead item of it.
+	c.rc.Del(key)
+}
+
+// Advance records that every invalidation up to seq has been applied:
+// applied = max(applied, seq).
+func (c *Cache) Advance(seq uint64) {
+	for {
+		cur := c.applied.Load()
+		if seq <= cur || c.applied.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
+}
+
+// Applied returns the sequence up to which every invalidation has been
+// applied (see [Cache.Advance]); an L1 hit is known fresh up to it. One
+// atomic load.
+func (c *Cache) Applied() uint64 { return c.applied.Load() }
+
+// Reset drops every entry and forgets every tombstone; the floor and the
+// applied sequence become seq (which may be lower than before: a new epoch
+// restarts the sequence), and the generation is bumped, so fills whose read
+// started before Reset are refused. Get misses for every earlier entry as
+// soon as the generation is bumped, before Ristretto is cleared.
+func (c *Cache) Reset(seq uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed.Load() {
+		return
+	}
+	c.gen.Add(1)
+	c.idx = newIndex()
+	c.tombs.reset(seq)
+	c.applied.Store(seq)
+	c.n.resets++
+	// Clear runs the callbacks for every item it drops; they are of the old
+	// generation and are not queued.
+	c.rc.Clear()
+	c.drainLocked() // items queued before the bump: no longer indexed, a no-op
+}
+
+// Wait blocks until Ristretto has applied every Fill made before it, and
+// the index has caught up with Ristretto's evictions. For tests and
+// examples: after Wait, a Fill that was accepted (and admitted) is visible to
+// Get.
+func (c *Cache) Wait() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed.Load() {
+		return
+	}
+	c.rc.Wait()
+	c.drainLocked()
+}
+
+// Close releases the cache and stops Ristretto's goroutines. It is
+// idempotent. It must not overlap other calls (a Get that overlaps it
+// misses and does not panic, but the race detector may report Ristretto's
+// unsynchronised close flag). After Close, Get misses, Fill refuses and the
+// other methods do nothing.
+func (c *Cache) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed.Load() {
+		return
+	}
+	c.closed.Store(true)
+	c.rc.Close()
+	c.idx = newIndex()
+	c.drainLocked()
+}
+
+// drainLocked applies the prunes queued by Ristretto's callbacks: an item
+// leaves the index only if it is still the entry of its key (a newer fill of
+// the key is not touched).
+func (c *Cache) drainLocked() {
+	batch := c.pq.swap(c.spare)
+	for i, it := range batch {
+		if c.idx.remove(it) {
+			it.dead.Store(true)
+			c.n.prunes++
+		}
+		batch[i] = nil
+	}
+	c.spare = batch[:0]
+}

@@ -1,0 +1,120 @@
+package remote
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/matroska-go/matroska/deps"
+)
+
+// Envelope is one entry as stored in Redis: a value or a negative
+// (not-found) result, with the dependencies it was computed from.
+type Envelope struct {
+	// NotFound marks a negative entry: the source had no value. Its payload
+	// is empty.
+	NotFound bool
+	// Deps are the entry's dependencies; invalidating any of them removes
+	// the entry.
+	Deps []deps.Dep
+	// Payload is the encoded value (the codec's bytes), opaque to this
+	// package.
+	Payload []byte
+	// TTL is the entry's remaining time to live as [Store.Read] found it
+	// (0 when unknown). It is not part of the stored bytes: AppendEnvelope
+	// ignores it, DecodeEnvelope leaves it 0, and Put and Set take the TTL
+	// as an argument.
+	TTL time.Duration
+}
+
+// The envelope layout: 'E', version, flags, a big-endian uint32 length n of
+// the deps block, the deps block (canonical dependency strings joined by
+// '\n'), then the payload.
+const (
+	envMagic      = 'E'
+	envVersion    = 1
+	envHeaderLen  = 7
+	flagNotFound  = 1 << 0
+	knownEnvFlags = flagNotFound
+)
+
+var newline = []byte{'\n'}
+
+// AppendEnvelope appends the stored form of e to dst and returns the
+// extended slice. The payload of a NotFound envelope is not written. Every
+// dependency must be non-zero ([Store.Put] and [Store.Set] check it): a zero
+// dependency makes bytes that DecodeEnvelope rejects.
+func AppendEnvelope(dst []byte, e Envelope) []byte {
+	n := 0
+	for i, d := range e.Deps {
+		if i > 0 {
+			n++
+		}
+		n += len(d.String())
+	}
+	flags := byte(0)
+	payload := e.Payload
+	if e.NotFound {
+		flags |= flagNotFound
+		payload = nil
+	}
+	dst = append(dst, envMagic, envVersion, flags)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(n))
+	for i, d := range e.Deps {
+		if i > 0 {
+			dst = append(dst, '\n')
+		}
+		dst = append(dst, d.String()...)
+	}
+	return append(dst, payload...)
+}
+
+// DecodeEnvelope decodes the stored form of an envelope. Every dependency is
+// checked with [deps.Parse]. The returned Payload aliases b. Any malformed
+// input (wrong magic or version, unknown flags, a length past the end, an
+// invalid dependency, a payload in a negative entry) is an error wrapping
+// [ErrCorrupt]; DecodeEnvelope never panics.
+func DecodeEnvelope(b []byte) (Envelope, error) {
+	if len(b) < envHeaderLen {
+		return Envelope{}, fmt.Errorf("%w: %d bytes, shorter than the header", ErrCorrupt, len(b))
+	}
+	if b[0] != envMagic {
+		return Envelope{}, fmt.Errorf("%w: bad magic byte 0x%02x", ErrCorrupt, b[0])
+	}
+	if b[1] != envVersion {
+		return Envelope{}, fmt.Errorf("%w: unknown version %d", ErrCorrupt, b[1])
+	}
+	flags := b[2]
+	if flags&^knownEnvFlags != 0 {
+		return Envelope{}, fmt.Errorf("%w: unknown flags 0x%02x", ErrCorrupt, flags)
+	}
+	n := uint64(binary.BigEndian.Uint32(b[3:envHeaderLen]))
+	if n > uint64(len(b)-envHeaderLen) {
+		return Envelope{}, fmt.Errorf("%w: deps block of %d bytes past the end", ErrCorrupt, n)
+	}
+	block := b[envHeaderLen : envHeaderLen+int(n)]
+	e := Envelope{NotFound: flags&flagNotFound != 0}
+	if len(block) > 0 {
+		e.Deps = make([]deps.Dep, 0, bytes.Count(block, newline)+1)
+		for {
+			line, rest, more := bytes.Cut(block, newline)
+			d, err := deps.Parse(string(line))
+			if err != nil {
+				return Envelope{}, fmt.Errorf("%w: dependency %d: %w", ErrCorrupt, len(e.Deps), err)
+			}
+			e.Deps = append(e.Deps, d)
+			if !more {
+				break
+			}
+			block = rest
+		}
+	}
+	if payload := b[envHeaderLen+int(n):]; len(payload) > 0 {
+		if e.NotFound {
+			return Envelope{}, fmt.Errorf("%w: negative entry with a %d-byte payload", ErrCorrupt, len(payload))
+		}
+		e.Payload = payload
+	}
+	return e, nil
+}

@@ -1,0 +1,154 @@
+package remote
+
+import (
+	"bytes"
+	"errors"
+	"slices"
+	"testing"
+
+	"pgregory.net/rapid"
+
+	"github.com/matroska-go/matroska/deps"
+)
+
+func TestEnvelopeLayout(t *testing.T) {
+	e := Envelope{Deps: []deps.Dep{deps.Id("article", 1), deps.Tag("home")}, Payload: []byte("xyz")}
+	got := AppendEnvelope([]byte("prefix"), e)
+	want := []byte("prefixE\x01\x00\x00\x00\x00\x15id:article:1\ntag:homexyz")
+	if !bytes.Equal(got, want) {
+		t.Fatalf("AppendEnvelope = %q, want %q", got, want)
+	}
+	neg := AppendEnvelope(nil, Envelope{NotFound: true, Payload: []byte("ignored")})
+	if want := []byte("E\x01\x01\x00\x00\x00\x00"); !bytes.Equal(neg, want) {
+		t.Fatalf("negative envelope = %q, want %q", neg, want)
+	}
+}
+
+func TestDecodeEnvelopeRejects(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   string
+	}{
+		{"empty", ""},
+		{"short header", "E\x01\x00\x00\x00"},
+		{"bad magic", "X\x01\x00\x00\x00\x00\x00"},
+		{"bad version", "E\x02\x00\x00\x00\x00\x00"},
+		{"unknown flag", "E\x01\x02\x00\x00\x00\x00"},
+		{"length past end", "E\x01\x00\x00\x00\x00\x05tag:"},
+		{"huge length", "E\x01\x00\xff\xff\xff\xfftag:x"},
+		{"invalid dep", "E\x01\x00\x00\x00\x00\x03foo"},
+		{"unescaped dep", "E\x01\x00\x00\x00\x00\x06tag:a{"},
+		{"empty dep line", "E\x01\x00\x00\x00\x00\x0ctag:a\n\ntag:b"},
+		{"trailing newline", "E\x01\x00\x00\x00\x00\x06tag:a\n"},
+		{"leading newline", "E\x01\x00\x00\x00\x00\x06\ntag:a"},
+		{"negative with payload", "E\x01\x01\x00\x00\x00\x00data"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := DecodeEnvelope([]byte(tc.in))
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("DecodeEnvelope(%q) error = %v, want ErrCorrupt", tc.in, err)
+			}
+		})
+	}
+}
+
+func TestDecodeEnvelopeAccepts(t *testing.T) {
+	e, err := DecodeEnvelope([]byte("E\x01\x00\x00\x00\x00\x00"))
+	if err != nil || e.NotFound || e.Deps != nil || e.Payload != nil {
+		t.Fatalf("empty envelope = %+v, %v", e, err)
+	}
+	e, err = DecodeEnvelope([]byte("E\x01\x01\x00\x00\x00\x05tag:x"))
+	if err != nil || !e.NotFound || len(e.Deps) != 1 || e.Deps[0] != deps.Tag("x") {
+		t.Fatalf("negative envelope = %+v, %v", e, err)
+	}
+}
+
+// genDep draws a dependency of any kind from arbitrary user strings,
+// including ones full of separators.
+func genDep() *rapid.Generator[deps.Dep] {
+	text := rapid.StringOf(rapid.RuneFrom([]rune("ab:&={}%~\n\x00é1")))
+	return rapid.Custom(func(t *rapid.T) deps.Dep {
+		switch rapid.IntRange(0, 4).Draw(t, "kind") {
+		case 0:
+			return deps.Id(text.Draw(t, "type"), text.Draw(t, "id"))
+		case 1:
+			return deps.Tag(text.Draw(t, "tag"))
+		case 2:
+			return deps.Key(text.Draw(t, "key"))
+		case 3:
+			return deps.All(text.Draw(t, "type"))
+		default:
+			return deps.Condition(text.Draw(t, "type"), map[string]any{
+				text.Draw(t, "p1"): text.Draw(t, "v1"),
+				text.Draw(t, "p2"): rapid.Int().Draw(t, "v2"),
+			})
+		}
+	})
+}
+
+// TestEnvelopeRoundTrip: DecodeEnvelope(AppendEnvelope(e)) gives e back
+// (a negative entry without payload), for arbitrary dependencies and
+// payloads.
+func TestEnvelopeRoundTrip(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		in := Envelope{
+			NotFound: rapid.Bool().Draw(t, "notFound"),
+			Deps:     rapid.SliceOfN(genDep(), 0, 6).Draw(t, "deps"),
+			Payload:  rapid.SliceOfN(rapid.Byte(), 0, 64).Draw(t, "payload"),
+		}
+		prefix := rapid.SliceOfN(rapid.Byte(), 0, 4).Draw(t, "prefix")
+		b := AppendEnvelope(slices.Clone(prefix), in)
+		if !bytes.HasPrefix(b, prefix) {
+			t.Fatalf("AppendEnvelope clobbered dst")
+		}
+		out, err := DecodeEnvelope(b[len(prefix):])
+		if err != nil {
+			t.Fatalf("DecodeEnvelope: %v", err)
+		}
+		if out.NotFound != in.NotFound || !slices.Equal(out.Deps, in.Deps) {
+			t.Fatalf("round trip: got %+v, want %+v", out, in)
+		}
+		wantPayload := in.Payload
+		if in.NotFound {
+			wantPayload = nil
+		}
+		if !bytes.Equal(out.Payload, wantPayload) {
+			t.Fatalf("payload: got %q, want %q", out.Payload, wantPayload)
+		}
+	})
+}
+
+// FuzzDecodeEnvelope: DecodeEnvelope never panics, errors wrap ErrCorrupt,
+// and whatever it accepts encodes back to the same bytes (the format has
+// one spelling per envelope).
+func FuzzDecodeEnvelope(f *testing.F) {
+	f.Add(AppendEnvelope(nil, Envelope{}))
+	f.Add(AppendEnvelope(nil, Envelope{NotFound: true, Deps: []deps.Dep{deps.Key("k")}}))
+	f.Add(AppendEnvelope(nil, Envelope{
+		Deps:    []deps.Dep{deps.Id("a", 1), deps.Condition("b", map[string]any{"x": nil, "y": "&="}), deps.All("c")},
+		Payload: []byte(`{"v":1}`),
+	}))
+	f.Add([]byte(""))
+	f.Add([]byte("E"))
+	f.Add([]byte("E\x01\x00\xff\xff\xff\xff"))
+	f.Add([]byte("E\x01\x00\x00\x00\x00\x06tag:a\n"))
+	f.Add([]byte("E\x01\x01\x00\x00\x00\x00x"))
+	f.Add([]byte("E\x01\x00\x00\x00\x00\x05id:a:"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := DecodeEnvelope(b)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error %v does not wrap ErrCorrupt", err)
+			}
+			return
+		}
+		for _, d := range e.Deps {
+			if _, err := deps.Parse(d.String()); err != nil {
+				t.Fatalf("accepted invalid dependency %q", d)
+			}
+		}
+		if again := AppendEnvelope(nil, e); !bytes.Equal(again, b) {
+			t.Fatalf("re-encoding %q gave %q", b, again)
+		}
+	})
+}

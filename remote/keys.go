@@ -1,0 +1,34 @@
+package remote
+
+import "github.com/matroska-go/matroska/deps"
+
+// keys holds every Redis key name and prefix of one namespace. It is the one
+// place where names are built: the Lua scripts receive the prefixes as
+// arguments and never spell a name themselves, so a later layout (Redis
+// Cluster hash tags) changes only this file.
+type keys struct {
+	seq     string // N:seq, the invalidation sequence (INCR)
+	epoch   string // N:epoch, the random id of the current sequence
+	log     string // N:log, the stream of recent invalidations
+	channel string // N:inv, the pub/sub channel of invalidations
+
+	entryPrefix string // N:e:, followed by the entry's key
+	depPrefix   string // N:d:, followed by the dependency's canonical string
+	tombPrefix  string // N:i:, followed by the dependency's canonical string
+}
+
+func newKeys(ns string) keys {
+	return keys{
+		seq:         ns + ":seq",
+		epoch:       ns + ":epoch",
+		log:         ns + ":log",
+		channel:     ns + ":inv",
+		entryPrefix: ns + ":e:",
+		depPrefix:   ns + ":d:",
+		tombPrefix:  ns + ":i:",
+	}
+}
+
+func (k *keys) entry(key string) string { return k.entryPrefix + key }
+func (k *keys) dep(d deps.Dep) string   { return k.depPrefix + d.String() }
+func (k *keys) tomb(d deps.Dep) string  { return k.tombPrefix + d.String() }

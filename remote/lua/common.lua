@@ -1,0 +1,178 @@
+-- Helpers shared by every write script (scripts.go prepends this file).
+-- Key names are never spelled here: the prefixes arrive as arguments.
+
+-- now_ms is Redis's own clock in milliseconds. Scores and trims of the
+-- dependency sets use it, never a client's clock.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- fmt_int prints an integer without an exponent (tostring would print
+-- 1e+15).
+local function fmt_int(n)
+  return string.format('%d', n)
+end
+
+-- env_deps returns the dependency strings of envelope v (see envelope.go),
+-- or nil when v is not an envelope this code can read. Invalidate parses
+-- every member with it: it is the inner loop, hence the single-dependency
+-- fast path.
+local function env_deps(v)
+  if type(v) ~= 'string' or #v < 7 or string.byte(v, 1) ~= 69 or string.byte(v, 2) ~= 1 then
+    return nil
+  end
+  local stop = 7 + struct.unpack('>I4', v, 4)
+  if stop > #v then
+    return nil
+  end
+  if stop == 7 then
+    return {}
+  end
+  local block = string.sub(v, 8, stop)
+  local j = string.find(block, '\n', 1, true)
+  if not j then
+    return {block}
+  end
+  local out, k, i = {}, 0, 1
+  while j do
+    k = k + 1
+    out[k] = string.sub(block, i, j - 1)
+    i = j + 1
+    j = string.find(block, '\n', i, true)
+  end
+  out[k + 1] = string.sub(block, i)
+  return out
+end
+
+local function contains(list, s)
+  for i = 1, #list do
+    if list[i] == s then
+      return true
+    end
+  end
+  return false
+end
+
+-- drop_entry deletes entry m (whose stored bytes are v) and then removes m
+-- from the dependency set of each of its dependencies except skip (a set
+-- the caller deletes whole). The entry goes first: should the script stop
+-- half-way, a set member without an entry is harmless, an entry without its
+-- index is not.
+local function drop_entry(pe, pd, m, v, skip)
+  redis.call('DEL', pe .. m)
+  local ds = env_deps(v)
+  if ds then
+    for i = 1, #ds do
+      if ds[i] ~= skip then
+        redis.call('ZREM', pd .. ds[i], m)
+      end
+    end
+  end
+end
+
+-- invalidate_dep drops every entry that depends on dep, deletes dep's set,
+-- and writes dep's tombstone at seq. A member whose current entry no
+-- longer depends on dep (it was put again with other dependencies) keeps
+-- its entry. A member named keep is left alone (Set rewrites it itself).
+-- An entry that cannot be read is dropped: a reader would delete it anyway.
+local function invalidate_dep(pe, pd, pi, dep, seq, horizon, keep)
+  redis.call('SET', pi .. dep, seq, 'EX', horizon)
+  local set = pd .. dep
+  local members = redis.call('ZRANGE', set, 0, -1)
+  for _, m in ipairs(members) do
+    if m ~= keep then
+      local v = redis.call('GET', pe .. m)
+      if v then
+        local ds = env_deps(v)
+        if ds == nil or contains(ds, dep) then
+          drop_entry(pe, pd, m, v, dep)
+        end
+      end
+    end
+  end
+  -- UNLINK: a large set is freed off the main thread.
+  redis.call('UNLINK', set)
+end
+
+-- ensure_state returns the current epoch, first starting a new one (the
+-- candidate) when the epoch or the sequence is missing: a fresh namespace,
+-- a Redis that restarted empty, or a lost key. A new epoch makes every node
+-- drop what it holds and refuses every put marked with the old one, so a
+-- sequence that starts again from 0 can never pass an old mark. The log
+-- of the old epoch goes with it (its ids would also collide).
+local function ensure_state(kseq, kepoch, klog, candidate)
+  local epoch = redis.call('GET', kepoch)
+  if epoch and epoch ~= '' and redis.call('EXISTS', kseq) == 1 then
+    return epoch
+  end
+  redis.call('SET', kepoch, candidate)
+  redis.call('SET', kseq, 0, 'NX')
+  redis.call('DEL', klog)
+  return candidate
+end
+
+-- check_mark refuses a write marked (epoch, seq) when the epoch is not the
+-- current one (2) or when any tombstone of tombs is newer than seq (1); 0
+-- lets it through.
+local function check_mark(kseq, kepoch, pi, epoch, seq, tombs, first)
+  local cur = redis.call('GET', kepoch)
+  if not cur or cur ~= epoch or redis.call('EXISTS', kseq) == 0 then
+    return 2
+  end
+  local mark = tonumber(seq)
+  for i = first, #tombs do
+    local t = redis.call('GET', pi .. tombs[i])
+    -- A tombstone that is not a number cannot prove the value fresh.
+    if t and (tonumber(t) or math.huge) > mark then
+      return 1
+    end
+  end
+  return 0
+end
+
+-- write_entry stores entry key with the stored bytes env for ttl ms and
+-- indexes it under each of ds[first..]. The entry expires at exp, now +
+-- ttl on Redis's clock, which is also its score in every set, so a trim
+-- (members scored before now) only ever removes members of expired
+-- entries, and each set lives at least until exp. Order matters for G2:
+-- the index first, then the entry, then the old entry's surplus
+-- memberships; stopped anywhere, the worst left is a set member without an
+-- entry, never an entry without its index.
+local function write_entry(pe, pd, key, env, ttl, ds, first)
+  local now = now_ms()
+  local exp = now + ttl
+  local new = {}
+  for i = first, #ds do
+    local set = pd .. ds[i]
+    new[ds[i]] = true
+    redis.call('ZADD', set, exp, key)
+    redis.call('ZREMRANGEBYSCORE', set, '-inf', '(' .. fmt_int(now))
+    -- Raise the set's expiry to at least exp. (PEXPIRE GT would not touch
+    -- a set without a TTL, whose PEXPIRETIME is -1: compare instead.)
+    if redis.call('PEXPIRETIME', set) < exp then
+      redis.call('PEXPIREAT', set, fmt_int(exp))
+    end
+  end
+  local ekey = pe .. key
+  local old = redis.call('GET', ekey)
+  redis.call('SET', ekey, env, 'PXAT', fmt_int(exp))
+  local olds = old and env_deps(old)
+  if olds then
+    for _, d in ipairs(olds) do
+      if not new[d] then
+        redis.call('ZREM', pd .. d, key)
+      end
+    end
+  end
+end
+
+-- announce publishes the invalidation seq of ds[first..] and appends it to
+-- the log. The message goes first: should XADD fail, subscribers still
+-- hear it, and a replay that needs it finds the log incomplete and flushes.
+local function announce(channel, klog, loglen, epoch, seq, origin, ds, first)
+  local joined = table.concat(ds, '\n', first)
+  local s = fmt_int(seq)
+  redis.call('PUBLISH', channel, 'M1\n' .. epoch .. '\n' .. s .. '\n' .. origin .. '\n' .. joined)
+  redis.call('XADD', klog, 'MAXLEN', '~', loglen, s .. '-1', 'e', epoch, 'o', origin, 'd', joined)
+end

@@ -1,0 +1,28 @@
+-- Read: the start mark and the entry, the entry verified against its index.
+-- KEYS: seq, epoch, entry.
+-- ARGV: entry prefix, dep prefix, key.
+-- Returns {seq, epoch, envelope, pttl, lost}: seq and epoch false when
+-- missing; envelope false on a miss; lost 1 when the entry was dropped
+-- because part of its index was gone.
+--
+-- The sequence is read in the same atomic step as the entry, so the mark
+-- is exactly the sequence the entry was read at. An entry whose membership
+-- in one of its dependency sets is lost (evicted under maxmemory, deleted
+-- by hand) could no longer be found by an invalidation of that dependency:
+-- it is dropped and read as a miss, never served (G2).
+local seq = redis.call('GET', KEYS[1])
+local epoch = redis.call('GET', KEYS[2])
+local v = redis.call('GET', KEYS[3])
+if not v then
+  return {seq, epoch, false, -2, 0}
+end
+local ds = env_deps(v)
+if ds then
+  for i = 1, #ds do
+    if not redis.call('ZSCORE', ARGV[2] .. ds[i], ARGV[3]) then
+      drop_entry(ARGV[1], ARGV[2], ARGV[3], v, nil)
+      return {seq, epoch, false, -2, 1}
+    end
+  end
+end
+return {seq, epoch, v, redis.call('PTTL', KEYS[3]), 0}

@@ -1,0 +1,23 @@
+-- Set: an explicit write of key, itself an invalidation of Key(key).
+-- KEYS: seq, epoch, log.
+-- ARGV: candidate epoch, origin, horizon s, log length, channel, entry
+--       prefix, dep prefix, tombstone prefix, key, ttl ms, envelope,
+--       has mark ('1' or '0'), mark epoch, mark seq, Key(key), then the
+--       entry's dependencies.
+-- Returns {verdict, seq, epoch}: verdict 0 stored (seq, epoch: the new
+-- state), 1 refused stale, 2 refused epoch (nothing changed).
+local pe, pd, pi, key = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local keydep_at, deps_first = 15, 16
+if ARGV[12] == '1' then
+  local verdict = check_mark(KEYS[1], KEYS[2], pi, ARGV[13], ARGV[14], ARGV, keydep_at)
+  if verdict ~= 0 then
+    return {verdict, redis.call('GET', KEYS[1]) or '0', redis.call('GET', KEYS[2]) or ''}
+  end
+end
+local epoch = ensure_state(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
+local seq = redis.call('INCR', KEYS[1])
+local keydep = ARGV[keydep_at]
+invalidate_dep(pe, pd, pi, keydep, seq, ARGV[3], key)
+write_entry(pe, pd, key, ARGV[11], tonumber(ARGV[10]), ARGV, deps_first)
+announce(ARGV[5], KEYS[3], ARGV[4], epoch, seq, ARGV[2], {keydep}, 1)
+return {0, seq, epoch}

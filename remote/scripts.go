@@ -1,0 +1,51 @@
+package remote
+
+import (
+	_ "embed"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The Lua sources. common.lua holds the helpers of the write scripts and is
+// prepended to each of them, so every script is one self-contained chunk
+// that Redis caches by its SHA-1: go-redis runs it with EVALSHA and falls
+// back to EVAL (which caches it) on NOSCRIPT, after a restart or SCRIPT
+// FLUSH.
+var (
+	//go:embed lua/common.lua
+	luaCommon string
+	//go:embed lua/state.lua
+	luaState string
+	//go:embed lua/put.lua
+	luaPut string
+	//go:embed lua/set.lua
+	luaSet string
+	//go:embed lua/invalidate.lua
+	luaInvalidate string
+	//go:embed lua/delete_if.lua
+	luaDeleteIf string
+	//go:embed lua/read.lua
+	luaRead string
+)
+
+// scripts are the Lua scripts of one Store.
+type scripts struct {
+	state      *redis.Script
+	put        *redis.Script
+	set        *redis.Script
+	invalidate *redis.Script
+	deleteIf   *redis.Script
+	read       *redis.Script
+}
+
+func newScripts() scripts {
+	with := func(src string) *redis.Script { return redis.NewScript(luaCommon + "\n" + src) }
+	return scripts{
+		state:      with(luaState),
+		put:        with(luaPut),
+		set:        with(luaSet),
+		invalidate: with(luaInvalidate),
+		deleteIf:   redis.NewScript(luaDeleteIf),
+		read:       with(luaRead),
+	}
+}

@@ -1,0 +1,260 @@
+package remote
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/matroska-go/matroska/deps"
+)
+
+// Config configures a [Store]. New does not modify it.
+type Config struct {
+	// Redis is the client. The Store never closes it. Required.
+	Redis redis.UniversalClient
+	// Namespace prefixes every key and the channel. Required: non-empty,
+	// without whitespace or control characters.
+	Namespace string
+	// TombstoneHorizon is how long the tombstone of an invalidation is kept
+	// (rounded up to whole seconds). A put whose mark is older than that
+	// can no longer be checked: callers must not put values whose load took
+	// longer than half of it.
+	// default: 10m
+	TombstoneHorizon time.Duration
+	// LogLength is the approximate number of invalidations the log keeps
+	// for catch-up (XADD MAXLEN ~).
+	// default: 10000
+	LogLength int64
+}
+
+const (
+	defaultTombstoneHorizon = 10 * time.Minute
+	defaultLogLength        = 10000
+)
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Redis == nil {
+		return c, fmt.Errorf("%w: Redis is nil", ErrConfig)
+	}
+	if c.Namespace == "" {
+		return c, fmt.Errorf("%w: empty Namespace", ErrConfig)
+	}
+	if i := strings.IndexFunc(c.Namespace, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }); i >= 0 {
+		return c, fmt.Errorf("%w: Namespace %q has whitespace or a control character", ErrConfig, c.Namespace)
+	}
+	switch {
+	case c.TombstoneHorizon == 0:
+		c.TombstoneHorizon = defaultTombstoneHorizon
+	case c.TombstoneHorizon < 0:
+		return c, fmt.Errorf("%w: negative TombstoneHorizon %v", ErrConfig, c.TombstoneHorizon)
+	}
+	switch {
+	case c.LogLength == 0:
+		c.LogLength = defaultLogLength
+	case c.LogLength < 0:
+		return c, fmt.Errorf("%w: negative LogLength %d", ErrConfig, c.LogLength)
+	}
+	return c, nil
+}
+
+// Store is the Redis tier of one namespace. It holds no data in memory and
+// is safe for concurrent use.
+type Store struct {
+	rdb     redis.UniversalClient
+	keys    keys
+	scripts scripts
+	horizon string // TombstoneHorizon in whole seconds, a script argument
+	logLen  string // LogLength, a script argument
+
+	lostIndex atomic.Uint64 // entries Read dropped for a lost index
+}
+
+// New returns the Store of cfg. It does not talk to Redis (so it succeeds
+// while Redis is down): the scripts are sent on first use and cached by
+// Redis.
+func New(cfg Config) (*Store, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	secs := int64((cfg.TombstoneHorizon + time.Second - 1) / time.Second)
+	return &Store{
+		rdb:     cfg.Redis,
+		keys:    newKeys(cfg.Namespace),
+		scripts: newScripts(),
+		horizon: strconv.FormatInt(secs, 10),
+		logLen:  strconv.FormatInt(cfg.LogLength, 10),
+	}, nil
+}
+
+// State is a point of the invalidation sequence: Seq within the epoch Epoch,
+// the random id that changes whenever the sequence starts over (a Redis that
+// restarted empty, FLUSHALL, a lost key). Sequence numbers start at 1 in
+// each epoch; Seq 0 is the state before the first invalidation.
+type State struct {
+	Seq   uint64
+	Epoch string
+}
+
+// Channel is the pub/sub channel on which every invalidation is published,
+// "N:inv".
+func (s *Store) Channel() string { return s.keys.channel }
+
+// EntryKey is the Redis key of entry key, "N:e:<key>".
+func (s *Store) EntryKey(key string) string { return s.keys.entry(key) }
+
+// DepKey is the Redis key of the dependency set of d, "N:d:<dep>".
+func (s *Store) DepKey(d deps.Dep) string { return s.keys.dep(d) }
+
+// TombstoneKey is the Redis key of the tombstone of d, "N:i:<dep>".
+func (s *Store) TombstoneKey(d deps.Dep) string { return s.keys.tomb(d) }
+
+// SeqKey is the Redis key of the invalidation sequence, "N:seq".
+func (s *Store) SeqKey() string { return s.keys.seq }
+
+// EpochKey is the Redis key of the epoch, "N:epoch".
+func (s *Store) EpochKey() string { return s.keys.epoch }
+
+// LogKey is the Redis key of the invalidation log stream, "N:log".
+func (s *Store) LogKey() string { return s.keys.log }
+
+// DepMembers returns the keys of the entries indexed under d (members of
+// N:d:<dep>, expired ones included until a write trims them), for
+// inspection and tests.
+func (s *Store) DepMembers(ctx context.Context, d deps.Dep) ([]string, error) {
+	if d.IsZero() {
+		return nil, fmt.Errorf("%w: the zero deps.Dep", ErrInvalidDep)
+	}
+	m, err := s.rdb.ZRange(ctx, s.keys.dep(d), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("remote: members of %s: %w", d, err)
+	}
+	return m, nil
+}
+
+// State returns the current state. When the epoch (or the sequence) is
+// missing, a new epoch is started first, so the answer always has one.
+func (s *Store) State(ctx context.Context) (State, error) {
+	vals, err := s.rdb.MGet(ctx, s.keys.seq, s.keys.epoch).Result()
+	if err != nil {
+		return State{}, fmt.Errorf("remote: state: %w", err)
+	}
+	if seq, ok := vals[0].(string); ok {
+		if epoch, ok := vals[1].(string); ok && epoch != "" {
+			n, err := parseSeq(seq)
+			return State{Seq: n, Epoch: epoch}, err
+		}
+	}
+	res, err := s.scripts.state.Run(ctx, s.rdb, []string{s.keys.seq, s.keys.epoch, s.keys.log}, newEpoch()).Slice()
+	if err != nil {
+		return State{}, fmt.Errorf("remote: state: %w", err)
+	}
+	return parseState(res, 0)
+}
+
+// Read reads entry key in one round trip: one script reads N:seq, N:epoch
+// and N:e:<key> in one atomic step, so that the returned State is a valid
+// start mark for the entry or for a load after a miss, and checks that the
+// entry is still a member of each of its dependencies' sets: an entry whose
+// index was lost (evicted, deleted) is dropped and read as a miss (G2;
+// counted by [Store.LostIndex]). A missing epoch gives State.Epoch ""
+// (Read creates no epoch).
+//
+// found reports an entry. An entry that does not decode is deleted (unless
+// it changed meanwhile) and reported as not found with an error wrapping
+// [ErrCorrupt]; the State is valid then too. The Envelope's TTL is the
+// entry's remaining TTL.
+func (s *Store) Read(ctx context.Context, key string) (st State, e Envelope, found bool, err error) {
+	ekey := s.keys.entry(key)
+	res, err := s.scripts.read.Run(ctx, s.rdb, []string{s.keys.seq, s.keys.epoch, ekey},
+		s.keys.entryPrefix, s.keys.depPrefix, key).Slice()
+	if err != nil {
+		return State{}, Envelope{}, false, fmt.Errorf("remote: read %q: %w", key, err)
+	}
+	if len(res) != 5 {
+		return State{}, Envelope{}, false, fmt.Errorf("%w: read answered %d values", ErrState, len(res))
+	}
+	if seq, ok := res[0].(string); ok {
+		if st.Seq, err = parseSeq(seq); err != nil {
+			return State{}, Envelope{}, false, err
+		}
+	}
+	st.Epoch, _ = res[1].(string)
+	if lost, _ := res[4].(int64); lost == 1 {
+		s.lostIndex.Add(1)
+	}
+	raw, ok := res[2].(string)
+	if !ok {
+		return st, Envelope{}, false, nil
+	}
+	e, err = DecodeEnvelope([]byte(raw))
+	if err != nil {
+		// Delete only the bytes that failed: a good entry written since
+		// then stays.
+		if derr := s.scripts.deleteIf.Run(ctx, s.rdb, []string{ekey}, raw).Err(); derr != nil {
+			err = fmt.Errorf("%w (and deleting it failed: %v)", err, derr)
+		}
+		return st, Envelope{}, false, fmt.Errorf("%w (key %q)", err, key)
+	}
+	if d, _ := res[3].(int64); d > 0 {
+		e.TTL = time.Duration(d) * time.Millisecond
+	}
+	return st, e, true, nil
+}
+
+// LostIndex counts the entries Read dropped because part of their
+// dependency index was gone.
+func (s *Store) LostIndex() uint64 { return s.lostIndex.Load() }
+
+// newEpoch returns a fresh random epoch candidate: 16 bytes from
+// crypto/rand in hex.
+func newEpoch() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b[:])
+}
+
+func parseSeq(s string) (uint64, error) {
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: sequence %q", ErrState, s)
+	}
+	return n, nil
+}
+
+// parseState reads the {seq, epoch} pair at res[i:] of a script's answer.
+func parseState(res []any, i int) (State, error) {
+	if len(res) < i+2 {
+		return State{}, fmt.Errorf("%w: script answered %v", ErrState, res)
+	}
+	var st State
+	switch v := res[i].(type) {
+	case int64:
+		if v < 0 {
+			return State{}, fmt.Errorf("%w: sequence %d", ErrState, v)
+		}
+		st.Seq = uint64(v)
+	case string:
+		n, err := parseSeq(v)
+		if err != nil {
+			return State{}, err
+		}
+		st.Seq = n
+	default:
+		return State{}, fmt.Errorf("%w: script answered sequence %v", ErrState, res[i])
+	}
+	epoch, ok := res[i+1].(string)
+	if !ok {
+		return State{}, fmt.Errorf("%w: script answered epoch %v", ErrState, res[i+1])
+	}
+	st.Epoch = epoch
+	return st, nil
+}

@@ -1,0 +1,376 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/matroska-go/matroska/deps"
+)
+
+func TestNewValidatesConfig(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer rdb.Close()
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"nil redis", Config{Namespace: "n"}},
+		{"empty namespace", Config{Redis: rdb}},
+		{"space in namespace", Config{Redis: rdb, Namespace: "a b"}},
+		{"newline in namespace", Config{Redis: rdb, Namespace: "a\nb"}},
+		{"tab in namespace", Config{Redis: rdb, Namespace: "a\tb"}},
+		{"negative horizon", Config{Redis: rdb, Namespace: "n", TombstoneHorizon: -time.Second}},
+		{"negative log length", Config{Redis: rdb, Namespace: "n", LogLength: -1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := New(tc.cfg); !errors.Is(err, ErrConfig) {
+				t.Fatalf("New = %v, want ErrConfig", err)
+			}
+		})
+	}
+	// New never talks to Redis: it works while Redis is unreachable.
+	s, err := New(Config{Redis: rdb, Namespace: "shop", TombstoneHorizon: 1500 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("New with an unreachable Redis: %v", err)
+	}
+	if s.horizon != "2" || s.logLen != "10000" {
+		t.Fatalf("horizon %q, log length %q; want 2 (rounded up), 10000", s.horizon, s.logLen)
+	}
+}
+
+func TestKeyNames(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer rdb.Close()
+	s, err := New(Config{Redis: rdb, Namespace: "shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := deps.Id("article", 7)
+	for got, want := range map[string]string{
+		s.Channel():           "shop:inv",
+		s.EntryKey("k:1"):     "shop:e:k:1",
+		s.DepKey(d):           "shop:d:id:article:7",
+		s.TombstoneKey(d):     "shop:i:id:article:7",
+		s.SeqKey():            "shop:seq",
+		s.EpochKey():          "shop:epoch",
+		s.LogKey():            "shop:log",
+		Stored.String():       "stored",
+		PutResult(9).String(): "PutResult(9)",
+	} {
+		if got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
+	}
+}
+
+var epochRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+func TestStateCreatesEpochReadDoesNot(t *testing.T) {
+	e := newEnv(t)
+	st, _, found, err := e.s.Read(e.ctx, "k")
+	if err != nil || found || st != (State{}) {
+		t.Fatalf("Read on an empty Redis = %+v, %v, %v; want zero state, miss", st, found, err)
+	}
+	if e.exists(t, e.s.EpochKey()) {
+		t.Fatal("Read created the epoch")
+	}
+	st = e.state(t)
+	if st.Seq != 0 || !epochRE.MatchString(st.Epoch) {
+		t.Fatalf("State = %+v, want seq 0 and a 32-hex-digit epoch", st)
+	}
+	if again := e.state(t); again != st {
+		t.Fatalf("State changed without a write: %+v then %+v", st, again)
+	}
+	rst, _, _, err := e.s.Read(e.ctx, "k")
+	if err != nil || rst != st {
+		t.Fatalf("Read state = %+v, %v; want %+v", rst, err, st)
+	}
+}
+
+func TestReadIsOneRoundTrip(t *testing.T) {
+	e := newEnv(t)
+	e.mustPut(t, "k", deps.Tag("x"))
+	// The first Read loads the script (EVALSHA, NOSCRIPT, EVAL); every
+	// later one is a single EVALSHA.
+	if _, _, _, err := e.s.Read(e.ctx, "warm-up"); err != nil {
+		t.Fatal(err)
+	}
+	h := &countHook{}
+	e.rdb.AddHook(h)
+	if _, _, found, err := e.s.Read(e.ctx, "k"); err != nil || !found {
+		t.Fatalf("Read: found %v, %v", found, err)
+	}
+	if _, _, found, err := e.s.Read(e.ctx, "missing"); err != nil || found {
+		t.Fatalf("Read missing: found %v, %v", found, err)
+	}
+	trips := h.take()
+	if len(trips) != 2 || len(trips[0]) != 1 || len(trips[1]) != 1 ||
+		!strings.HasPrefix(trips[0][0], "evalsha ") || !strings.HasSuffix(trips[0][0], " 3 t:seq t:epoch t:e:k t:e: t:d: k") ||
+		!strings.HasPrefix(trips[1][0], "evalsha ") {
+		t.Fatalf("round trips = %q, want one EVALSHA of the read script per Read", trips)
+	}
+}
+
+func TestPutRead(t *testing.T) {
+	e := newEnv(t)
+	st := e.state(t)
+	ds := []deps.Dep{deps.Id("article", 1), deps.Tag("home"), deps.Tag("home")}
+	r, err := e.s.Put(e.ctx, "list", Envelope{Deps: ds, Payload: []byte("payload")}, 30*time.Second, st)
+	if err != nil || r != Stored {
+		t.Fatalf("Put = %v, %v", r, err)
+	}
+	rst, env, found, err := e.s.Read(e.ctx, "list")
+	if err != nil || !found {
+		t.Fatalf("Read = found %v, %v", found, err)
+	}
+	if rst != st {
+		t.Fatalf("Read state %+v, want %+v", rst, st)
+	}
+	if env.NotFound || string(env.Payload) != "payload" || !slices.Equal(env.Deps, ds[:2]) {
+		t.Fatalf("Read envelope %+v (duplicate deps are stored once)", env)
+	}
+	if env.TTL <= 29*time.Second || env.TTL > 30*time.Second {
+		t.Fatalf("Read TTL %v, want about 30s", env.TTL)
+	}
+	for _, d := range ds[:2] {
+		if m := e.members(t, d); !slices.Equal(m, []string{"list"}) {
+			t.Fatalf("members of %v = %q", d, m)
+		}
+	}
+
+	// A negative entry.
+	if r, err := e.s.Put(e.ctx, "gone", Envelope{NotFound: true, Deps: ds[:1]}, time.Second, st); err != nil || r != Stored {
+		t.Fatalf("Put negative = %v, %v", r, err)
+	}
+	_, env, found, err = e.s.Read(e.ctx, "gone")
+	if err != nil || !found || !env.NotFound || env.Payload != nil {
+		t.Fatalf("Read negative = %+v, %v, %v", env, found, err)
+	}
+}
+
+func TestPutValidates(t *testing.T) {
+	e := newEnv(t)
+	st := e.state(t)
+	good := Envelope{Deps: []deps.Dep{deps.Tag("x")}}
+	for _, tc := range []struct {
+		name string
+		key  string
+		env  Envelope
+		ttl  time.Duration
+		want error
+	}{
+		{"zero ttl", "k", good, 0, ErrInvalidTTL},
+		{"negative ttl", "k", good, -time.Second, ErrInvalidTTL},
+		{"zero dep", "k", Envelope{Deps: []deps.Dep{deps.Tag("x"), {}}}, time.Second, ErrInvalidDep},
+		{"empty key", "", good, time.Second, ErrEmptyKey},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := e.s.Put(e.ctx, tc.key, tc.env, tc.ttl, st); !errors.Is(err, tc.want) {
+				t.Fatalf("Put = %v, want %v", err, tc.want)
+			}
+			if _, _, err := e.s.Set(e.ctx, tc.key, tc.env, tc.ttl, nil, "o"); !errors.Is(err, tc.want) {
+				t.Fatalf("Set = %v, want %v", err, tc.want)
+			}
+		})
+	}
+	if _, _, err := e.s.Set(e.ctx, "k", good, time.Second, nil, ""); !errors.Is(err, ErrInvalidOrigin) {
+		t.Fatalf("Set with empty origin = %v", err)
+	}
+	if _, err := e.s.Invalidate(e.ctx, []deps.Dep{deps.Tag("x")}, "a\nb"); !errors.Is(err, ErrInvalidOrigin) {
+		t.Fatalf("Invalidate with a newline in origin = %v", err)
+	}
+	if n, _ := e.rdb.DBSize(e.ctx).Result(); n != 2 { // the seq and epoch State made
+		t.Fatalf("rejected calls wrote %d keys", n-2)
+	}
+}
+
+// A sub-millisecond TTL is rounded up, never sent as PX 0.
+func TestPutTinyTTL(t *testing.T) {
+	e := newEnv(t)
+	if r := e.put(t, "k", time.Microsecond, e.state(t), deps.Tag("x")); r != Stored {
+		t.Fatalf("Put = %v", r)
+	}
+}
+
+// G1: a put whose mark is older than a tombstone of any of its dependencies
+// is refused and changes nothing.
+func TestG1_PutOlderThanTombstoneRefused(t *testing.T) {
+	e := newEnv(t)
+	a, b := deps.Id("article", 1), deps.Tag("home")
+	e.mustPut(t, "old", a) // an entry the refused put must not disturb
+	mark := e.state(t)
+	e.invalidate(t, b)
+	e.mustPut(t, "old", a)
+	before := e.snapshot(t)
+	if r := e.put(t, "k", time.Minute, mark, a, b); r != RefusedStale {
+		t.Fatalf("Put with a mark before the invalidation = %v, want refused", r)
+	}
+	if r := e.put(t, "old", time.Minute, mark, a, b); r != RefusedStale {
+		t.Fatalf("re-Put with a mark before the invalidation = %v, want refused", r)
+	}
+	if after := e.snapshot(t); !mapsEqual(before, after) {
+		t.Fatalf("refused put changed Redis:\nbefore %q\nafter  %q", before, after)
+	}
+	// A mark taken after the invalidation is fine.
+	if r := e.put(t, "k", time.Minute, e.state(t), a, b); r != Stored {
+		t.Fatalf("Put with a fresh mark = %v", r)
+	}
+	// A negative entry obeys the same rule.
+	mark = e.state(t)
+	e.invalidate(t, a)
+	if r, err := e.s.Put(e.ctx, "n", Envelope{NotFound: true, Deps: []deps.Dep{a}}, time.Minute, mark); err != nil || r != RefusedStale {
+		t.Fatalf("negative Put = %v, %v", r, err)
+	}
+}
+
+// The key's own tombstone (a Set or a delete of the key after the mark)
+// refuses the put too.
+func TestG1_PutRefusedByKeyTombstone(t *testing.T) {
+	e := newEnv(t)
+	mark := e.state(t)
+	e.invalidate(t, deps.Key("k"))
+	if r := e.put(t, "k", time.Minute, mark, deps.Tag("x")); r != RefusedStale {
+		t.Fatalf("Put after Key(k) was invalidated = %v", r)
+	}
+	mark = e.state(t)
+	if _, r, err := e.s.Set(e.ctx, "k", Envelope{Payload: []byte("new")}, time.Minute, nil, "o"); err != nil || r != Stored {
+		t.Fatalf("Set = %v, %v", r, err)
+	}
+	if r := e.put(t, "k", time.Minute, mark); r != RefusedStale {
+		t.Fatalf("Put of a value loaded before a Set = %v", r)
+	}
+	_, env, _, _ := e.s.Read(e.ctx, "k")
+	if string(env.Payload) != "new" {
+		t.Fatalf("the stale put overwrote the Set: %q", env.Payload)
+	}
+}
+
+func TestPutAfterEpochChangeRefused(t *testing.T) {
+	e := newEnv(t)
+	old := e.state(t)
+	for _, tc := range []struct {
+		name   string
+		change func()
+	}{
+		{"FLUSHALL", func() { e.rdb.FlushAll(e.ctx) }},
+		{"restart", func() { e.srv.Restart(t) }},
+		{"lost seq", func() { e.rdb.Del(e.ctx, e.s.SeqKey()) }},
+		{"lost epoch", func() { e.rdb.Del(e.ctx, e.s.EpochKey()) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mark := e.state(t)
+			e.invalidate(t, deps.Tag("y"))
+			mark2 := e.state(t)
+			tc.change()
+			before := e.snapshot(t)
+			for _, m := range []State{mark, mark2, old, {}} {
+				if r := e.put(t, "k", time.Minute, m, deps.Tag("x")); r != RefusedEpoch {
+					t.Fatalf("Put marked %+v = %v, want refused (epoch)", m, r)
+				}
+				if _, r, err := e.s.Set(e.ctx, "k", Envelope{}, time.Minute, &m, "o"); err != nil || r != RefusedEpoch {
+					t.Fatalf("Set marked %+v = %v, %v; want refused (epoch)", m, r, err)
+				}
+			}
+			if after := e.snapshot(t); !mapsEqual(before, after) {
+				t.Fatalf("refused writes changed Redis")
+			}
+			st := e.invalidate(t, deps.Tag("y"))
+			if st.Epoch == mark.Epoch || !epochRE.MatchString(st.Epoch) {
+				t.Fatalf("epoch after %s: %q, was %q", tc.name, st.Epoch, mark.Epoch)
+			}
+			if r := e.put(t, "k", time.Minute, st, deps.Tag("x")); r != Stored {
+				t.Fatalf("Put with the new epoch = %v", r)
+			}
+		})
+	}
+}
+
+func TestReadCorruptEntryDeletesIt(t *testing.T) {
+	e := newEnv(t)
+	e.mustPut(t, "good", deps.Tag("x"))
+	for _, bad := range []string{"garbage", "E\x01\x00\x00\x00\x00\x03foo", "E\x01\x00\x00\x00\x01"} {
+		if err := e.rdb.Set(e.ctx, e.s.EntryKey("k"), bad, time.Minute).Err(); err != nil {
+			t.Fatal(err)
+		}
+		st, _, found, err := e.s.Read(e.ctx, "k")
+		// "foo" reads as a dependency that does not index the entry: the
+		// read script drops it as an entry with a lost index, before any
+		// decoding, so no ErrCorrupt; the others fail to decode.
+		wantCorrupt := !strings.Contains(bad, "foo")
+		if found || (wantCorrupt && !errors.Is(err, ErrCorrupt)) || (!wantCorrupt && err != nil) {
+			t.Fatalf("Read of %q = found %v, %v; want a miss (ErrCorrupt: %v)", bad, found, err, wantCorrupt)
+		}
+		if st != e.state(t) {
+			t.Fatalf("Read of a corrupt entry returned state %+v", st)
+		}
+		if e.hasEntry(t, "k") {
+			t.Fatalf("corrupt entry %q not deleted", bad)
+		}
+	}
+	// The delete is conditional: an entry that changed since it was read stays.
+	if err := e.rdb.Set(e.ctx, e.s.EntryKey("k"), "newer", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.s.scripts.deleteIf.Run(e.ctx, e.rdb, []string{e.s.EntryKey("k")}, "older").Int(); err != nil || n != 0 {
+		t.Fatalf("deleteIf of changed bytes = %d, %v", n, err)
+	}
+	if !e.hasEntry(t, "k") || !e.hasEntry(t, "good") {
+		t.Fatal("conditional delete removed an entry it should have kept")
+	}
+}
+
+// Scripts run with EVALSHA and fall back to EVAL after SCRIPT FLUSH (or a
+// restart).
+func TestScriptsSurviveScriptFlush(t *testing.T) {
+	e := newEnv(t)
+	e.mustPut(t, "k", deps.Tag("x"))
+	if err := e.rdb.ScriptFlush(e.ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	h := &countHook{}
+	e.rdb.AddHook(h)
+	e.mustPut(t, "k", deps.Tag("x"))
+	e.invalidate(t, deps.Tag("x"))
+	var cmds []string
+	for _, trip := range h.take() {
+		for _, c := range trip {
+			cmds = append(cmds, strings.Fields(c)[0])
+		}
+	}
+	// mustPut: mget (State), evalsha (NOSCRIPT), eval; invalidate: evalsha, eval.
+	want := []string{"mget", "evalsha", "eval", "evalsha", "eval"}
+	if !slices.Equal(cmds, want) {
+		t.Fatalf("commands %q, want %q", cmds, want)
+	}
+	h.take()
+	e.invalidate(t, deps.Tag("x"))
+	if trips := h.take(); len(trips) != 1 || !strings.HasPrefix(trips[0][0], "evalsha") {
+		t.Fatalf("after the fallback the script is cached: %q", trips)
+	}
+}
+
+func TestDepMembersRejectsZeroDep(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.s.DepMembers(context.Background(), deps.Dep{}); !errors.Is(err, ErrInvalidDep) {
+		t.Fatalf("DepMembers(zero) = %v", err)
+	}
+}
+
+func mapsEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,252 @@
+package remote
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/matroska-go/matroska/deps"
+)
+
+// PutResult is the outcome of a [Store.Put] or [Store.Set] that reached
+// Redis.
+type PutResult uint8
+
+// The outcomes. The zero PutResult is none of them, so a result left unset
+// by mistake never reads as Stored.
+const (
+	// Stored: the entry was written.
+	Stored PutResult = iota + 1
+	// RefusedStale: an invalidation of one of the entry's dependencies (or
+	// of its key) came after the mark; nothing was changed.
+	RefusedStale
+	// RefusedEpoch: the mark belongs to another epoch (Redis restarted,
+	// was flushed, or lost its state); nothing was changed.
+	RefusedEpoch
+)
+
+func (r PutResult) String() string {
+	switch r {
+	case Stored:
+		return "stored"
+	case RefusedStale:
+		return "refused: stale"
+	case RefusedEpoch:
+		return "refused: epoch"
+	}
+	return "PutResult(" + strconv.Itoa(int(r)) + ")"
+}
+
+func resultOf(verdict int64) (PutResult, error) {
+	switch verdict {
+	case 0:
+		return Stored, nil
+	case 1:
+		return RefusedStale, nil
+	case 2:
+		return RefusedEpoch, nil
+	}
+	return 0, fmt.Errorf("%w: script verdict %d", ErrState, verdict)
+}
+
+// Put stores the entry key, loaded at mark (the State read before the
+// load), for ttl. It is one Lua script that refuses, changing nothing, when
+// N:epoch is not mark.Epoch (RefusedEpoch) or when the tombstone of any
+// dependency of e, or of deps.Key(key), is newer than mark.Seq
+// (RefusedStale: the value may predate an invalidation, G1). Otherwise it
+// indexes the entry under each dependency (a ZSET member scored by its
+// expiry on Redis's clock, expired members trimmed, the set's TTL raised
+// to at least ttl), writes the entry with TTL ttl, and removes key from the
+// sets of the dependencies of the entry it replaces that the new one does
+// not have. Duplicate dependencies are stored once.
+func (s *Store) Put(ctx context.Context, key string, e Envelope, ttl time.Duration, mark State) (PutResult, error) {
+	ds, err := checkWrite(key, e, ttl)
+	if err != nil {
+		return 0, err
+	}
+	e.Deps = ds
+	args := make([]any, 0, 9+len(ds))
+	args = append(args,
+		mark.Epoch, strconv.FormatUint(mark.Seq, 10), ttlMillis(ttl), AppendEnvelope(nil, e), key,
+		s.keys.entryPrefix, s.keys.depPrefix, s.keys.tombPrefix, deps.Key(key).String())
+	args = appendDeps(args, ds)
+	res, err := s.scripts.put.Run(ctx, s.rdb, []string{s.keys.seq, s.keys.epoch}, args...).Int64Slice()
+	if err != nil {
+		return 0, fmt.Errorf("remote: put %q: %w", key, err)
+	}
+	if len(res) != 1 {
+		return 0, fmt.Errorf("%w: put answered %v", ErrState, res)
+	}
+	return resultOf(res[0])
+}
+
+// Set is an explicit write of key: the new value replaces the old one
+// everywhere, so it is also an invalidation of deps.Key(key). With mark nil
+// the value is taken as current; with a mark it is refused like [Store.Put]
+// (changing nothing) when an invalidation of its dependencies or of its key
+// overtook the mark or the epoch changed.
+//
+// Otherwise one Lua script takes the next sequence number, writes the
+// tombstone of deps.Key(key), deletes every other entry that depends on
+// deps.Key(key) (entries that contain key), writes the entry as Put does,
+// logs the invalidation and publishes it with origin. It returns the new
+// State; when refused, the state Redis holds.
+func (s *Store) Set(ctx context.Context, key string, e Envelope, ttl time.Duration, mark *State, origin string) (State, PutResult, error) {
+	ds, err := checkWrite(key, e, ttl)
+	if err != nil {
+		return State{}, 0, err
+	}
+	if err := checkOrigin(origin); err != nil {
+		return State{}, 0, err
+	}
+	e.Deps = ds
+	hasMark, markEpoch, markSeq := "0", "", "0"
+	if mark != nil {
+		hasMark, markEpoch, markSeq = "1", mark.Epoch, strconv.FormatUint(mark.Seq, 10)
+	}
+	args := make([]any, 0, 15+len(ds))
+	args = append(args,
+		newEpoch(), origin, s.horizon, s.logLen, s.keys.channel,
+		s.keys.entryPrefix, s.keys.depPrefix, s.keys.tombPrefix,
+		key, ttlMillis(ttl), AppendEnvelope(nil, e),
+		hasMark, markEpoch, markSeq, deps.Key(key).String())
+	args = appendDeps(args, ds)
+	res, err := s.scripts.set.Run(ctx, s.rdb, []string{s.keys.seq, s.keys.epoch, s.keys.log}, args...).Slice()
+	if err != nil {
+		return State{}, 0, fmt.Errorf("remote: set %q: %w", key, err)
+	}
+	if len(res) != 3 {
+		return State{}, 0, fmt.Errorf("%w: set answered %v", ErrState, res)
+	}
+	verdict, ok := res[0].(int64)
+	if !ok {
+		return State{}, 0, fmt.Errorf("%w: set answered %v", ErrState, res)
+	}
+	r, err := resultOf(verdict)
+	if err != nil {
+		return State{}, 0, err
+	}
+	st, err := parseState(res, 1)
+	if err != nil {
+		return State{}, 0, err
+	}
+	return st, r, nil
+}
+
+// Invalidate removes every entry that depends on any of ds, in one Lua
+// script: it takes the next sequence number (starting a new epoch if Redis
+// has none), writes each dependency's tombstone at that number for the
+// tombstone horizon, deletes each entry of each dependency's set whose
+// current envelope really depends on it (removing it from the sets of all
+// its dependencies), deletes the sets, and for a deps.Key(k) also deletes
+// entry k itself; then it publishes the invalidation on [Store.Channel]
+// with origin and appends it to the log. It returns the new State.
+//
+// With no dependencies it does nothing and returns the current State.
+// Duplicates are invalidated (and announced) once.
+func (s *Store) Invalidate(ctx context.Context, ds []deps.Dep, origin string) (State, error) {
+	if err := checkDeps(ds); err != nil {
+		return State{}, err
+	}
+	if err := checkOrigin(origin); err != nil {
+		return State{}, err
+	}
+	if len(ds) == 0 {
+		return s.State(ctx)
+	}
+	ds = dedupe(ds)
+	args := make([]any, 0, 8+2*len(ds))
+	args = append(args,
+		newEpoch(), origin, s.horizon, s.logLen, s.keys.channel,
+		s.keys.entryPrefix, s.keys.depPrefix, s.keys.tombPrefix)
+	for _, d := range ds {
+		named := ""
+		if k, ok := d.KeyName(); ok {
+			named = "k" + k
+		}
+		args = append(args, d.String(), named)
+	}
+	res, err := s.scripts.invalidate.Run(ctx, s.rdb, []string{s.keys.seq, s.keys.epoch, s.keys.log}, args...).Slice()
+	if err != nil {
+		return State{}, fmt.Errorf("remote: invalidate: %w", err)
+	}
+	return parseState(res, 0)
+}
+
+// checkWrite validates the arguments of Put and Set and returns e's
+// dependencies without duplicates.
+func checkWrite(key string, e Envelope, ttl time.Duration) ([]deps.Dep, error) {
+	if key == "" {
+		return nil, ErrEmptyKey
+	}
+	if ttl <= 0 {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidTTL, ttl)
+	}
+	if err := checkDeps(e.Deps); err != nil {
+		return nil, err
+	}
+	return dedupe(e.Deps), nil
+}
+
+func checkDeps(ds []deps.Dep) error {
+	for i, d := range ds {
+		if d.IsZero() {
+			return fmt.Errorf("%w: dependency %d is the zero deps.Dep", ErrInvalidDep, i)
+		}
+	}
+	return nil
+}
+
+func checkOrigin(origin string) error {
+	if origin == "" || strings.ContainsAny(origin, "\r\n") {
+		return fmt.Errorf("%w: %q", ErrInvalidOrigin, origin)
+	}
+	return nil
+}
+
+// dedupe returns ds without repeats, in first-seen order; ds itself when it
+// has none (the common case, checked without allocating for short lists).
+func dedupe(ds []deps.Dep) []deps.Dep {
+	dup := false
+	if len(ds) <= 16 {
+	outer:
+		for i := 1; i < len(ds); i++ {
+			for j := 0; j < i; j++ {
+				if ds[i] == ds[j] {
+					dup = true
+					break outer
+				}
+			}
+		}
+		if !dup {
+			return ds
+		}
+	}
+	seen := make(map[deps.Dep]struct{}, len(ds))
+	out := make([]deps.Dep, 0, len(ds))
+	for _, d := range ds {
+		if _, ok := seen[d]; !ok {
+			seen[d] = struct{}{}
+			out = append(out, d)
+		}
+	}
+	if len(out) == len(ds) {
+		return ds
+	}
+	return out
+}
+
+func appendDeps(args []any, ds []deps.Dep) []any {
+	for _, d := range ds {
+		args = append(args, d.String())
+	}
+	return args
+}
+
+// ttlMillis is ttl in whole milliseconds, at least 1.
+func ttlMillis(ttl time.Duration) string {
+	ms := int64((ttl + time.Millisecond - 1) / time.Millisecond)
+	return strconv.FormatInt(ms, 10)
+}
