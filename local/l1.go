@@ -40,6 +40,10 @@ type Cache struct {
 
 	pq pruneQueue // own lock; written by Ristretto's callbacks, drained under mu
 
+	// life keeps Close from closing Ristretto under a Wait: Wait holds it
+	// shared (waits run concurrently, without mu), Close exclusively.
+	life sync.RWMutex
+
 	// mu serialises every change of the index, the tombstones and Ristretto's
 	// contents: Fill and Invalidate are atomic with respect to each other (a
 	// fill either lands in the index before an invalidation, which then drops
@@ -345,17 +349,19 @@ func (c *Cache) Reset(seq uint64) {
 }
 
 // Wait blocks until Ristretto has applied every Fill made before it, and
-// the index has caught up with Ristretto's evictions. For tests and
-// examples: after Wait, a Fill that was accepted (and admitted) is visible to
-// Get.
+// the index has caught up with Ristretto's evictions: after Wait, a Fill
+// that was accepted (and admitted) is visible to Get. Waits run
+// concurrently with each other and with every other method but Close.
 func (c *Cache) Wait() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.life.RLock()
+	defer c.life.RUnlock()
 	if c.closed.Load() {
 		return
 	}
 	c.rc.Wait()
+	c.mu.Lock()
 	c.drainLocked()
+	c.mu.Unlock()
 }
 
 // Close releases the cache and stops Ristretto's goroutines. It is
@@ -364,6 +370,8 @@ func (c *Cache) Wait() {
 // unsynchronised close flag). After Close, Get misses, Fill refuses and the
 // other methods do nothing.
 func (c *Cache) Close() {
+	c.life.Lock()
+	defer c.life.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed.Load() {

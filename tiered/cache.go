@@ -170,9 +170,6 @@ func (c *Cache) Set(ctx context.Context, key string, value any, opts ...Option) 
 		s := c.applyLocal(keyDep)
 		c.writeMu.Unlock()
 		c.fillL1(key, local.Item{Value: value, Deps: o.deps, Mark: s}, gen, ttl, payload)
-		// L1 is the only tier here: make the value visible before Set
-		// returns (Ristretto applies new keys asynchronously).
-		c.l1.Wait()
 		return nil
 	}
 	if !c.breaker.allow() {
@@ -335,7 +332,12 @@ func (c *Cache) fillL1(key string, it local.Item, gen uint64, ttl time.Duration,
 	}
 	if !c.l1.Fill(key, it, gen, ttl, cost) {
 		c.n.refusedFills.Add(1)
+		return
 	}
+	// Ristretto applies a new key asynchronously: wait (microseconds, on
+	// the fill path only) so that the next call on this node hits L1
+	// instead of repeating the round trip or, in one-process mode, the load.
+	c.l1.Wait()
 }
 
 func randomID() string {

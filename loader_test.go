@@ -1,0 +1,140 @@
+package matroska_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/ristretto/v2"
+	"go.uber.org/goleak"
+
+	"github.com/matroska-go/matroska"
+	"github.com/matroska-go/matroska/deps"
+	"github.com/matroska-go/matroska/internal/redistest"
+	"github.com/matroska-go/matroska/tiered"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+type row struct {
+	ID    int
+	Title string
+	Tags  []string
+}
+
+var theRow = row{ID: 1, Title: "Python", Tags: []string{"a", "b"}}
+
+func loadRow(ctx context.Context, rec *matroska.Recorder) (row, error) {
+	rec.Depend(deps.Id("row", 1))
+	return theRow, nil
+}
+
+// warm returns a cache (one-process, or on a private Redis) holding "k" in L1.
+func warm(tb testing.TB, withRedis bool) *tiered.Cache {
+	tb.Helper()
+	cfg := tiered.Config{}
+	if withRedis {
+		cfg.Redis = redistest.Start(tb).Client(tb)
+	}
+	c, err := tiered.New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = c.Close() })
+	ctx := context.Background()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := matroska.GetOrLoad(ctx, c, "k", loadRow); err != nil {
+			tb.Fatal(err)
+		}
+		if _, ok := c.Peek("k"); ok {
+			return c
+		}
+		if time.Now().After(deadline) {
+			tb.Fatal("k never reached L1")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestL1HitAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	for _, withRedis := range []bool{false, true} {
+		c := warm(t, withRedis)
+		ctx := context.Background()
+		allocs := testing.AllocsPerRun(1000, func() {
+			v, err := matroska.GetOrLoad(ctx, c, "k", loadRow, matroska.TTL(time.Minute))
+			if err != nil || v.ID != 1 {
+				t.Fatal(v, err)
+			}
+		})
+		if allocs != 0 {
+			t.Fatalf("redis=%v: an L1 hit through GetOrLoad allocates %.1f times", withRedis, allocs)
+		}
+	}
+}
+
+// The L1 hit path against a raw Ristretto Get of the same value: compare
+// the two in one run (benchstat, or the ratio of ns/op).
+func BenchmarkGetOrLoadHit(b *testing.B) {
+	c := warm(b, true)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := matroska.GetOrLoad(ctx, c, "k", loadRow, matroska.TTL(time.Minute)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkGetOrLoadHitParallel(b *testing.B) {
+	c := warm(b, true)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := matroska.GetOrLoad(ctx, c, "k", loadRow, matroska.TTL(time.Minute)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+func rawRistretto(b *testing.B) *ristretto.Cache[string, row] {
+	rc, err := ristretto.NewCache(&ristretto.Config[string, row]{NumCounters: 1e6, MaxCost: 64 << 20, BufferItems: 64})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(rc.Close)
+	rc.Set("k", theRow, 1)
+	rc.Wait()
+	return rc
+}
+
+func BenchmarkRawRistrettoGet(b *testing.B) {
+	rc := rawRistretto(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := rc.Get("k"); !ok {
+			b.Fatal("miss")
+		}
+	}
+}
+
+func BenchmarkRawRistrettoGetParallel(b *testing.B) {
+	rc := rawRistretto(b)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, ok := rc.Get("k"); !ok {
+				b.Error("miss")
+				return
+			}
+		}
+	})
+}

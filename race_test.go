@@ -1,0 +1,5 @@
+//go:build race
+
+package matroska_test
+
+const raceEnabled = true
