@@ -145,7 +145,11 @@ func demo(out io.Writer) error {
 	if err := nodes[0].Invalidate(ctx, deps.Id("author", 1)); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "  node A  Invalidate returned after %v: A's L1 and Redis no longer hold the list\n", time.Since(start).Round(time.Microsecond))
+	where := "A's L1 and Redis no longer hold"
+	if rdb == nil {
+		where = "A's L1 no longer holds"
+	}
+	fmt.Fprintf(out, "  node A  Invalidate returned after %v: %s the list\n", time.Since(start).Round(time.Microsecond), where)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	for i := 1; i < len(nodes); i++ {
