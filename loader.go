@@ -78,18 +78,28 @@ var (
 //
 // The value may be shared with other callers: treat it as read-only.
 func GetOrLoad[T any](ctx context.Context, c *Cache, key string, load LoadFunc[T], opts ...Option) (T, error) {
-	if it, ok := c.Peek(key); ok {
-		if it.NotFound {
-			c.Consumed(ctx, key, it)
-			var zero T
-			return zero, ErrNotFound
-		}
-		if v, ok := it.Value.(T); ok {
-			c.Consumed(ctx, key, it)
-			return v, nil
-		}
+	if v, ok, err := fromL1[T](ctx, c, key); ok {
+		return v, err
 	}
 	return getOrLoadMiss(ctx, c, key, load, opts)
+}
+
+// fromL1 answers from this node's L1 when it holds key with a value of type
+// T (or a negative entry): the hot path, allocation-free. ok is false on a
+// miss, an untrusted L1, or a value of another type.
+func fromL1[T any](ctx context.Context, c *Cache, key string) (v T, ok bool, err error) {
+	it, hit := c.Peek(key)
+	if !hit {
+		return v, false, nil
+	}
+	if it.NotFound {
+		c.Consumed(ctx, key, it)
+		return v, true, ErrNotFound
+	}
+	if v, ok = it.Value.(T); ok {
+		c.Consumed(ctx, key, it)
+	}
+	return v, ok, nil
 }
 
 func getOrLoadMiss[T any](ctx context.Context, c *Cache, key string, load LoadFunc[T], opts []Option) (T, error) {
@@ -105,16 +115,8 @@ func getOrLoadMiss[T any](ctx context.Context, c *Cache, key string, load LoadFu
 // Get returns the value of key from L1 or Redis without loading it:
 // ErrMiss when no tier has it, ErrNotFound for a negative entry.
 func Get[T any](ctx context.Context, c *Cache, key string) (T, error) {
-	if it, ok := c.Peek(key); ok {
-		if it.NotFound {
-			c.Consumed(ctx, key, it)
-			var zero T
-			return zero, ErrNotFound
-		}
-		if v, ok := it.Value.(T); ok {
-			c.Consumed(ctx, key, it)
-			return v, nil
-		}
+	if v, ok, err := fromL1[T](ctx, c, key); ok {
+		return v, err
 	}
 	return typed[T](c.Get(ctx, key, decoder[T](c)))
 }

@@ -49,6 +49,20 @@ func (c *Cache) Peek(key string) (local.Item, bool) {
 	return it, ok
 }
 
+// fromL1 answers from L1 when it holds key: the value, or ErrNotFound for
+// a negative entry.
+func (c *Cache) fromL1(ctx context.Context, key string) (any, bool, error) {
+	it, ok := c.Peek(key)
+	if !ok {
+		return nil, false, nil
+	}
+	c.Consumed(ctx, key, it)
+	if it.NotFound {
+		return nil, true, ErrNotFound
+	}
+	return it.Value, true, nil
+}
+
 // Consumed records, when ctx belongs to a loader, that the load used the L1
 // entry it of key: the outer entry then depends on key and on everything key
 // depends on, and its start mark is at most this node's applied sequence.
@@ -74,12 +88,8 @@ func (c *Cache) Load(ctx context.Context, key string, l Loader, opts ...Option) 
 	if err := c.checkKey(key); err != nil {
 		return nil, err
 	}
-	if it, ok := c.Peek(key); ok {
-		c.Consumed(ctx, key, it)
-		if it.NotFound {
-			return nil, ErrNotFound
-		}
-		return it.Value, nil
+	if v, ok, err := c.fromL1(ctx, key); ok {
+		return v, err
 	}
 	return c.Miss(ctx, key, l, opts...)
 }
@@ -126,12 +136,8 @@ func (c *Cache) Get(ctx context.Context, key string, decode func([]byte) (any, e
 	if err := c.checkKey(key); err != nil {
 		return nil, err
 	}
-	if it, ok := c.Peek(key); ok {
-		c.Consumed(ctx, key, it)
-		if it.NotFound {
-			return nil, ErrNotFound
-		}
-		return it.Value, nil
+	if v, ok, err := c.fromL1(ctx, key); ok {
+		return v, err
 	}
 	c.n.l1Misses.Add(1)
 	res, found, _, err := c.readL2(ctx, key, decode, c.l1.Generation())
