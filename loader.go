@@ -34,6 +34,7 @@ var (
 	ErrValueTooLarge = tiered.ErrValueTooLarge
 	ErrEncode        = tiered.ErrEncode
 	ErrInvalidDep    = tiered.ErrInvalidDep
+	ErrInvalidTTL    = tiered.ErrInvalidTTL
 	ErrStale         = tiered.ErrStale
 	ErrLoaderPanic   = tiered.ErrLoaderPanic
 	ErrTypeMismatch  = tiered.ErrTypeMismatch

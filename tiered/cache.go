@@ -151,7 +151,7 @@ func (c *Cache) Set(ctx context.Context, key string, value any, opts ...Option) 
 		return err
 	}
 	o := c.applyOptions(opts)
-	if err := checkDeps(o.deps); err != nil {
+	if err := o.check(); err != nil {
 		return err
 	}
 	payload, err := c.encode(value)

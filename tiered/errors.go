@@ -28,6 +28,10 @@ var (
 	// was not cached.
 	ErrEncode = errors.New("matroska: cannot encode value")
 
+	// ErrInvalidTTL is returned for a TTL or negative TTL that is not
+	// positive.
+	ErrInvalidTTL = errors.New("matroska: TTL must be positive")
+
 	// ErrInvalidDep is returned for a zero deps.Dep.
 	ErrInvalidDep = errors.New("matroska: invalid dependency")
 

@@ -442,6 +442,15 @@ func TestG10_BadInput(t *testing.T) {
 	if _, err := matroska.GetOrLoad(bg(), c, "zero", zero); !errors.Is(err, matroska.ErrInvalidDep) {
 		t.Errorf("zero dep: %v", err)
 	}
+	if _, err := matroska.GetOrLoad(bg(), c, "ttl", ok, matroska.TTL(0)); !errors.Is(err, matroska.ErrInvalidTTL) {
+		t.Errorf("zero TTL: %v", err)
+	}
+	if err := c.Set(bg(), "ttl", 1, matroska.TTL(-time.Second)); !errors.Is(err, matroska.ErrInvalidTTL) {
+		t.Errorf("negative TTL: %v", err)
+	}
+	if c.Stats().BreakerOpens != 0 || !c.Trusted() {
+		t.Error("bad input was taken for a Redis failure")
+	}
 	if err := c.Invalidate(bg(), deps.Dep{}); !errors.Is(err, matroska.ErrInvalidDep) {
 		t.Errorf("invalidate zero dep: %v", err)
 	}

@@ -104,7 +104,7 @@ func (c *Cache) Miss(ctx context.Context, key string, l Loader, opts ...Option) 
 	}
 	c.n.l1Misses.Add(1)
 	o := c.applyOptions(opts)
-	if err := checkDeps(o.deps); err != nil {
+	if err := o.check(); err != nil {
 		return nil, err
 	}
 	// The load runs detached from this caller: a caller that gives up does

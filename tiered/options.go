@@ -1,6 +1,7 @@
 package tiered
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/matroska-go/matroska/deps"
@@ -44,6 +45,14 @@ func AtMark(m Mark) Option { return Option{kind: optMark, mark: m} }
 // NoJitter keeps the TTL exact instead of shortening it by a random part up
 // to Config.Jitter.
 func NoJitter() Option { return Option{kind: optNoJitter} }
+
+// check validates the options a caller gave.
+func (o *callOptions) check() error {
+	if o.ttl <= 0 || o.negTTL <= 0 {
+		return fmt.Errorf("%w: TTL %v, negative TTL %v", ErrInvalidTTL, o.ttl, o.negTTL)
+	}
+	return checkDeps(o.deps)
+}
 
 // callOptions is the applied form of a call's options.
 type callOptions struct {
