@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/matroska-go/matroska/bus"
@@ -75,6 +76,9 @@ func New(cfg Config) (*Cache, error) {
 	if cfg.Redis == nil {
 		return c, nil
 	}
+	if !contextTimeouts(cfg.Redis) {
+		cfg.Logger.Warn("matroska: the Redis client does not honour context deadlines (set ContextTimeoutEnabled in its options): RedisTimeout cannot bound calls to a slow or dead server")
+	}
 	c.l2, err = remote.New(remote.Config{
 		Redis:            cfg.Redis,
 		Namespace:        cfg.Namespace,
@@ -104,6 +108,18 @@ func New(cfg Config) (*Cache, error) {
 		cfg.Logger.Warn("matroska: bus not synced at start; L1 stays off until it is", "err", err)
 	}
 	return c, nil
+}
+
+// contextTimeouts reports whether the client honours context deadlines, so
+// that RedisTimeout bounds each call (go-redis ignores them otherwise).
+func contextTimeouts(rdb redis.UniversalClient) bool {
+	switch c := rdb.(type) {
+	case *redis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return true // a client type we cannot inspect: assume so
 }
 
 // Close stops the bus and releases L1. It does not close the Redis client,
