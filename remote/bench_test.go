@@ -8,7 +8,7 @@ import (
 	"github.com/matroska-go/matroska/deps"
 )
 
-// BenchmarkRead: one Read of a present entry (one pipelined round trip).
+// BenchmarkRead: one Read of a present entry (one EVALSHA round trip).
 func BenchmarkRead(b *testing.B) {
 	e := newEnv(b)
 	e.mustPut(b, "k", deps.Id("article", 1), deps.Tag("home"))

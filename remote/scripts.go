@@ -46,6 +46,6 @@ func newScripts() scripts {
 		set:        with(luaSet),
 		invalidate: with(luaInvalidate),
 		deleteIf:   redis.NewScript(luaDeleteIf),
-		read:       with(luaRead),
+		read:       redis.NewScript(luaRead),
 	}
 }
