@@ -374,3 +374,32 @@ func mapsEqual(a, b map[string]string) bool {
 	}
 	return true
 }
+
+// TestG2_ReadDropsEntryWithLostIndex: an entry that is no longer in one of
+// its dependency sets (evicted, deleted) could not be found by an
+// invalidation of that dependency: Read drops it and reports a miss.
+func TestG2_ReadDropsEntryWithLostIndex(t *testing.T) {
+	e := newEnv(t)
+	a, b := deps.Id("article", 1), deps.Tag("home")
+	e.mustPut(t, "k", a, b)
+	if err := e.rdb.Del(e.ctx, e.s.DepKey(a)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, found, err := e.s.Read(e.ctx, "k"); err != nil || found {
+		t.Fatalf("Read of an entry with a lost index: found %v, %v; want a miss", found, err)
+	}
+	if e.hasEntry(t, "k") {
+		t.Fatal("the entry with a lost index was left in Redis")
+	}
+	if m := e.members(t, b); len(m) != 0 {
+		t.Fatalf("the dropped entry is still a member of its other set: %v", m)
+	}
+	if e.s.LostIndex() != 1 {
+		t.Fatalf("LostIndex = %d, want 1", e.s.LostIndex())
+	}
+	// An intact entry reads as before.
+	e.mustPut(t, "k2", a, b)
+	if _, _, found, err := e.s.Read(e.ctx, "k2"); err != nil || !found {
+		t.Fatalf("intact entry: found %v, %v", found, err)
+	}
+}
