@@ -211,6 +211,9 @@ func TestG2_LostIndexYieldsMissesNotStaleHits(t *testing.T) {
 	if _, err := matroska.Get[int](bg(), c, "k"); !errors.Is(err, matroska.ErrMiss) {
 		t.Fatalf("an entry without its index was served: %v", err)
 	}
+	if c.Stats().LostIndex != 1 {
+		t.Fatalf("LostIndex = %d, want 1", c.Stats().LostIndex)
+	}
 	// FLUSHALL: the node notices (epoch) and serves misses, not its L1.
 	if _, err := matroska.GetOrLoad(bg(), c, "k2", counted(&n, 2, dep)); err != nil {
 		t.Fatal(err)

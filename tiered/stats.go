@@ -21,6 +21,7 @@ type Stats struct {
 	RefusedPuts  uint64 // loaded values not stored because an invalidation overtook them (G1)
 	RefusedFills uint64 // L1 fills refused by a tombstone, the floor or a reset
 	Corrupt      uint64 // undecodable entries met in Redis (treated as misses)
+	LostIndex    uint64 // entries in Redis dropped on read because part of their index was gone (G2)
 
 	InvalidationsSent    uint64 // Invalidate, Delete and Set calls that reached Redis
 	InvalidationsApplied uint64 // bus messages applied to L1
@@ -61,6 +62,9 @@ func (c *Cache) Stats() Stats {
 		Degraded:             c.n.degraded.Load(),
 		BreakerOpens:         c.breaker.opened.Load(),
 		L1:                   c.l1.Stats(),
+	}
+	if c.l2 != nil {
+		s.LostIndex = c.l2.LostIndex()
 	}
 	if c.bus != nil {
 		s.Bus = c.bus.Stats()
