@@ -95,3 +95,37 @@ func TestTTLJitter(t *testing.T) {
 		t.Fatalf("NoJitter TTL %v", ttl)
 	}
 }
+
+func TestCloseIsIdempotentAndFinal(t *testing.T) {
+	for _, mode := range []string{"redis", "one-process"} {
+		t.Run(mode, func(t *testing.T) {
+			cfg := testConfig(nil)
+			if mode == "redis" {
+				cfg = testConfig(redistest.Start(t).Client(t))
+			}
+			c, err := tiered.New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var n atomic.Int64
+			if _, err := matroska.GetOrLoad(bg(), c, "k", counted(&n, 1, deps.Tag("t"))); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			if err := c.Close(); !errors.Is(err, tiered.ErrClosed) {
+				t.Fatalf("second Close: %v, want ErrClosed", err)
+			}
+			if _, err := matroska.GetOrLoad(bg(), c, "k", counted(&n, 1, deps.Tag("t"))); !errors.Is(err, tiered.ErrClosed) {
+				t.Fatalf("GetOrLoad after Close: %v", err)
+			}
+			if err := c.Invalidate(bg(), deps.Tag("t")); !errors.Is(err, tiered.ErrClosed) {
+				t.Fatalf("Invalidate after Close: %v", err)
+			}
+			if err := c.Set(bg(), "k", 1); !errors.Is(err, tiered.ErrClosed) {
+				t.Fatalf("Set after Close: %v", err)
+			}
+		})
+	}
+}
