@@ -6,12 +6,15 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// The Lua sources. common.lua holds the helpers of the write scripts and is
-// prepended to each of them, so every script is one self-contained chunk
+// The Lua sources. envelope.lua (the envelope parser) is prepended to every
+// script that reads entries; common.lua holds the helpers of the write
+// scripts and is prepended to each of them, so every script is one self-contained chunk
 // that Redis caches by its SHA-1: go-redis runs it with EVALSHA and falls
 // back to EVAL (which caches it) on NOSCRIPT, after a restart or SCRIPT
 // FLUSH.
 var (
+	//go:embed lua/envelope.lua
+	luaEnvelope string
 	//go:embed lua/common.lua
 	luaCommon string
 	//go:embed lua/state.lua
@@ -39,13 +42,13 @@ type scripts struct {
 }
 
 func newScripts() scripts {
-	with := func(src string) *redis.Script { return redis.NewScript(luaCommon + "\n" + src) }
+	with := func(src string) *redis.Script { return redis.NewScript(luaEnvelope + "\n" + luaCommon + "\n" + src) }
 	return scripts{
 		state:      with(luaState),
 		put:        with(luaPut),
 		set:        with(luaSet),
 		invalidate: with(luaInvalidate),
 		deleteIf:   redis.NewScript(luaDeleteIf),
-		read:       redis.NewScript(luaRead),
+		read:       redis.NewScript(luaEnvelope + "\n" + luaRead),
 	}
 }

@@ -10,28 +10,10 @@
 -- in one of its dependency sets is lost (evicted under maxmemory, deleted
 -- by hand) could no longer be found by an invalidation of that dependency:
 -- it is dropped and read as a miss, never served (G2).
--- It runs without common.lua: the read path is the hot one, and defining
--- the write helpers on every call would cost more than the read itself.
-local function env_deps(v)
-  if #v < 7 or string.byte(v, 1) ~= 69 or string.byte(v, 2) ~= 1 then
-    return nil
-  end
-  local stop = 7 + struct.unpack('>I4', v, 4)
-  if stop > #v then
-    return nil
-  end
-  local out, i = {}, 8
-  while i <= stop do
-    local j = string.find(v, '\n', i, true)
-    if not j or j > stop then
-      j = stop + 1
-    end
-    out[#out + 1] = string.sub(v, i, j - 1)
-    i = j + 1
-  end
-  return out
-end
-
+--
+-- It runs with envelope.lua but without common.lua: the read path is the
+-- hot one, and defining the write helpers on every call would cost more
+-- than the read itself.
 local seq = redis.call('GET', KEYS[1])
 local epoch = redis.call('GET', KEYS[2])
 local v = redis.call('GET', KEYS[3])
