@@ -8,10 +8,10 @@ import (
 
 // The Lua sources. envelope.lua (the envelope parser) is prepended to every
 // script that reads entries; common.lua holds the helpers of the write
-// scripts and is prepended to each of them, so every script is one self-contained chunk
-// that Redis caches by its SHA-1: go-redis runs it with EVALSHA and falls
-// back to EVAL (which caches it) on NOSCRIPT, after a restart or SCRIPT
-// FLUSH.
+// scripts and is prepended to each of them. So every script is one
+// self-contained chunk that Redis caches by its SHA-1: go-redis runs it with
+// EVALSHA and falls back to EVAL (which caches it) on NOSCRIPT, after a
+// restart or SCRIPT FLUSH.
 var (
 	//go:embed lua/envelope.lua
 	luaEnvelope string
