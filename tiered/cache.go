@@ -33,7 +33,6 @@ type Cache struct {
 	l2  *remote.Store // nil in one-process mode
 	bus *bus.Bus      // nil in one-process mode
 
-	seq     atomic.Uint64          // the sequence, in one-process mode
 	writeMu sync.Mutex             // orders one-process writes: see applyLocal
 	epoch   atomic.Pointer[string] // the Redis epoch the bus last synced to
 
@@ -148,7 +147,7 @@ func (c *Cache) Mark(ctx context.Context) (Mark, error) {
 		return Mark{}, ErrClosed
 	}
 	if c.l2 == nil {
-		return Mark{seq: c.seq.Load()}, nil
+		return Mark{seq: c.l1.Applied()}, nil
 	}
 	st, err := c.l2.State(ctx)
 	if err != nil {
@@ -263,11 +262,14 @@ func (c *Cache) Invalidate(ctx context.Context, ds ...deps.Dep) error {
 	return nil
 }
 
-// applyLocal is an invalidation in one-process mode: the next sequence
-// number, applied to L1. The caller holds writeMu, so that a Set's staleness
-// check and its own invalidation are one step.
+// applyLocal is an invalidation in one-process mode, where L1's applied
+// sequence is the sequence: the next number, applied to L1. The caller holds
+// writeMu, so that numbers are unique and a Set's staleness check and its
+// own invalidation are one step. A load reads its start mark with Applied,
+// which moves only after the tombstones are in place: a load that read the
+// previous number is refused by them.
 func (c *Cache) applyLocal(ds []deps.Dep) uint64 {
-	s := c.seq.Add(1)
+	s := c.l1.Applied() + 1
 	c.l1.Invalidate(s, ds)
 	c.l1.Advance(s)
 	return s

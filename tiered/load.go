@@ -158,7 +158,7 @@ func (c *Cache) Get(ctx context.Context, key string, decode func([]byte) (any, e
 // L1 generation taken before the read: a reset in between refuses the fill.
 func (c *Cache) readL2(ctx context.Context, key string, decode func([]byte) (any, error), gen uint64) (res *result, found bool, mark Mark, err error) {
 	if c.l2 == nil {
-		return nil, false, Mark{seq: c.seq.Load()}, nil
+		return nil, false, Mark{seq: c.l1.Applied()}, nil
 	}
 	if !c.breaker.allow() {
 		return nil, false, Mark{}, fmt.Errorf("%w: circuit breaker open", ErrUnavailable)
