@@ -120,7 +120,6 @@ type step struct {
 
 func both(ds ...deps.Dep) step    { return step{log: true, pub: true, deps: ds} }
 func logOnly(ds ...deps.Dep) step { return step{log: true, deps: ds} }
-func pubOnly(ds ...deps.Dep) step { return step{pub: true, deps: ds} }
 
 // emit makes the steps in one MULTI transaction, as the scripts of package
 // remote would (atomically, in sequence order), and returns their messages.
@@ -237,12 +236,6 @@ func (r *recorder) resets() []bus.State {
 		}
 	}
 	return ss
-}
-
-func (r *recorder) position() (string, uint64) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.epoch, r.last
 }
 
 // env is one bus on a private redis-server, optionally behind a fault proxy.

@@ -12,7 +12,7 @@ import (
 	"github.com/matroska-go/matroska/remote"
 )
 
-// Loader describes a read-through load for [Cache.Load]. The typed front
+// Loader describes a read-through load for [Cache.Miss]. The typed front
 // door, matroska.GetOrLoad, builds it; use that.
 type Loader struct {
 	// Load computes the value on a miss. It runs once per key per node at
@@ -78,26 +78,16 @@ func (c *Cache) Consumed(ctx context.Context, key string, it local.Item) {
 	rec.consumed(key, it.Deps, Mark{epoch: *c.epoch.Load(), seq: seq}, true)
 }
 
-// Load is GetOrLoad without types: L1, then L2, then the loader, with one
-// load per key at a time on this node. It returns the value (of the type
-// l's Decode and Load return), ErrNotFound for a negative entry, or the
-// loader's error. A value that could not be cached because of bad input is
-// returned together with the error that says why (ErrValueTooLarge,
-// ErrEncode, ErrInvalidDep).
-func (c *Cache) Load(ctx context.Context, key string, l Loader, opts ...Option) (any, error) {
-	if err := c.checkKey(key); err != nil {
-		return nil, err
-	}
-	if v, ok, err := c.fromL1(ctx, key); ok {
-		return v, err
-	}
-	return c.Miss(ctx, key, l, opts...)
-}
-
-// Miss is Load after an L1 miss (or a value of another type in L1): L2,
-// then the loader. A caller that has already looked in L1 with Peek calls
-// it directly. It is a function of its own so that the arguments it hands
-// to the shared load escape here, not on Load's hit path.
+// Miss is GetOrLoad without types after an L1 miss (or a value of another
+// type in L1): L2, then the loader, with one load per key at a time on this
+// node. It returns the value (of the type l's Decode and Load return),
+// ErrNotFound for a negative entry, or the loader's error. A value that
+// could not be cached because of bad input is returned together with the
+// error that says why (ErrValueTooLarge, ErrEncode, ErrInvalidDep).
+//
+// The caller has looked in L1 with Peek first: Miss is a function of its
+// own so that the arguments it hands to the shared load escape here, not on
+// the caller's hit path.
 func (c *Cache) Miss(ctx context.Context, key string, l Loader, opts ...Option) (any, error) {
 	if err := c.checkKey(key); err != nil {
 		return nil, err
