@@ -1,0 +1,63 @@
+// Package scopes tells a cached list when an object enters or leaves it.
+//
+// A list such as "published articles in category sci-fi" depends on the ids
+// of the articles it holds, so editing one of them drops it. But a new
+// article, or one moved into sci-fi, is not in the list yet: no id of the
+// list names it. Scopes close that gap. A Scopes[T] describes the filters
+// that lists of T use (their parameter names) and how to read those
+// parameters off an object. A list records the condition of its filter:
+//
+//	articles := scopes.New[Article]("article", scopes.Options{})
+//	err := articles.Describe(scopes.Signature[Article]{
+//		Params: []string{"published", "category"},
+//		Extract: func(a Article) (scopes.P, error) {
+//			return scopes.P{"published": a.Published, "category": a.Category}, nil
+//		},
+//	})
+//	...
+//	ds, err := articles.Condition(scopes.P{"published": true, "category": "sci-fi"})
+//	rec.Depend(ds...)
+//
+// and a write, after its commit, invalidates the conditions the object
+// matches, before and after the change (G7):
+//
+//	err := articles.InvalidateChange(ctx, cache, before, after, "Category")
+//
+// An object that leaves a list through an update is matched by its old
+// values; one that enters, by its new ones. A list whose filter has no
+// described signature cannot be matched precisely: it falls back to Every,
+// the condition with no parameters that every write of the type
+// invalidates, so it is dropped too often but never missed. In strict mode
+// that is an error, so that tests find undescribed filters; in lenient mode
+// (production) it is logged through slog and never silent. Every list also
+// depends on the type-wide All, which a write invalidates when its object
+// cannot be matched to its lists (a failing extractor).
+//
+// # Values
+//
+// Parameter values are compared by their canonical text, deps.FormatValue:
+// 1, int64(1), 1.0 and "1" are one value; true and "true" are one value; nil
+// is its own value, distinct from "" and from "~". A condition over several
+// values of one parameter (category IN (a, b)) is written with In and
+// expands to one condition per value; several In parameters expand to their
+// product, up to Options.MaxConditions. An extractor may return In too, for
+// an object with several values of a field (its tags): the object then
+// belongs to the lists of each value.
+//
+// Lists must also depend on the ids of the objects they hold (deps.Id):
+// a change that moves no object in or out of any list (a new title) reaches
+// the lists through those ids, and the change-tracking shortcut below relies
+// on it.
+//
+// # Modified names
+//
+// InvalidateFor and InvalidateChange take the names of the fields a write
+// changed, as the caller's change tracking reports them. A signature whose
+// watched names (Signature.Watch, by default its Params) share none of them
+// is skipped: that change cannot move an object in or out of its lists. With
+// no names given, every signature is used.
+//
+// Scopes import nothing of the cache but package deps; anything with an
+// Invalidate(ctx, ...deps.Dep) error method, such as *tiered.Cache, is an
+// Invalidator.
+package scopes
