@@ -19,5 +19,10 @@ unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go')
 if [ -n "$unformatted" ]; then
 	echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
-go vet ./...
-go test -race -count=1 -timeout 20m ./...
+# The library, then every module below it (integrations, examples, the
+# benchmark harness), each with its own go.mod.
+for mod in $(git ls-files 'go.mod' '*/go.mod' 2>/dev/null || find . -name go.mod); do
+	dir=$(dirname "$mod")
+	echo "== module $dir"
+	(cd "$dir" && go vet ./... && go test -race -count=1 -timeout 20m ./...)
+done
