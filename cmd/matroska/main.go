@@ -2,6 +2,22 @@
 //
 //	matroska demo    several in-process nodes share one Redis: GetOrLoad,
 //	                 then an invalidation crossing them, printed as it happens
+//	matroska bench   the benchmark workloads (L1 hit, L2 hit, miss,
+//	                 propagation, a large invalidation, stampede, mixed,
+//	                 memory) for this library and the raw Ristretto and
+//	                 go-redis baselines, as a Markdown table
+//	matroska inspect key K | dep D
+//	                 an entry (its dependencies, whether each indexes it,
+//	                 its TTL) or the entries that depend on D
+//	matroska invalidate D...
+//	                 invalidates dependencies from the shell
+//	matroska stats   the namespace's sequence, log, entry, dependency and
+//	                 tombstone counts, subscribers and memory
+//	matroska watch   prints invalidations as the bus carries them
+//
+// inspect, invalidate, stats and watch take -redis (a redis:// URL or
+// host:port; default $REDIS_URL, else 127.0.0.1:6379) and -namespace
+// (default "matroska").
 //
 // The demo uses $REDIS_URL when it is set, else starts a private
 // redis-server when one is installed, else runs in one-process mode and
@@ -9,6 +25,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -29,6 +46,16 @@ func run(args []string, out io.Writer) error {
 	switch args[0] {
 	case "demo":
 		return demo(out)
+	case "bench":
+		return bench(args[1:], out)
+	case "inspect":
+		return inspect(context.Background(), args[1:], out)
+	case "invalidate":
+		return invalidateCmd(context.Background(), args[1:], out)
+	case "stats":
+		return stats(context.Background(), args[1:], out)
+	case "watch":
+		return watch(context.Background(), args[1:], out)
 	case "help", "-h", "--help":
 		usage(out)
 		return nil
@@ -43,5 +70,20 @@ func usage(w io.Writer) {
 commands:
   demo   three in-process nodes on one Redis ($REDIS_URL, else a private
          redis-server, else one-process mode): GetOrLoad, then an
-         invalidation crossing the nodes, printed as it happens`)
+         invalidation crossing the nodes, printed as it happens
+  bench  [-redis addr] [-namespace ns] [-duration d] [-nodes n] [-out dir]
+         [-quick] [-workloads list]
+         the benchmark workloads against a Redis of your choosing ($REDIS_URL,
+         else a private redis-server): this library and the raw Ristretto
+         and go-redis baselines; a Markdown table on stdout (and in
+         dir/results.md). Peers (rueidis, go-redis/cache) and plots: the
+         bench module (cd bench && go run ./cmd/matroska-bench)
+
+operators' commands, each with [-redis addr] [-namespace ns]:
+  inspect key <key>      the entry, its dependencies (indexed or not), TTL
+  inspect dep <dep>      the entries that depend on <dep> (e.g. id:article:7)
+  invalidate <dep>...    invalidates from the shell; every node drops them
+  stats                  sequence, log, entries, dependencies, tombstones,
+                         subscribers, memory
+  watch [-count n]       prints invalidations as the bus carries them`)
 }

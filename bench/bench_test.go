@@ -1,0 +1,96 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/matroska-go/matroska/internal/workload"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// TestSmoke runs every workload against every adapter with tiny sizes on a
+// private redis-server and checks that results.md has figures for every
+// adapter and that every plot is a PNG.
+func TestSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server and runs every workload")
+	}
+	out := t.TempDir()
+	cfg := workload.Config{
+		Quick: true, HitDuration: 50 * time.Millisecond, HitKeys: 64, L2Keys: 200, MissKeys: 100,
+		Nodes: 3, Rounds: 10, BigDepEntries: 2000, StampedeWaiter: 20, StampedeLoad: 20 * time.Millisecond,
+		MixedNodes: 2, MixedWorkers: 4, MixedKeys: 10000, MixedDuration: 300 * time.Millisecond, MemoryKeys: 300,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+	res, files, err := RunAll(ctx, Options{Out: out, Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Errors) > 0 {
+		t.Fatalf("errors: %q", res.Errors)
+	}
+	md, err := os.ReadFile(filepath.Join(out, "results.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range Adapters() {
+		if !bytes.Contains(md, []byte("| "+a.Name()+" | 1 | ")) {
+			t.Errorf("results.md has no L1 hit row for %s", a.Name())
+		}
+	}
+	byName := map[string]workload.MixedRow{}
+	for _, m := range res.Mixed {
+		byName[m.Adapter] = m
+	}
+	for _, a := range Adapters() {
+		if l, ok := a.(workload.Limited); ok && l.Workloads() != nil {
+			continue
+		}
+		m := byName[a.Name()]
+		if !m.Measured || m.Reads == 0 || m.OpsPerSec <= 0 {
+			t.Errorf("mixed: no figures for %s: %+v", a.Name(), m)
+		}
+		if !bytes.Contains(md, []byte("| "+a.Name()+" | ")) {
+			t.Errorf("results.md lacks %s", a.Name())
+		}
+	}
+	for _, p := range res.Propagation {
+		if p.Adapter == "rueidis (client-side cache)" && (!p.Measured || p.Rounds == 0) {
+			t.Errorf("rueidis propagation not measured: %+v", p)
+		}
+	}
+	var pngs int
+	for _, f := range files {
+		if !strings.HasSuffix(f, ".png") {
+			continue
+		}
+		pngs++
+		fh, err := os.Open(filepath.Join(out, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = png.Decode(fh)
+		fh.Close()
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+		if !bytes.Contains(md, []byte("("+f+")")) {
+			t.Errorf("results.md does not show %s", f)
+		}
+	}
+	if pngs < 6 {
+		t.Errorf("%d plots, want at least 6: %q", pngs, files)
+	}
+}

@@ -1,0 +1,329 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/matroska-go/matroska/bus"
+	"github.com/matroska-go/matroska/deps"
+	"github.com/matroska-go/matroska/remote"
+)
+
+// The operator's commands: inspect, invalidate, stats and watch. Each talks
+// to the Redis of a running deployment, given by -redis (a redis:// URL or
+// host:port; default $REDIS_URL, else 127.0.0.1:6379) and -namespace.
+
+// Errors of the operator's commands.
+var (
+	errNoRedis      = errors.New("cannot reach Redis")
+	errNoNamespace  = errors.New("namespace not found")
+	errUsage        = errors.New("usage")
+	errNotFoundHere = errors.New("not in Redis")
+)
+
+// opsEnv is what every operator command needs.
+type opsEnv struct {
+	rdb   redis.UniversalClient
+	store *remote.Store
+	ns    string
+	addr  string
+}
+
+// connectOps parses the common flags and connects. rest are the arguments
+// after the flags.
+func connectOps(ctx context.Context, name string, args []string, out io.Writer) (*opsEnv, []string, func(), error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	def := os.Getenv("REDIS_URL")
+	if def == "" {
+		def = "127.0.0.1:6379"
+	}
+	addr := fs.String("redis", def, "Redis `address`: a redis:// or rediss:// URL, or host:port")
+	ns := fs.String("namespace", "matroska", "the cache's `namespace` (tiered.Config.Namespace)")
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	opts, err := redisOptions(*addr)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rdb := redis.NewClient(opts)
+	closeAll := func() { _ = rdb.Close() }
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		closeAll()
+		return nil, nil, nil, fmt.Errorf("%w at %s: %w", errNoRedis, opts.Addr, err)
+	}
+	store, err := remote.New(remote.Config{Redis: rdb, Namespace: *ns})
+	if err != nil {
+		closeAll()
+		return nil, nil, nil, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	env := &opsEnv{rdb: rdb, store: store, ns: *ns, addr: opts.Addr}
+	return env, fs.Args(), closeAll, nil
+}
+
+func redisOptions(addr string) (*redis.Options, error) {
+	var opts *redis.Options
+	if strings.Contains(addr, "://") {
+		o, err := redis.ParseURL(addr)
+		if err != nil {
+			return nil, fmt.Errorf("%w: -redis %q: %w", errUsage, addr, err)
+		}
+		opts = o
+	} else {
+		opts = &redis.Options{Addr: addr}
+	}
+	opts.ContextTimeoutEnabled = true
+	opts.DialTimeout = 2 * time.Second
+	opts.MaxRetries = -1
+	return opts, nil
+}
+
+// checkNamespace fails when the namespace has never been used on this Redis:
+// most often a wrong -namespace.
+func (e *opsEnv) checkNamespace(ctx context.Context) error {
+	n, err := e.rdb.Exists(ctx, e.store.SeqKey(), e.store.EpochKey()).Result()
+	if err != nil {
+		return fmt.Errorf("%w at %s: %w", errNoRedis, e.addr, err)
+	}
+	if n > 0 {
+		return nil
+	}
+	var cursor uint64
+	keys, _, err := e.rdb.Scan(ctx, cursor, e.ns+":*", 100).Result()
+	if err == nil && len(keys) > 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: Redis at %s holds no key of namespace %q (check -namespace)", errNoNamespace, e.addr, e.ns)
+}
+
+// inspect prints an entry (inspect key K) or a dependency's entries
+// (inspect dep D).
+func inspect(ctx context.Context, args []string, out io.Writer) error {
+	env, rest, done, err := connectOps(ctx, "inspect", args, out)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if len(rest) != 2 || (rest[0] != "key" && rest[0] != "dep") {
+		return fmt.Errorf("%w: matroska inspect [flags] key <key> | dep <dependency>", errUsage)
+	}
+	if err := env.checkNamespace(ctx); err != nil {
+		return err
+	}
+	if rest[0] == "key" {
+		return env.inspectKey(ctx, rest[1], out)
+	}
+	return env.inspectDep(ctx, rest[1], out)
+}
+
+func (e *opsEnv) inspectKey(ctx context.Context, key string, out io.Writer) error {
+	rk := e.store.EntryKey(key)
+	pipe := e.rdb.Pipeline()
+	get := pipe.Get(ctx, rk)
+	pttl := pipe.PTTL(ctx, rk)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("%w at %s: %w", errNoRedis, e.addr, err)
+	}
+	raw, err := get.Bytes()
+	if errors.Is(err, redis.Nil) {
+		return fmt.Errorf("%w: key %q (Redis key %s)", errNotFoundHere, key, rk)
+	}
+	env, err := remote.DecodeEnvelope(raw)
+	if err != nil {
+		fmt.Fprintf(out, "key      %s\nredis    %s\nentry    CORRUPT: %v (%d bytes)\n", key, rk, err, len(raw))
+		return nil
+	}
+	kind := "value"
+	if env.NotFound {
+		kind = "not found (negative entry)"
+	}
+	fmt.Fprintf(out, "key      %s\nredis    %s\nentry    %s, %d payload bytes\nttl      %v\n", key, rk, kind, len(env.Payload), pttl.Val().Round(time.Millisecond))
+	fmt.Fprintf(out, "deps     %d\n", len(env.Deps))
+	for _, d := range env.Deps {
+		indexed := "indexed"
+		if err := e.rdb.ZScore(ctx, e.store.DepKey(d), key).Err(); errors.Is(err, redis.Nil) {
+			indexed = "NOT INDEXED (the entry reads as a miss)"
+		}
+		fmt.Fprintf(out, "  %s  %s\n", d, indexed)
+	}
+	if len(env.Payload) > 0 {
+		fmt.Fprintf(out, "payload  %s\n", preview(env.Payload, 400))
+	}
+	return nil
+}
+
+func (e *opsEnv) inspectDep(ctx context.Context, s string, out io.Writer) error {
+	d, err := deps.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%w: %q is not a dependency string (for example id:article:7, tag:home, cond:article:category=go): %w", errUsage, s, err)
+	}
+	members, err := e.rdb.ZRangeWithScores(ctx, e.store.DepKey(d), 0, -1).Result()
+	if err != nil {
+		return fmt.Errorf("%w at %s: %w", errNoRedis, e.addr, err)
+	}
+	fmt.Fprintf(out, "dep      %s\nredis    %s\nentries  %d\n", d, e.store.DepKey(d), len(members))
+	now := time.Now()
+	for _, m := range members {
+		exp := time.UnixMilli(int64(m.Score))
+		fmt.Fprintf(out, "  %s  expires in %v\n", m.Member, exp.Sub(now).Round(time.Second))
+	}
+	return nil
+}
+
+// invalidateCmd invalidates dependencies from the shell.
+func invalidateCmd(ctx context.Context, args []string, out io.Writer) error {
+	env, rest, done, err := connectOps(ctx, "invalidate", args, out)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if len(rest) == 0 {
+		return fmt.Errorf("%w: matroska invalidate [flags] <dependency>...", errUsage)
+	}
+	ds := make([]deps.Dep, 0, len(rest))
+	for _, s := range rest {
+		d, err := deps.Parse(s)
+		if err != nil {
+			return fmt.Errorf("%w: %q is not a dependency string: %w", errUsage, s, err)
+		}
+		ds = append(ds, d)
+	}
+	if err := env.checkNamespace(ctx); err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	st, err := env.store.Invalidate(ctx, ds, "cli@"+host)
+	if err != nil {
+		return fmt.Errorf("invalidate: %w", err)
+	}
+	fmt.Fprintf(out, "invalidated %d dependencies at sequence %d (epoch %s)\n", len(ds), st.Seq, st.Epoch)
+	return nil
+}
+
+// stats prints the namespace's figures.
+func stats(ctx context.Context, args []string, out io.Writer) error {
+	env, rest, done, err := connectOps(ctx, "stats", args, out)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if len(rest) != 0 {
+		return fmt.Errorf("%w: matroska stats [flags]", errUsage)
+	}
+	if err := env.checkNamespace(ctx); err != nil {
+		return err
+	}
+	seq, _ := env.rdb.Get(ctx, env.store.SeqKey()).Uint64()
+	epoch, _ := env.rdb.Get(ctx, env.store.EpochKey()).Result()
+	logLen, _ := env.rdb.XLen(ctx, env.store.LogKey()).Result()
+	pending, _ := env.rdb.ZCard(ctx, env.store.PendingKey()).Result()
+	subs, _ := env.rdb.PubSubNumSub(ctx, env.store.Channel()).Result()
+	counts := map[string]int{}
+	iter := env.rdb.Scan(ctx, 0, env.ns+":*", 1000).Iterator()
+	for iter.Next(ctx) {
+		k := strings.TrimPrefix(iter.Val(), env.ns+":")
+		kind, _, _ := strings.Cut(k, ":")
+		counts[kind]++
+	}
+	if err := iter.Err(); err != nil {
+		return fmt.Errorf("%w at %s: %w", errNoRedis, env.addr, err)
+	}
+	mem := infoField(env.rdb.Info(ctx, "memory").Val(), "used_memory_human")
+	fmt.Fprintf(out, "redis          %s\nnamespace      %s\nepoch          %s\nsequence       %d\n", env.addr, env.ns, epoch, seq)
+	fmt.Fprintf(out, "log            %d invalidations kept\npending        %d invalidations in phases\n", logLen, pending)
+	fmt.Fprintf(out, "entries        %d\ndependencies   %d\ntombstones     %d\n", counts["e"], counts["d"], counts["i"])
+	fmt.Fprintf(out, "subscribers    %d on %s\nredis memory   %s (whole server)\n", subs[env.store.Channel()], env.store.Channel(), mem)
+	return nil
+}
+
+// watch prints invalidations as the bus carries them. -count stops after
+// that many messages (0: until interrupted).
+func watch(ctx context.Context, args []string, out io.Writer) error {
+	var count int
+	rest := args
+	for i := 0; i < len(rest); i++ { // -count is watch's own flag
+		if rest[i] == "-count" && i+1 < len(rest) {
+			n, err := strconv.Atoi(rest[i+1])
+			if err != nil || n < 0 {
+				return fmt.Errorf("%w: -count %q", errUsage, rest[i+1])
+			}
+			count = n
+			rest = append(rest[:i:i], rest[i+2:]...)
+			break
+		}
+	}
+	env, extra, done, err := connectOps(ctx, "watch", rest, out)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if len(extra) != 0 {
+		return fmt.Errorf("%w: matroska watch [flags] [-count n]", errUsage)
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	defer stop()
+	sub := env.rdb.Subscribe(ctx, env.store.Channel())
+	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil {
+		return fmt.Errorf("%w at %s: subscribe: %w", errNoRedis, env.addr, err)
+	}
+	fmt.Fprintf(out, "watching %s on %s (Ctrl-C stops)\n", env.store.Channel(), env.addr)
+	ch := sub.Channel()
+	for seen := 0; count == 0 || seen < count; seen++ {
+		select {
+		case <-ctx.Done():
+			return nil
+		case msg, ok := <-ch:
+			if !ok {
+				return fmt.Errorf("%w at %s: subscription closed", errNoRedis, env.addr)
+			}
+			m, err := bus.Decode([]byte(msg.Payload))
+			if err != nil {
+				fmt.Fprintf(out, "%s  MALFORMED %v: %s\n", time.Now().Format("15:04:05.000"), err, preview([]byte(msg.Payload), 120))
+				continue
+			}
+			ds := make([]string, len(m.Deps))
+			for i, d := range m.Deps {
+				ds[i] = d.String()
+			}
+			fmt.Fprintf(out, "%s  seq %d  from %s  %s\n", time.Now().Format("15:04:05.000"), m.Seq, m.Origin, strings.Join(ds, " "))
+		}
+	}
+	return nil
+}
+
+func infoField(info, field string) string {
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
+			return v
+		}
+	}
+	return "?"
+}
+
+// preview returns b as text when it is printable UTF-8, cut to max bytes,
+// else a note of its size.
+func preview(b []byte, max int) string {
+	if !utf8.Valid(b) {
+		return fmt.Sprintf("(%d bytes of binary)", len(b))
+	}
+	s := string(b)
+	if len(s) > max {
+		s = s[:max] + "..."
+	}
+	return strconv.Quote(s)
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/matroska-go/matroska"
+	"github.com/matroska-go/matroska/deps"
+	"github.com/matroska-go/matroska/internal/redistest"
+	"github.com/matroska-go/matroska/tiered"
+)
+
+// safeBuffer is a bytes.Buffer for a writer and a reader on two goroutines.
+type safeBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *safeBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *safeBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestOperatorCommands(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	cache, err := tiered.New(tiered.Config{Redis: srv.Client(t), Namespace: "shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cache.Close()
+	_, err = matroska.GetOrLoad(ctx, cache, "articles:published", func(context.Context, *matroska.Recorder) ([]string, error) {
+		return []string{"Python", "Cache"}, nil
+	}, matroska.Depend(deps.Id("article", 1), deps.Tag("home")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	common := []string{"-redis", srv.Addr(), "-namespace", "shop"}
+	cmd := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		a := append([]string{args[0]}, common...)
+		err := run(append(a, args[1:]...), &out)
+		return out.String(), err
+	}
+	expect := func(out string, err error, want ...string) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("output lacks %q:\n%s", w, out)
+			}
+		}
+	}
+
+	out, err := cmd("inspect", "key", "articles:published")
+	expect(out, err, "shop:e:articles:published", "deps     2", "id:article:1  indexed", "tag:home  indexed", `"[\"Python\",\"Cache\"]"`)
+	out, err = cmd("inspect", "dep", "id:article:1")
+	expect(out, err, "entries  1", "articles:published  expires in")
+	out, err = cmd("stats")
+	expect(out, err, "namespace      shop", "entries        1", "dependencies   2", "subscribers    1 on shop:inv")
+
+	// watch sees the invalidation made from the shell, and the cache drops
+	// its copy.
+	watched := &safeBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(append(append([]string{"watch"}, common...), "-count", "1"), watched)
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(watched.String(), "watching shop:inv") {
+		if time.Now().After(deadline) {
+			t.Fatalf("watch did not start: %s", watched.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	out, err = cmd("invalidate", "id:article:1")
+	expect(out, err, "invalidated 1 dependencies at sequence")
+	select {
+	case err := <-done:
+		expect(watched.String(), err, "from cli@", "id:article:1")
+	case <-time.After(5 * time.Second):
+		t.Fatal("watch did not print the invalidation")
+	}
+	if _, err := cmd("inspect", "key", "articles:published"); !errors.Is(err, errNotFoundHere) {
+		t.Fatalf("the entry survived the invalidation: %v", err)
+	}
+	for time.Now().Before(deadline) && cache.Stats().InvalidationsApplied == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := matroska.Get[[]string](ctx, cache, "articles:published"); !errors.Is(err, matroska.ErrMiss) {
+		t.Fatalf("the node still serves the entry: %v", err)
+	}
+}
+
+func TestOperatorErrors(t *testing.T) {
+	srv := redistest.Start(t)
+	dead := redistest.Start(t)
+	deadAddr := dead.Addr()
+	dead.Stop()
+	for _, c := range []struct {
+		name string
+		args []string
+		want error
+	}{
+		{"no redis", []string{"stats", "-redis", deadAddr}, errNoRedis},
+		{"bad url", []string{"stats", "-redis", "redis://:x@[::1"}, errUsage},
+		{"wrong namespace", []string{"stats", "-redis", srv.Addr(), "-namespace", "nope"}, errNoNamespace},
+		{"bad dependency", []string{"invalidate", "-redis", srv.Addr(), "article:1"}, errUsage},
+		{"no dependency", []string{"invalidate", "-redis", srv.Addr()}, errUsage},
+		{"bad inspect", []string{"inspect", "-redis", srv.Addr(), "entry", "x"}, errUsage},
+		{"bad flag", []string{"stats", "-nope"}, errUsage},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var out bytes.Buffer
+			if err := run(c.args, &out); !errors.Is(err, c.want) {
+				t.Fatalf("err = %v, want %v", err, c.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,241 @@
+package workload
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/ristretto/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/matroska-go/matroska"
+	"github.com/matroska-go/matroska/deps"
+	"github.com/matroska-go/matroska/tiered"
+)
+
+// Matroska is the adapter of this library: a tiered.Cache per node, read
+// through matroska.GetOrLoad with a loader that records deps.Id("item", id);
+// Invalidate invalidates that dependency.
+//
+// With CaptureFree, Get first calls GetOrLoad with a loader that captures
+// nothing (so that an L1 hit allocates nothing: a closure capturing the key
+// escapes to the heap on every call) and falls back to the capturing loader
+// on a full miss. Only the L1 hit workload runs it.
+type Matroska struct {
+	CaptureFree bool
+	// Configure, when set, changes each node's Config before New.
+	Configure func(*tiered.Config)
+}
+
+// Name is "matroska", or "matroska (capture-free loader)".
+func (m Matroska) Name() string {
+	if m.CaptureFree {
+		return "matroska (capture-free loader)"
+	}
+	return "matroska"
+}
+
+// Workloads limits the capture-free variant to the L1 hit workload (nil:
+// every workload).
+func (m Matroska) Workloads() []string {
+	if m.CaptureFree {
+		return []string{WHit}
+	}
+	return nil
+}
+
+// Features: everything.
+func (Matroska) Features() Features {
+	return Features{L1: true, L2: true, CrossNode: true, Deps: true, Dedup: true}
+}
+
+// Open starts a tiered.Cache on its own go-redis client.
+func (m Matroska) Open(ctx context.Context, env *Env) (Node, error) {
+	rdb := env.GoRedis()
+	cfg := tiered.Config{Redis: rdb, Namespace: env.Namespace, DefaultTTL: env.TTL}
+	if m.Configure != nil {
+		m.Configure(&cfg)
+	}
+	c, err := tiered.New(cfg)
+	if err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+	return &matroskaNode{c: c, rdb: rdb, src: env.Source, captureFree: m.CaptureFree}, nil
+}
+
+// ItemDep is the dependency of item id in the Matroska adapter.
+func ItemDep(id int) deps.Dep { return deps.Id("item", id) }
+
+type matroskaNode struct {
+	c           *tiered.Cache
+	rdb         *redis.Client
+	src         *Source
+	captureFree bool
+}
+
+var errNoCapture = errors.New("workload: the capture-free loader does not load")
+
+func loadNothing(context.Context, *matroska.Recorder) (Item, error) { return Item{}, errNoCapture }
+
+func (n *matroskaNode) Get(ctx context.Context, key string) (Item, error) {
+	if n.captureFree {
+		v, err := matroska.GetOrLoad(ctx, n.c, key, loadNothing)
+		if !errors.Is(err, errNoCapture) {
+			return v, err
+		}
+	}
+	return matroska.GetOrLoad(ctx, n.c, key, func(ctx context.Context, rec *matroska.Recorder) (Item, error) {
+		it, err := n.src.Load(ctx, key)
+		if err == nil {
+			rec.Depend(ItemDep(it.ID))
+		}
+		return it, err
+	})
+}
+
+func (n *matroskaNode) Invalidate(ctx context.Context, key string) error {
+	id, err := ID(key)
+	if err != nil {
+		return err
+	}
+	return n.c.Invalidate(ctx, ItemDep(id))
+}
+
+func (n *matroskaNode) InL1(_ context.Context, key string) bool {
+	_, ok := n.c.Peek(key)
+	return ok
+}
+
+func (n *matroskaNode) L1Hits() uint64 { return n.c.Stats().L1Hits }
+
+// Cache is the node's tiered.Cache, for workloads that use the library's
+// own API (dependency invalidation).
+func (n *matroskaNode) Cache() *tiered.Cache { return n.c }
+
+func (n *matroskaNode) Close() error {
+	err := n.c.Close()
+	_ = n.rdb.Close()
+	return err
+}
+
+// Ristretto is the raw in-process baseline: a Ristretto v2 cache of decoded
+// items per node, no Redis; Invalidate deletes on this node only.
+type Ristretto struct{}
+
+// Name is "ristretto (raw)".
+func (Ristretto) Name() string { return "ristretto (raw)" }
+
+// Features: L1 only.
+func (Ristretto) Features() Features { return Features{L1: true} }
+
+// Open makes a Ristretto cache of up to a million items.
+func (Ristretto) Open(_ context.Context, env *Env) (Node, error) {
+	rc, err := ristretto.NewCache(&ristretto.Config[string, Item]{
+		NumCounters: 1e6, MaxCost: 1e6, BufferItems: 64, IgnoreInternalCost: true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &ristrettoNode{rc: rc, env: env}, nil
+}
+
+type ristrettoNode struct {
+	rc   *ristretto.Cache[string, Item]
+	env  *Env
+	hits atomic.Uint64
+}
+
+func (n *ristrettoNode) Get(ctx context.Context, key string) (Item, error) {
+	if v, ok := n.rc.Get(key); ok {
+		if n.env.Count {
+			n.hits.Add(1)
+		}
+		return v, nil
+	}
+	v, err := n.env.Source.Load(ctx, key)
+	if err != nil {
+		return v, err
+	}
+	n.rc.SetWithTTL(key, v, 1, n.env.TTL)
+	return v, nil
+}
+
+func (n *ristrettoNode) Invalidate(_ context.Context, key string) error {
+	n.rc.Del(key)
+	return nil
+}
+
+func (n *ristrettoNode) InL1(_ context.Context, key string) bool {
+	_, ok := n.rc.Get(key)
+	return ok
+}
+
+func (n *ristrettoNode) L1Hits() uint64 { return n.hits.Load() }
+
+func (n *ristrettoNode) Close() error { n.rc.Close(); return nil }
+
+// GoRedis is the raw Redis baseline: GET and JSON decoding on every read,
+// GET then SET on a miss, DEL to invalidate.
+type GoRedis struct{}
+
+// Name is "go-redis (raw)".
+func (GoRedis) Name() string { return "go-redis (raw)" }
+
+// Features: L2 only.
+func (GoRedis) Features() Features { return Features{L2: true} }
+
+// Open makes a go-redis client.
+func (GoRedis) Open(_ context.Context, env *Env) (Node, error) {
+	return &goRedisNode{rdb: env.GoRedis(), env: env}, nil
+}
+
+type goRedisNode struct {
+	rdb *redis.Client
+	env *Env
+}
+
+func (n *goRedisNode) Get(ctx context.Context, key string) (Item, error) {
+	var v Item
+	b, err := n.rdb.Get(ctx, n.env.RedisKey(key)).Bytes()
+	if err == nil {
+		err = json.Unmarshal(b, &v)
+		return v, err
+	}
+	if !errors.Is(err, redis.Nil) {
+		return v, err
+	}
+	if v, err = n.env.Source.Load(ctx, key); err != nil {
+		return v, err
+	}
+	if b, err = json.Marshal(v); err != nil {
+		return v, err
+	}
+	return v, n.rdb.Set(ctx, n.env.RedisKey(key), b, n.env.TTL).Err()
+}
+
+func (n *goRedisNode) Invalidate(ctx context.Context, key string) error {
+	return n.rdb.Del(ctx, n.env.RedisKey(key)).Err()
+}
+
+func (n *goRedisNode) InL1(context.Context, string) bool { return false }
+
+func (n *goRedisNode) L1Hits() uint64 { return 0 }
+
+func (n *goRedisNode) Close() error { return n.rdb.Close() }
+
+// settle waits until f holds or d passes.
+func settle(d time.Duration, f func() bool) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if f() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -1,0 +1,278 @@
+package workload
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Names of the reference adapters that ratios are taken against.
+const (
+	RistrettoName = "ristretto (raw)"
+	GoRedisName   = "go-redis (raw)"
+	MatroskaName  = "matroska"
+)
+
+// fillRatios sets the ratio columns: L1 hits against raw Ristretto in the
+// same mode, L2 hits and misses against raw go-redis.
+func (res *Results) fillRatios() {
+	for i := range res.Hit {
+		for _, b := range res.Hit {
+			if b.Adapter == RistrettoName && b.Parallel == res.Hit[i].Parallel && b.NsPerOp > 0 {
+				res.Hit[i].Ratio = res.Hit[i].NsPerOp / b.NsPerOp
+			}
+		}
+	}
+	for _, rows := range [][]LatencyRow{res.L2, res.Miss} {
+		for i := range rows {
+			for _, b := range rows {
+				if b.Adapter == GoRedisName && b.Mean > 0 && rows[i].Measured {
+					rows[i].Ratio = float64(rows[i].Mean) / float64(b.Mean)
+				}
+			}
+		}
+	}
+}
+
+// WriteMarkdown writes the results as Markdown tables, with a summary of
+// this library's targets first.
+func (res *Results) WriteMarkdown(w io.Writer) error {
+	res.fillRatios()
+	var b strings.Builder
+	c := res.Config
+	fmt.Fprintf(&b, "# Matroska benchmark, %s\n\n", res.Started.Format("2006-01-02 15:04"))
+	fmt.Fprintf(&b, "- machine: %s\n- redis: %s\n- run time: %s, %s mode\n", res.Machine, res.Redis,
+		res.Elapsed.Round(time.Second), map[bool]string{true: "quick", false: "full"}[c.Quick])
+	fmt.Fprintf(&b, "- caches: %s\n", strings.Join(res.Adapters, ", "))
+	b.WriteString("- every cache stores the same ~300-byte item, JSON-encoded where it goes to Redis, loaded from the same simulated database under the same keys\n\n")
+	res.writeTargets(&b)
+
+	if len(res.Hit) > 0 {
+		fmt.Fprintf(&b, "## L1 hit\n\nOne node, %d warm keys read in turn for %v; ns/op is wall time per read (total throughput with several goroutines). Redis cmds/op is counted by the server (INFO) and should be about 0 for an L1 hit.\n\n", c.HitKeys, c.HitDuration)
+		table(&b, []string{"cache", "goroutines", "ns/op", "vs raw Ristretto", "allocs/op", "B/op", "Redis cmds/op", "loads", "note"})
+		for _, r := range res.Hit {
+			row(&b, r.Adapter, fmt.Sprint(r.Goroutines), f1(r.NsPerOp), ratio(r.Ratio), f2(r.AllocsOp), f1(r.BytesOp), f3(r.RedisOp), fmt.Sprint(r.Loads), r.Note)
+		}
+		b.WriteString("\n")
+	}
+	lat := func(title, text string, rows []LatencyRow) {
+		if len(rows) == 0 {
+			return
+		}
+		fmt.Fprintf(&b, "## %s\n\n%s\n\n", title, text)
+		table(&b, []string{"cache", "reads", "mean", "p50", "p99", "vs raw go-redis", "round trips/read", "Redis cmds/read", "loads", "note"})
+		for _, r := range rows {
+			if !r.Measured {
+				row(&b, r.Adapter, "", "", "", "", "", "", "", "", r.Note)
+				continue
+			}
+			rt := "n/o"
+			if r.RTOp >= 0 {
+				rt = f2(r.RTOp)
+			}
+			row(&b, r.Adapter, fmt.Sprint(r.Ops), dur(r.Mean), dur(r.P50), dur(r.P99), ratio(r.Ratio), rt, f2(r.RedisOp), fmt.Sprint(r.Loads), r.Note)
+		}
+		b.WriteString("\n")
+	}
+	lat("L2 hit (cold L1)", fmt.Sprintf("Another node put %d keys in Redis; a node that never saw them reads each once, one goroutine. Round trips are counted on go-redis clients (n/o: not observable, rueidis pipelines its commands itself); Redis cmds/read is counted by the server and includes commands run inside scripts.", c.L2Keys), res.L2)
+	lat("Miss, load and put", fmt.Sprintf("%d keys in no tier, each read once, one goroutine, a loader that returns at once.", c.MissKeys), res.Miss)
+
+	if len(res.Propagation) > 0 {
+		fmt.Fprintf(&b, "## Invalidation propagation to %d nodes\n\nEvery node holds the key in L1; node 0 invalidates it (this library: Invalidate of the key's dependency; the others: DEL or their delete call); one goroutine polls every node's L1 (this library: Peek; rueidis: DoCache until IsCacheHit is false) and notes when each stops serving it. Latency is from the call to the last node's eviction, over %d rounds.\n\n", c.Nodes, c.Rounds)
+		table(&b, []string{"cache", "rounds", "call p50", "last node p50", "p99", "max", "timeouts (2 s)", "note"})
+		for _, r := range res.Propagation {
+			if !r.Measured {
+				row(&b, r.Adapter, "", "", "", "", "", "", r.Note)
+				continue
+			}
+			row(&b, r.Adapter, fmt.Sprint(r.Rounds), dur(r.Call), dur(r.P50), dur(r.P99), dur(r.Max), fmt.Sprint(r.Timeouts), r.Note)
+		}
+		b.WriteString("\n")
+	}
+	if len(res.BigDep) > 0 {
+		fmt.Fprintf(&b, "## Invalidating one dependency with %d dependents\n\nThe longest Redis call is the longest round trip of the invalidating node's client; SLOWLOG lists the commands of this run over %v; the PING column is the longest PING another client saw during the call (how long Redis served no one).\n\n", c.BigDepEntries, slowlogThreshold)
+		table(&b, []string{"cache", "entries", "fill", "Invalidate", "longest Redis call", "longest in SLOWLOG", "slow commands", "longest PING", "left (sampled)", "note"})
+		for _, r := range res.BigDep {
+			if !r.Measured {
+				row(&b, r.Adapter, fmt.Sprint(r.Entries), "", "", "", "", "", "", "", r.Note)
+				continue
+			}
+			sl := "n/a"
+			if r.SlowlogMax >= 0 {
+				sl = dur(r.SlowlogMax)
+			}
+			row(&b, r.Adapter, fmt.Sprint(r.Entries), dur(r.Fill), dur(r.Total), dur(r.MaxCall), sl, fmt.Sprint(r.SlowlogN), dur(r.PingMax), fmt.Sprintf("%d/%d", r.Left, r.Sampled), r.Note)
+		}
+		b.WriteString("\n")
+	}
+	if len(res.Stampede) > 0 {
+		fmt.Fprintf(&b, "## Stampede\n\n%d nodes x %d goroutines ask for one cold key at once; the loader takes %v. %d rounds, each on a new key.\n\n", c.Nodes, c.StampedeWaiter, c.StampedeLoad, stampedeRounds)
+		table(&b, []string{"cache", "loader calls (min-max)", "time to answer all", "note"})
+		for _, r := range res.Stampede {
+			if !r.Measured {
+				row(&b, r.Adapter, "", "", r.Note)
+				continue
+			}
+			row(&b, r.Adapter, fmt.Sprintf("%d-%d", r.MinLoads, r.MaxLoads), dur(r.Wall), r.Note)
+		}
+		b.WriteString("\n")
+	}
+	if len(res.Mixed) > 0 {
+		fmt.Fprintf(&b, "## Mixed workload\n\n%d nodes x %d goroutines, Zipf (s=%.2f) over %d keys, %.1f%% writes (commit a new version, then invalidate the key), a loader of %v (the database). Measured %v after a warm-up of a third of that. Loads are loader calls per read; L2 is the rest (Redis, or a load shared with another caller). A stale read returned a version older than one invalidated at least %v before the read began; oldest miss is the longest time between such an invalidation's return and a stale read.\n\n",
+			c.MixedNodes, c.MixedWorkers, c.ZipfS, c.MixedKeys, 100*c.WriteRatio, c.MixedLoad, c.MixedDuration, StaleGrace)
+		table(&b, []string{"cache", "ops/s", "L1 hits", "L2 hits", "loads", "loader calls/s", "stale reads", "oldest miss", "read p50", "read p99", "errors", "note"})
+		for _, r := range res.Mixed {
+			if !r.Measured {
+				row(&b, r.Adapter, "", "", "", "", "", "", "", "", "", "", r.Note)
+				continue
+			}
+			row(&b, r.Adapter, f0(r.OpsPerSec), pc(r.L1Ratio), pc(r.L2Ratio), pc(r.LoadRatio), f0(r.LoadsPerSec), fmt.Sprint(r.Stale), dur(r.StaleAge), dur(r.P50), dur(r.P99), fmt.Sprint(r.Errors), r.Note)
+		}
+		b.WriteString("\n")
+	}
+	if len(res.Memory) > 0 {
+		fmt.Fprintf(&b, "## Memory per cached entry\n\n%d entries filled through one node: Go heap growth after GC per entry in L1, Redis used_memory growth per entry.\n\n", c.MemoryKeys)
+		table(&b, []string{"cache", "entries", "in L1", "L1 bytes/entry", "Redis bytes/entry"})
+		for _, r := range res.Memory {
+			l1, rd := "n/a", "n/a"
+			if r.L1Bytes >= 0 {
+				l1 = f0(r.L1Bytes)
+			}
+			if r.RedisBytes >= 0 {
+				rd = f0(r.RedisBytes)
+			}
+			row(&b, r.Adapter, fmt.Sprint(r.Entries), fmt.Sprint(r.InL1), l1, rd)
+		}
+		b.WriteString("\n")
+	}
+	if len(res.Errors) > 0 {
+		b.WriteString("## Errors\n\n")
+		for _, e := range res.Errors {
+			fmt.Fprintf(&b, "- %s\n", e)
+		}
+		b.WriteString("\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writeTargets writes the performance targets of this library against the
+// figures of the run.
+func (res *Results) writeTargets(b *strings.Builder) {
+	type target struct{ name, got, ok string }
+	var ts []target
+	yes := func(ok bool) string {
+		if ok {
+			return "yes"
+		}
+		return "**no**"
+	}
+	for _, h := range res.Hit {
+		if h.Adapter != MatroskaName {
+			continue
+		}
+		mode := "1 goroutine"
+		if h.Parallel {
+			mode = fmt.Sprintf("%d goroutines", h.Goroutines)
+		}
+		if h.Ratio > 0 {
+			ts = append(ts, target{"L1 hit <= 1.5x raw Ristretto Get (" + mode + ")", fmt.Sprintf("%.2fx", h.Ratio), yes(h.Ratio <= 1.5)})
+		}
+		ts = append(ts, target{"L1 hit: 0 allocations (" + mode + ")", f2(h.AllocsOp), yes(h.AllocsOp < 0.01)})
+		for _, o := range res.Hit {
+			if o.Parallel != h.Parallel || o.Adapter == h.Adapter || strings.HasPrefix(o.Adapter, MatroskaName) || o.Adapter == RistrettoName || o.NsPerOp == 0 {
+				continue
+			}
+			ts = append(ts, target{"L1 hit faster than " + o.Adapter + " (" + mode + ")", fmt.Sprintf("%s vs %s ns", f1(h.NsPerOp), f1(o.NsPerOp)), yes(h.NsPerOp < o.NsPerOp)})
+		}
+	}
+	for _, r := range res.L2 {
+		if r.Adapter == MatroskaName && r.Measured {
+			if r.Ratio > 0 {
+				ts = append(ts, target{"L2 hit <= 1.2x raw go-redis GET + decode", fmt.Sprintf("%.2fx", r.Ratio), yes(r.Ratio <= 1.2)})
+			}
+			ts = append(ts, target{"L2 hit: one round trip", f2(r.RTOp), yes(r.RTOp >= 0 && r.RTOp <= 1.05)})
+		}
+	}
+	for _, r := range res.Miss {
+		if r.Adapter == MatroskaName && r.Measured {
+			ts = append(ts, target{"miss: at most two round trips plus the loader", f2(r.RTOp), yes(r.RTOp >= 0 && r.RTOp <= 2.05)})
+		}
+	}
+	for _, r := range res.Propagation {
+		if r.Adapter == MatroskaName && r.Measured {
+			ts = append(ts, target{fmt.Sprintf("propagation to %d nodes: p99 < 2 ms", r.Nodes), "p50 " + dur(r.P50) + ", p99 " + dur(r.P99), yes(r.P99 < 2*time.Millisecond && r.Timeouts == 0)})
+		}
+	}
+	for _, r := range res.BigDep {
+		if r.Adapter == MatroskaName && r.Measured {
+			longest := max(r.MaxCall, r.SlowlogMax)
+			ts = append(ts, target{fmt.Sprintf("invalidate %d dependents: no Redis call over 50 ms", r.Entries), dur(longest) + " (total " + dur(r.Total) + ")", yes(longest <= 50*time.Millisecond && r.Left == 0)})
+		}
+	}
+	for _, r := range res.Stampede {
+		if r.Adapter == MatroskaName && r.Measured {
+			ts = append(ts, target{fmt.Sprintf("stampede %dx%d: %d loader calls without the lease", r.Nodes, r.Goroutines, r.Nodes), fmt.Sprintf("%d-%d", r.MinLoads, r.MaxLoads), yes(r.MaxLoads <= int64(r.Nodes))})
+		}
+	}
+	for _, r := range res.Mixed {
+		if r.Adapter == MatroskaName && r.Measured {
+			ts = append(ts, target{"mixed: no stale reads", fmt.Sprint(r.Stale), yes(r.Stale == 0 && r.Errors == 0)})
+		}
+	}
+	if len(ts) == 0 {
+		return
+	}
+	b.WriteString("## Targets of this library\n\n")
+	table(b, []string{"target", "measured", "met"})
+	for _, t := range ts {
+		row(b, t.name, t.got, t.ok)
+	}
+	b.WriteString("\n")
+}
+
+func table(b *strings.Builder, head []string) {
+	row(b, head...)
+	seps := make([]string, len(head))
+	for i := range seps {
+		seps[i] = "---"
+	}
+	row(b, seps...)
+}
+
+func row(b *strings.Builder, cells ...string) {
+	b.WriteString("|")
+	for _, c := range cells {
+		b.WriteString(" " + strings.ReplaceAll(c, "|", "\\|") + " |")
+	}
+	b.WriteString("\n")
+}
+
+func f0(x float64) string { return fmt.Sprintf("%.0f", x) }
+func f1(x float64) string { return fmt.Sprintf("%.1f", x) }
+func f2(x float64) string { return fmt.Sprintf("%.2f", x) }
+func f3(x float64) string { return fmt.Sprintf("%.3f", x) }
+func pc(x float64) string { return fmt.Sprintf("%.1f%%", 100*x) }
+
+func ratio(x float64) string {
+	if x == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.2fx", x)
+}
+
+// dur formats d with three significant digits.
+func dur(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "0"
+	case d < time.Microsecond:
+		return fmt.Sprintf("%d ns", d.Nanoseconds())
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.1f µs", float64(d)/float64(time.Microsecond))
+	case d < time.Second:
+		return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.2f s", d.Seconds())
+}

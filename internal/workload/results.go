@@ -1,0 +1,137 @@
+package workload
+
+import "time"
+
+// Results are the figures of one run. Rows of an adapter that cannot run a
+// workload carry a Note saying why and no figures.
+type Results struct {
+	Machine  string // Go version, cores, CPU model, Redis version
+	Redis    string // the server's address and how it was obtained
+	Started  time.Time
+	Elapsed  time.Duration
+	Config   Config
+	Adapters []string // adapter names, in run order
+
+	Hit         []HitRow
+	L2          []LatencyRow
+	Miss        []LatencyRow
+	Propagation []PropagationRow
+	BigDep      []BigDepRow
+	Stampede    []StampedeRow
+	Mixed       []MixedRow
+	Memory      []MemoryRow
+	Errors      []string // workloads that failed, with the error
+}
+
+// HitRow is one L1 hit measurement.
+type HitRow struct {
+	Adapter    string
+	Parallel   bool    // GOMAXPROCS goroutines on one node, else one goroutine
+	Goroutines int     // goroutines
+	Ops        int64   // operations measured
+	NsPerOp    float64 // wall time per operation (total throughput for Parallel)
+	AllocsOp   float64 // heap allocations per operation
+	BytesOp    float64 // bytes allocated per operation
+	RedisOp    float64 // Redis commands per operation (server-side count; ~0 for an L1 hit)
+	Loads      int64   // loader calls during the measurement (should be 0)
+	Ratio      float64 // NsPerOp / raw Ristretto's of the same mode (0 when not measured)
+	Note       string
+}
+
+// LatencyRow is one per-operation latency measurement (L2 hit, miss).
+type LatencyRow struct {
+	Adapter  string
+	Ops      int
+	Mean     time.Duration
+	P50      time.Duration
+	P99      time.Duration
+	RTOp     float64 // client round trips per operation; -1 when not observable
+	RedisOp  float64 // Redis commands per operation, server-side (commands inside scripts included)
+	Loads    int64   // loader calls
+	Ratio    float64 // Mean / raw go-redis's Mean (0 when not measured)
+	Note     string
+	Measured bool
+}
+
+// PropagationRow is the invalidation propagation of one adapter.
+type PropagationRow struct {
+	Adapter  string
+	Nodes    int
+	Rounds   int           // invalidations measured
+	Timeouts int           // rounds where some node still served the old value after the deadline
+	Call     time.Duration // median duration of the invalidating call itself
+	P50      time.Duration // from the invalidating call to the last node's eviction
+	P99      time.Duration
+	Max      time.Duration
+	Note     string
+	Measured bool
+}
+
+// BigDepRow is one invalidation of a dependency with many dependents.
+type BigDepRow struct {
+	Adapter    string
+	Entries    int           // entries depending on the dependency
+	Fill       time.Duration // time to fill them
+	Total      time.Duration // the Invalidate call
+	MaxCall    time.Duration // longest single Redis round trip of the invalidating client
+	SlowlogMax time.Duration // longest command in SLOWLOG during the call (-1: SLOWLOG unavailable)
+	SlowlogN   int           // commands of this run over the SLOWLOG threshold (1 ms)
+	PingMax    time.Duration // longest PING of another client during the call: how long Redis stalled
+	Left       int           // sampled entries still readable afterwards (must be 0)
+	Sampled    int
+	Note       string
+	Measured   bool
+}
+
+// StampedeRow is one adapter's stampede: every goroutine of every node asks
+// for one cold key at once.
+type StampedeRow struct {
+	Adapter    string
+	Nodes      int
+	Goroutines int   // per node
+	Rounds     int   // cold keys tried
+	MinLoads   int64 // fewest loader calls in a round
+	MaxLoads   int64 // most loader calls in a round
+	Wall       time.Duration
+	Note       string
+	Measured   bool
+}
+
+// MixedRow is one adapter's mixed workload.
+type MixedRow struct {
+	Adapter     string
+	Nodes       int
+	Workers     int // goroutines in all
+	Duration    time.Duration
+	Ops         int64
+	Reads       int64
+	Writes      int64
+	OpsPerSec   float64
+	L1Ratio     float64       // reads answered from L1
+	L2Ratio     float64       // reads answered by Redis (or by another caller's shared load)
+	LoadRatio   float64       // reads that called the loader
+	LoadsPerSec float64       // loader calls per second: the database load left
+	Stale       int64         // reads that returned a version older than one invalidated StaleGrace before the read began
+	StaleAge    time.Duration // the most time between such an invalidation's return and a stale read's start
+	P50         time.Duration
+	P99         time.Duration
+	Errors      int64
+	Note        string
+	Measured    bool
+}
+
+// StaleGrace is how long after an invalidation returned a read may still
+// return the old version without counting as stale: room for the broadcast
+// to reach the other nodes.
+const StaleGrace = 10 * time.Millisecond
+
+// MemoryRow is the memory one cached entry costs.
+type MemoryRow struct {
+	Adapter    string
+	Entries    int     // entries filled
+	InL1       int     // of them, in L1 afterwards
+	L1Bytes    float64 // Go heap growth per L1 entry (-1: no L1)
+	RedisBytes float64 // Redis used_memory growth per entry (-1: no Redis)
+	Note       string
+	Measured   bool
+}
