@@ -18,6 +18,14 @@ type Bus struct {
 	// (so that trustCh and closed stay in step with it).
 	trusted atomic.Bool
 
+	// until is when trust runs out unless renewed (time since t0): the
+	// moment up to which every invalidation is known to be applied (see
+	// renew), plus the trust window. Trusted checks it on every call, so a
+	// bus goroutine that stops running (a paused process, a starved
+	// goroutine) cannot leave the node trusting an L1 it no longer keeps.
+	until atomic.Int64
+	t0    time.Time // monotonic base of until
+
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the receive goroutine has exited
@@ -32,15 +40,16 @@ type Bus struct {
 
 	// The fields below belong to the receive goroutine (run and the methods
 	// it calls); nothing else touches them.
-	started    bool      // a first Reset has happened
-	epoch      string    // current epoch
-	last       uint64    // last sequence applied (or reset to)
-	subscribed bool      // the current connection's subscription is confirmed
-	synced     bool      // caught up with a state read after that confirmation
-	lastHeard  time.Time // when the subscription last gave a sign of life
-	pending    uint64    // state seq seen at the previous heartbeat while behind, or 0
-	confirms   uint64    // subscription confirmations received
-	errStreak  int       // consecutive receive errors (for backoff)
+	stateAt    time.Duration // when the last state read began (time since t0)
+	started    bool          // a first Reset has happened
+	epoch      string        // current epoch
+	last       uint64        // last sequence applied (or reset to)
+	subscribed bool          // the current connection's subscription is confirmed
+	synced     bool          // caught up with a state read after that confirmation
+	lastHeard  time.Time     // when the subscription last gave a sign of life
+	pending    uint64        // state seq seen at the previous heartbeat while behind, or 0
+	confirms   uint64        // subscription confirmations received
+	errStreak  int           // consecutive receive errors (for backoff)
 }
 
 // Start validates cfg and starts the bus's receive goroutine. It does not
@@ -60,6 +69,7 @@ func Start(cfg Config) (*Bus, error) {
 		done:     make(chan struct{}),
 		trustCh:  make(chan struct{}),
 		closedCh: make(chan struct{}),
+		t0:       time.Now(),
 	}
 	b.n.epoch.Store(new(string))
 	go b.run()
@@ -69,8 +79,26 @@ func Start(cfg Config) (*Bus, error) {
 // Trusted reports whether the bus is subscribed, caught up, and has heard
 // from its subscription within the trust window: while it is true, every
 // invalidation up to the propagation delay has been applied, and L1 may be
-// served. It is one atomic load.
-func (b *Bus) Trusted() bool { return b.trusted.Load() }
+// served. Trust also runs out by itself a trust window after the last
+// proof that everything published before was applied (the pong of a ping,
+// or a catch-up with a state read), even if the receive goroutine is not
+// running to notice. It costs two atomic loads and a read of the monotonic
+// clock.
+func (b *Bus) Trusted() bool {
+	return b.trusted.Load() && int64(time.Since(b.t0)) < b.until.Load()
+}
+
+// renew records that every invalidation published before at (time since
+// t0) has been applied: trust lasts until at plus the trust window.
+func (b *Bus) renew(at time.Duration) {
+	u := int64(at + b.cfg.TrustWindow)
+	for {
+		old := b.until.Load()
+		if u <= old || b.until.CompareAndSwap(old, u) {
+			return
+		}
+	}
+}
 
 // WaitTrusted blocks until the bus is trusted, ctx is done (its error is
 // returned) or the bus is closed ([ErrClosed]).

@@ -86,6 +86,15 @@ type Config struct {
 	//
 	// default: 64 KiB
 	MaxMessageSize int
+	// Sharded subscribes with SSUBSCRIBE (sharded pub/sub, Redis 7) instead
+	// of SUBSCRIBE: set it when Redis is a cluster and the invalidations are
+	// published with SPUBLISH (package remote does so on a cluster). The
+	// subscription is made on the master that owns the channel's slot; if
+	// the slot moves, the bus subscribes again on its new owner and catches
+	// up from the log.
+	//
+	// default: false
+	Sharded bool
 	// Logger receives debug records of dropped messages and info records
 	// of resets and forced reconnections.
 	//

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -44,7 +45,15 @@ func (b *Bus) run() {
 		case err == nil:
 			b.errStreak = 0
 			b.lastHeard = time.Now()
-			b.handle(msg)
+			if b.handle(msg) {
+				// The server ended the subscription (a shard channel whose
+				// slot moved to another master): subscribe afresh, which
+				// finds the slot's new owner, and catch up there.
+				b.connLost("unsubscribed", nil)
+				if ps = b.subscribe(); ps == nil {
+					return
+				}
+			}
 		case isTimeout(err):
 			// Nothing to read (or a dial that did not finish in time). Only
 			// the clock can tell a half-open connection from a quiet one.
@@ -73,7 +82,12 @@ func (b *Bus) receive(ps *redis.PubSub, wait time.Duration) (any, error) {
 // subscribe replaces the subscription by a new one on a fresh connection. It
 // returns nil if the bus is closed.
 func (b *Bus) subscribe() *redis.PubSub {
-	ps := b.cfg.Redis.Subscribe(b.ctx) // no channel yet: no I/O
+	// No channel yet: no I/O. A sharded subscription (Redis Cluster) is
+	// made on the master of the channel's slot when SSubscribe dials.
+	ps := b.cfg.Redis.Subscribe(b.ctx)
+	if b.cfg.Sharded {
+		ps = b.cfg.Redis.SSubscribe(b.ctx)
+	}
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -89,7 +103,11 @@ func (b *Bus) subscribe() *redis.PubSub {
 	ctx, cancel := b.opContext()
 	// An error (Redis down, a dial that timed out) is retried by the next
 	// receive, which dials again and resubscribes.
-	_ = ps.Subscribe(ctx, b.cfg.Channel)
+	if b.cfg.Sharded {
+		_ = ps.SSubscribe(ctx, b.cfg.Channel)
+	} else {
+		_ = ps.Subscribe(ctx, b.cfg.Channel)
+	}
 	cancel()
 	return ps
 }
@@ -99,17 +117,32 @@ func (b *Bus) opContext() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(b.ctx, b.cfg.Heartbeat)
 }
 
-func (b *Bus) handle(msg any) {
+// handle handles one thing received on the subscription. It reports
+// whether the server ended the subscription to the channel.
+func (b *Bus) handle(msg any) (ended bool) {
 	switch m := msg.(type) {
 	case *redis.Message:
 		b.onMessage(m)
 	case *redis.Subscription:
-		if m.Kind == "subscribe" && m.Channel == b.cfg.Channel {
+		if m.Channel != b.cfg.Channel {
+			return false
+		}
+		switch m.Kind {
+		case "subscribe", "ssubscribe":
 			b.onSubscribed()
+		case "unsubscribe", "sunsubscribe":
+			return true
 		}
 	case *redis.Pong:
-		// A sign of life, nothing more.
+		// A sign of life. The pong of our own ping also comes after every
+		// message published before the ping was sent, all of which have
+		// been applied by now (one connection, in order): trust lasts a
+		// window from the ping.
+		if sent, err := strconv.ParseInt(m.Payload, 10, 64); err == nil && b.synced {
+			b.renew(time.Duration(sent))
+		}
 	}
+	return false
 }
 
 func (b *Bus) onMessage(rm *redis.Message) {
@@ -228,7 +261,7 @@ func (b *Bus) sync(st State) {
 func (b *Bus) heartbeat(ps *redis.PubSub) {
 	b.n.heartbeats.Add(1)
 	ctx, cancel := b.opContext()
-	err := ps.Ping(ctx)
+	err := ps.Ping(ctx, strconv.FormatInt(int64(time.Since(b.t0)), 10))
 	cancel()
 	if err != nil && b.ctx.Err() == nil && !isTimeout(err) {
 		b.connLost("ping", err)
@@ -344,6 +377,7 @@ func (b *Bus) reset(st State, why string) {
 // state reads the Source's state; on failure the bus is unsynced.
 func (b *Bus) state() (State, bool) {
 	ctx, cancel := b.opContext()
+	b.stateAt = time.Since(b.t0)
 	st, err := b.cfg.Source.State(ctx)
 	cancel()
 	if err != nil {
@@ -374,6 +408,9 @@ func (b *Bus) distrust() {
 func (b *Bus) resynced() {
 	if b.subscribed {
 		b.synced = true
+		// Caught up with a state read at stateAt, or with a message
+		// published after one: everything before stateAt is applied.
+		b.renew(b.stateAt)
 	}
 	b.updateTrust()
 }

@@ -52,7 +52,7 @@ func rawCache(b *testing.B) (*ristretto.Cache[string, *item], []string) {
 	b.Cleanup(rc.Close)
 	keys := benchKeyNames()
 	for i, k := range keys {
-		rc.SetWithTTL(k, &item{Item: Item{Value: i, Mark: 1}, key: k, gen: 1}, 64, time.Hour)
+		rc.Set(k, &item{Item: Item{Value: i, Mark: 1}, key: k, gen: 1, expires: maxInt64}, 64)
 	}
 	rc.Wait()
 	return rc, keys

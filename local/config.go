@@ -40,6 +40,17 @@ type Config struct {
 	// fills with an older start mark are refused.
 	// default: 100_000
 	Tombstones int
+
+	// Clock is the time source of entry expiry, read on every Get and Fill.
+	// When nil the cache keeps a clock of its own: a goroutine reads the
+	// system's monotonic clock every [ClockResolution] (1 ms) and Get loads
+	// the last reading, so an entry may be served up to about that long
+	// past its TTL; about once a second the goroutine also drops expired
+	// entries that no Get has met. Close stops the goroutine. With a Clock
+	// set there is no goroutine: expired entries leave when Get meets them
+	// or Ristretto evicts them.
+	// default: nil (the cache's own coarse clock)
+	Clock Clock
 }
 
 // Defaults of [Config].

@@ -4,11 +4,14 @@
 //
 // It owns, per process:
 //   - a Ristretto cache of entries (value as decoded, not-found flag,
-//     dependencies, start mark), bounded in bytes by [Config.MaxCost], every
-//     entry with a TTL of at most [Config.MaxTTL];
+//     dependencies, start mark, expiry), bounded in bytes by
+//     [Config.MaxCost], every entry with a TTL of at most [Config.MaxTTL];
+//     the entry carries its expiry and [Cache.Get] checks it against a
+//     coarse clock (see [Config.Clock]) and drops an expired entry, so that
+//     a hit does not read the system clock as a Ristretto TTL would;
 //   - a dependency index (dependency to keys, key to entry), kept in step with
 //     Ristretto through its exit callback (eviction, admission refusal,
-//     expiry, deletion), so that [Cache.Invalidate] finds every entry that
+//     deletion) and expiry, so that [Cache.Invalidate] finds every entry that
 //     depends on a dependency and the index never outgrows Ristretto;
 //   - tombstones: the sequence number of each dependency's last applied
 //     invalidation, in an LRU of [Config.Tombstones] entries, and a floor

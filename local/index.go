@@ -11,9 +11,10 @@ import (
 // before the item is handed to Ristretto and never again, so Get reads it
 // without a lock.
 type item struct {
-	Item        // as filled; Deps is the cache's own copy
-	key  string // the key it was filled under
-	gen  uint64 // the generation it was filled in
+	Item           // as filled; Deps is the cache's own copy
+	key     string // the key it was filled under
+	gen     uint64 // the generation it was filled in
+	expires int64  // Get misses from this time on (Cache.now's scale)
 
 	// dead is set, under Cache.mu and before the item leaves Ristretto, when
 	// the item leaves the index (invalidated, deleted, replaced by a newer

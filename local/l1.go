@@ -31,6 +31,12 @@ type Cache struct {
 	maxTTL  time.Duration
 	maxCost int64
 
+	// The time source of expiry (see Cache.now): coarse, or clock (and
+	// base) when Config.Clock is set.
+	coarse *coarseClock
+	clock  Clock
+	base   time.Time
+
 	// Read without mu: gen and closed on the Get path, applied by every L1
 	// hit of the composer. gen and closed are written under mu; applied by
 	// Advance (a CAS loop) and Reset.
@@ -68,6 +74,7 @@ func New(cfg Config) (*Cache, error) {
 		maxCost: cfg.MaxCost,
 		idx:     newIndex(),
 		tombs:   newTombstones(cfg.Tombstones),
+		clock:   cfg.Clock,
 	}
 	c.gen.Store(1)
 	rc, err := ristretto.NewCache(&ristretto.Config[string, *item]{
@@ -81,11 +88,16 @@ func New(cfg Config) (*Cache, error) {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	c.rc = rc
+	if c.clock != nil {
+		c.base = c.clock.Now()
+	} else {
+		c.coarse = startCoarseClock(c.sweep)
+	}
 	return c, nil
 }
 
 // onExit is Ristretto's OnExit callback, called whenever a value leaves (or
-// never enters) its store: eviction by the policy, expiry, refusal by the
+// never enters) its store: eviction by the policy, refusal by the
 // admission policy, Clear, Del, a replacement by a Set of the same key, and
 // the buffered delete of an earlier Del (which removes whatever the key holds
 // by then, possibly a newer fill: OnEvict and OnReject alone would miss
@@ -101,15 +113,17 @@ func (c *Cache) onExit(it *item) {
 	c.pq.push(it)
 }
 
-// Get returns the entry of key. It allocates nothing and writes no shared
-// state of its own: Ristretto records the access in its striped buffers
-// (which, as for any Ristretto Get, allocate a new stripe once per
-// BufferItems accesses the policy accepts). The Item's Value and Deps are
-// shared: treat them as read-only.
+// Get returns the entry of key. A hit allocates nothing and writes no
+// shared state of its own: Ristretto records the access in its striped
+// buffers (which, as for any Ristretto Get, allocate a new stripe once per
+// BufferItems accesses the policy accepts). The Item is the cache's own,
+// shared with every caller (a hit copies nothing): treat it, its Value and
+// its Deps as read-only.
 //
 // Get misses for an entry that was invalidated, deleted or reset, even while
-// Ristretto may still hold it (G6), and for an expired one.
-func (c *Cache) Get(key string) (_ Item, _ bool) {
+// Ristretto may still hold it (G6), and for an expired one, which it drops
+// (see [Config.Clock] for the resolution of expiry).
+func (c *Cache) Get(key string) (_ *Item, _ bool) {
 	if c.closed.Load() {
 		return
 	}
@@ -121,7 +135,30 @@ func (c *Cache) Get(key string) (_ Item, _ bool) {
 	if !ok || it == nil || it.dead.Load() || it.gen != c.gen.Load() {
 		return
 	}
-	return it.Item, true
+	if c.now() >= it.expires {
+		c.expire(it)
+		return
+	}
+	return &it.Item, true
+}
+
+// expire drops it, found expired by Get, from the index and from Ristretto,
+// unless it has already left the index (then it is dead, or of an earlier
+// generation, and Get misses for it anyway). Entries carry their expiry
+// themselves instead of a Ristretto TTL, whose check reads the system clock
+// on every Get. Those that expire unread are dropped by sweep, or evicted
+// by Ristretto's cost-based policy (whose exit callback prunes the index).
+func (c *Cache) expire(it *item) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed.Load() {
+		return
+	}
+	c.drainLocked()
+	if c.idx.keys[it.key] == it {
+		c.dropLocked(it)
+		c.n.expired++
+	}
 }
 
 // recoverClosed turns a panic of a Get that overlapped Close into a miss
@@ -166,7 +203,7 @@ func (c *Cache) Fill(key string, it Item, gen uint64, ttl time.Duration, cost in
 		*reason++
 		return false
 	}
-	ni := &item{Item: it, key: key, gen: gen}
+	ni := &item{Item: it, key: key, gen: gen, expires: c.expiry(min(ttl, c.maxTTL))}
 	ni.Deps = cloneDeps(it.Deps)
 	if c.idx.keys[key] != nil {
 		// A Set of a key that Ristretto's store holds replaces the value in
@@ -182,8 +219,9 @@ func (c *Cache) Fill(key string, it Item, gen uint64, ttl time.Duration, cost in
 			c.rc.Del(key)
 		}
 	}
-	if !c.rc.SetWithTTL(key, ni, max(cost, 1), min(ttl, c.maxTTL)) {
-		// Nothing was stored: SetWithTTL returns false only for a new key
+	// No Ristretto TTL: Get checks ni.expires (see Cache.expire).
+	if !c.rc.Set(key, ni, max(cost, 1)) {
+		// Nothing was stored: Set returns false only for a new key
 		// whose Set did not fit in the buffer. The previous entry, if any,
 		// stays as valid as it was.
 		c.n.dropped++
@@ -218,7 +256,8 @@ func (c *Cache) refusalLocked(key string, it *Item, gen uint64, ttl time.Duratio
 	case c.tombs.stale(it.Mark, it.Deps, self):
 		return &r.Tombstone
 	}
-	if old := c.idx.keys[key]; old != nil && old.Mark > it.Mark {
+	// An expired entry does not count: Get no longer serves it.
+	if old := c.idx.keys[key]; old != nil && old.Mark > it.Mark && c.now() < old.expires {
 		return &r.Superseded
 	}
 	return nil
@@ -364,12 +403,15 @@ func (c *Cache) Wait() {
 	c.mu.Unlock()
 }
 
-// Close releases the cache and stops Ristretto's goroutines. It is
-// idempotent. It must not overlap other calls (a Get that overlaps it
-// misses and does not panic, but the race detector may report Ristretto's
-// unsynchronised close flag). After Close, Get misses, Fill refuses and the
-// other methods do nothing.
+// Close releases the cache and stops its goroutines (Ristretto's and the
+// clock's). It is idempotent. It must not overlap other calls (a Get that
+// overlaps it misses and does not panic, but the race detector may report
+// Ristretto's unsynchronised close flag). After Close, Get misses, Fill
+// refuses and the other methods do nothing.
 func (c *Cache) Close() {
+	if c.coarse != nil {
+		c.coarse.halt()
+	}
 	c.life.Lock()
 	defer c.life.Unlock()
 	c.mu.Lock()

@@ -2,6 +2,8 @@ package local
 
 import (
 	"errors"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -115,8 +117,8 @@ func TestFillRules(t *testing.T) {
 				if !ok || it.Value != tc.name || it.Mark != tc.f.mark {
 					t.Errorf("Get = %+v, %v after an accepted fill", it, ok)
 				}
-				if ttl, ok := c.rc.GetTTL(tc.f.key); !ok || ttl > time.Hour {
-					t.Errorf("TTL = %v, %v; want at most MaxTTL", ttl, ok)
+				if stored, ok := c.rc.Get(tc.f.key); !ok || time.Duration(stored.expires-c.now()) > time.Hour {
+					t.Errorf("stored %v: expires in %v; want at most MaxTTL", ok, time.Duration(stored.expires-c.now()))
 				}
 				mustConsistent(t, c)
 				return
@@ -262,6 +264,136 @@ func TestAdvance(t *testing.T) {
 	}
 }
 
+// manualClock is a Clock that moves only when told to.
+type manualClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newManualClock() *manualClock { return &manualClock{t: time.Unix(1_000_000, 0)} }
+
+func (m *manualClock) Now() time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.t
+}
+
+func (m *manualClock) Advance(d time.Duration) {
+	m.mu.Lock()
+	m.t = m.t.Add(d)
+	m.mu.Unlock()
+}
+
+// TestG4_MaxTTL: an entry is served until its TTL, cut to MaxTTL, has
+// passed, and never after (on the configured clock); the expired entry
+// leaves the index, and no longer holds back an older fill.
+func TestG4_MaxTTL(t *testing.T) {
+	clk := newManualClock()
+	c := newTestCache(t, Config{MaxTTL: 10 * time.Second, Clock: clk})
+	gen := c.Generation()
+	if !c.Fill("long", Item{Value: 1, Deps: []deps.Dep{depA}, Mark: 5}, gen, time.Hour, 1) ||
+		!c.Fill("short", Item{Value: 2, Deps: []deps.Dep{depA, depB}, Mark: 5}, gen, 2*time.Second, 1) {
+		t.Fatal("fill refused")
+	}
+	c.Wait()
+	hits := func(want map[string]bool) {
+		t.Helper()
+		for key, w := range want {
+			if _, ok := c.Get(key); ok != w {
+				t.Fatalf("at %v: Get(%q) hit = %v, want %v", clk.Now().Sub(time.Unix(1_000_000, 0)), key, ok, w)
+			}
+		}
+	}
+	hits(map[string]bool{"long": true, "short": true})
+	clk.Advance(2*time.Second - 1)
+	hits(map[string]bool{"long": true, "short": true})
+	clk.Advance(1)
+	hits(map[string]bool{"long": true, "short": false})
+	mustConsistent(t, c)
+	if st := c.Stats(); st.Expired != 1 || st.Entries != 1 || st.Deps != 1 {
+		t.Fatalf("after the TTL: %+v; want 1 expired, 1 entry, 1 dep", st)
+	}
+	clk.Advance(8*time.Second - 1) // MaxTTL, not the hour asked for
+	hits(map[string]bool{"long": true})
+	clk.Advance(1)
+	hits(map[string]bool{"long": false})
+	if st := c.Stats(); st.Expired != 2 || st.Entries != 0 || st.Deps != 0 {
+		t.Fatalf("after MaxTTL: %+v; want 2 expired, no entry, no dep", st)
+	}
+	// An expired entry that Get has not dropped yet neither serves nor
+	// supersedes an older fill.
+	if !fill(c, "k", 9, depA) {
+		t.Fatal("fill refused")
+	}
+	c.Wait()
+	clk.Advance(time.Minute)
+	if !fill(c, "k", 8, depA) {
+		t.Fatal("an expired entry superseded an older fill")
+	}
+	c.Wait()
+	if it, ok := c.Get("k"); !ok || it.Mark != 8 {
+		t.Fatalf("Get = %+v, %v; want the refill at mark 8", it, ok)
+	}
+	mustConsistent(t, c)
+}
+
+// TestSweep: expired entries that no Get meets leave the index and
+// Ristretto, and live ones stay.
+func TestSweep(t *testing.T) {
+	clk := newManualClock()
+	c := newTestCache(t, Config{Clock: clk})
+	gen := c.Generation()
+	for i := range 210 {
+		ttl := time.Second
+		if i%21 == 0 {
+			ttl = time.Hour
+		}
+		if !c.Fill("k"+strconv.Itoa(i), Item{Value: i, Deps: []deps.Dep{depA, deps.Id("n", i)}, Mark: 1}, gen, ttl, 1) {
+			t.Fatal("fill refused")
+		}
+	}
+	c.Wait()
+	c.sweep()
+	if st := c.Stats(); st.Expired != 0 || st.Entries != 210 {
+		t.Fatalf("sweep before expiry: %+v", st)
+	}
+	clk.Advance(time.Second)
+	for range 100 {
+		if c.Stats().Entries == 10 {
+			break
+		}
+		c.sweep()
+	}
+	if st := c.Stats(); st.Expired != 200 || st.Entries != 10 || st.Deps != 11 {
+		t.Fatalf("after sweeping: %+v; want 200 expired, 10 entries, 11 deps", st)
+	}
+	mustConsistent(t, c)
+	for i := 0; i < 210; i += 21 {
+		if _, ok := c.Get("k" + strconv.Itoa(i)); !ok {
+			t.Errorf("live entry k%d swept", i)
+		}
+	}
+}
+
+// TestSweepRuns: the cache's own clock sweeps, about once a second.
+func TestSweepRuns(t *testing.T) {
+	t.Parallel()
+	c := newTestCache(t, Config{})
+	c.Fill("k", Item{Value: 1, Deps: []deps.Dep{depA}}, c.Generation(), time.Millisecond, 1)
+	c.Wait()
+	deadline := time.Now().Add(5 * time.Second)
+	for c.Stats().Expired == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("an expired entry was never swept")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := c.Stats(); st.Entries != 0 || st.Deps != 0 {
+		t.Fatalf("after the sweep: %+v", st)
+	}
+}
+
+// TestExpiry: the cache's own coarse clock expires entries too.
 func TestExpiry(t *testing.T) {
 	c := newTestCache(t, Config{MaxTTL: 20 * time.Millisecond})
 	c.Fill("k", Item{Value: 1}, c.Generation(), time.Hour, 1)

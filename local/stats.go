@@ -19,7 +19,8 @@ type Stats struct {
 	Invalidated        uint64 // entries dropped by Invalidate
 	Deleted            uint64 // entries dropped by Delete
 	Resets             uint64 // Reset calls
-	Prunes             uint64 // index entries removed because Ristretto evicted, rejected or expired the entry
+	Expired            uint64 // entries dropped past their expiry (found by Get, or by the sweep of the cache's own clock)
+	Prunes             uint64 // index entries removed because Ristretto evicted or rejected the entry
 	TombstoneEvictions uint64 // tombstones forgotten by the LRU (each may have raised the floor)
 }
 
@@ -45,7 +46,7 @@ type counters struct {
 	fills, dropped                      uint64
 	refused                             Refusals
 	invalidations, invalidated, deleted uint64
-	resets, prunes                      uint64
+	resets, prunes, expired             uint64
 }
 
 // Stats returns a snapshot of the cache's figures. It takes the cache's lock
@@ -69,6 +70,7 @@ func (c *Cache) Stats() Stats {
 		Invalidated:        c.n.invalidated,
 		Deleted:            c.n.deleted,
 		Resets:             c.n.resets,
+		Expired:            c.n.expired,
 		Prunes:             c.n.prunes,
 		TombstoneEvictions: c.tombs.evictions,
 	}

@@ -14,12 +14,43 @@
 //   - N:i:<dep>: a tombstone, the sequence number of dep's last
 //     invalidation, kept for [Config.TombstoneHorizon];
 //   - N:log: a capped stream of recent invalidations, for catch-up ([Store.Log]);
-//   - the channel N:inv on which every invalidation is published ([Store.Channel]).
+//   - the channel N:inv on which every invalidation is published ([Store.Channel]);
+//   - N:pending and N:p:<seq>:<epoch>:<dep>: invalidations in phases that are
+//     not finished, and the entries each has still to delete ([Store.PendingKey]).
 //
 // Every write ([Store.Put], [Store.Set], [Store.Invalidate]) is one Lua
 // script, so no client ever sees an entry without its index, a new sequence
 // number with an old entry, or an invalidation without its tombstones. The
 // scripts read time with Redis's TIME, never the client's clock.
+//
+// # Large invalidations
+//
+// A script blocks Redis while it runs, and deleting an entry costs Redis a
+// few microseconds: an invalidation of 100,000 dependents in one script
+// would block it for most of a second (django-cacheops issue 444, "BUSY
+// Redis is busy running a script"). So an invalidation whose dependency
+// sets hold more than [Config.InvalidateBatch] members runs in phases. The
+// first script is the invalidation as far as anyone can tell: it takes the
+// sequence number, writes the tombstones, renames each large set to a
+// pending set (so later puts index their entries in a fresh one), registers
+// it, and publishes and logs the invalidation in sequence order. Later
+// scripts delete the pending entries, a batch each, keeping any entry that
+// is in the fresh set (written after the invalidation).
+//
+// In between, an old entry is still in Redis but no longer in its
+// dependency's set, and [Store.Read] already drops such an entry and reads
+// it as a miss (the check that guards against a lost index); a put marked
+// before the invalidation is refused by the tombstone. So no reader needs a
+// marker of pending invalidations, and other nodes can drop their L1
+// copies as soon as the message arrives. The message cannot wait for the
+// last phase: subscribers apply invalidations in sequence order and take a
+// missing number for a lost message, and the log only appends in order.
+//
+// A caller that stops between phases leaves the invalidation in effect; its
+// registry entry carries a deadline that each batch renews, and once it has
+// passed, the next Invalidate or Set of any node finishes the work. A
+// pending set keeps the TTL of the set it was, so nothing outlives the
+// entries it would have held even if no invalidation ever follows.
 //
 // # What it never touches
 //

@@ -18,6 +18,12 @@ var (
 	ErrEmptyKey = errors.New("remote: empty key")
 	// ErrInvalidOrigin: an origin is empty or contains a newline.
 	ErrInvalidOrigin = errors.New("remote: invalid origin")
+	// ErrUnfinished: an invalidation in phases (see Config.InvalidateBatch)
+	// is in effect, and was announced, but deleting its entries stopped (the
+	// error wraps the cause too). The entries left read as misses; a later
+	// Invalidate or Set of any node deletes them once Config.SweepAfter has
+	// passed.
+	ErrUnfinished = errors.New("remote: invalidation unfinished")
 	// ErrState: N:seq holds something that is not a sequence number, or a
 	// script answered in an unexpected shape.
 	ErrState = errors.New("remote: invalid state in redis")

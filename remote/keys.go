@@ -11,10 +11,12 @@ type keys struct {
 	epoch   string // N:epoch, the random id of the current sequence
 	log     string // N:log, the stream of recent invalidations
 	channel string // N:inv, the pub/sub channel of invalidations
+	pending string // N:pending, the registry of invalidations in phases
 
 	entryPrefix string // N:e:, followed by the entry's key
 	depPrefix   string // N:d:, followed by the dependency's canonical string
 	tombPrefix  string // N:i:, followed by the dependency's canonical string
+	pendPrefix  string // N:p:, followed by a registry member "<seq>:<epoch>:<dep>"
 }
 
 func newKeys(ns string) keys {
@@ -23,9 +25,11 @@ func newKeys(ns string) keys {
 		epoch:       ns + ":epoch",
 		log:         ns + ":log",
 		channel:     ns + ":inv",
+		pending:     ns + ":pending",
 		entryPrefix: ns + ":e:",
 		depPrefix:   ns + ":d:",
 		tombPrefix:  ns + ":i:",
+		pendPrefix:  ns + ":p:",
 	}
 }
 

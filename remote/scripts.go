@@ -25,6 +25,8 @@ var (
 	luaSet string
 	//go:embed lua/invalidate.lua
 	luaInvalidate string
+	//go:embed lua/drain.lua
+	luaDrain string
 	//go:embed lua/delete_if.lua
 	luaDeleteIf string
 	//go:embed lua/read.lua
@@ -37,6 +39,7 @@ type scripts struct {
 	put        *redis.Script
 	set        *redis.Script
 	invalidate *redis.Script
+	drain      *redis.Script
 	deleteIf   *redis.Script
 	read       *redis.Script
 }
@@ -48,6 +51,7 @@ func newScripts() scripts {
 		put:        with(luaPut),
 		set:        with(luaSet),
 		invalidate: with(luaInvalidate),
+		drain:      with(luaDrain),
 		deleteIf:   redis.NewScript(luaDeleteIf),
 		read:       redis.NewScript(luaEnvelope + "\n" + luaRead),
 	}

@@ -20,7 +20,33 @@ import (
 // verifies, atomically inside Redis, that every entry is a member of each
 // of its dependencies' sets; at the end a last check runs.
 func TestSeedDefect1_InvalidateRacingPutNeverLeavesUnindexedEntry(t *testing.T) {
-	e := newEnv(t)
+	raceInvalidateAndPut(t, newEnv(t))
+}
+
+// The same race with invalidations in phases: a batch of 2 sends nearly
+// every invalidation through the pending sets.
+func TestSeedDefect1_InPhases(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.InvalidateBatch = 2 })
+	var phased, drains atomic.Int64
+	e.s.afterPhase = func(member string, left int64) error {
+		if member == "" {
+			phased.Add(1)
+		} else {
+			drains.Add(1)
+		}
+		return nil
+	}
+	raceInvalidateAndPut(t, e)
+	if phased.Load() == 0 || drains.Load() == 0 {
+		t.Fatalf("%d invalidations in phases, %d drain calls: the phases were not exercised", phased.Load(), drains.Load())
+	}
+	if n := e.rdb.ZCard(e.ctx, e.s.PendingKey()).Val(); n != 0 {
+		t.Fatalf("%d invalidations left pending", n)
+	}
+	t.Logf("%d invalidations in phases, %d drain calls", phased.Load(), drains.Load())
+}
+
+func raceInvalidateAndPut(t *testing.T, e *env) {
 	pool := make([]deps.Dep, 12)
 	for i := range pool {
 		pool[i] = deps.Id("row", i)
@@ -279,7 +305,7 @@ func TestTrimUsesRedisTime(t *testing.T) {
 }
 
 func TestErrorsArePrefixed(t *testing.T) {
-	for _, err := range []error{ErrCorrupt, ErrConfig, ErrInvalidDep, ErrInvalidTTL, ErrEmptyKey, ErrInvalidOrigin, ErrState} {
+	for _, err := range []error{ErrCorrupt, ErrConfig, ErrInvalidDep, ErrInvalidTTL, ErrEmptyKey, ErrInvalidOrigin, ErrUnfinished, ErrState} {
 		if msg := err.Error(); len(msg) < 8 || msg[:8] != "remote: " {
 			t.Errorf("error %q lacks the remote: prefix", msg)
 		}

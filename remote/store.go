@@ -33,11 +33,32 @@ type Config struct {
 	// for catch-up (XADD MAXLEN ~).
 	// default: 10000
 	LogLength int64
+	// InvalidateBatch bounds the work of one script call of an
+	// invalidation (of [Store.Invalidate], and of [Store.Set] for the
+	// entries that contain the key), so that no call blocks Redis for long
+	// (each deleted entry costs it a few microseconds). An invalidation
+	// whose dependency sets hold at most this many members in all runs in
+	// one call. A larger one runs in phases: the first call takes the
+	// sequence number, writes the tombstones, empties the sets that fit in
+	// the budget and sets the others aside (their entries read as misses
+	// from then on) and announces the invalidation; further calls delete
+	// the set-aside entries, this many members each (an entry with many
+	// dependencies counts once more per four of them). The method returns
+	// when all of them are gone.
+	// default: 1000
+	InvalidateBatch int
+	// SweepAfter is how long an invalidation in phases may make no progress
+	// (its caller died, or its context ended) before the next Invalidate or
+	// Set of any node finishes it. Until then its entries read as misses.
+	// default: 30s
+	SweepAfter time.Duration
 }
 
 const (
 	defaultTombstoneHorizon = 10 * time.Minute
 	defaultLogLength        = 10000
+	defaultInvalidateBatch  = 1000
+	defaultSweepAfter       = 30 * time.Second
 )
 
 func (c Config) withDefaults() (Config, error) {
@@ -62,6 +83,18 @@ func (c Config) withDefaults() (Config, error) {
 	case c.LogLength < 0:
 		return c, fmt.Errorf("%w: negative LogLength %d", ErrConfig, c.LogLength)
 	}
+	switch {
+	case c.InvalidateBatch == 0:
+		c.InvalidateBatch = defaultInvalidateBatch
+	case c.InvalidateBatch < 0:
+		return c, fmt.Errorf("%w: negative InvalidateBatch %d", ErrConfig, c.InvalidateBatch)
+	}
+	switch {
+	case c.SweepAfter == 0:
+		c.SweepAfter = defaultSweepAfter
+	case c.SweepAfter < 0:
+		return c, fmt.Errorf("%w: negative SweepAfter %v", ErrConfig, c.SweepAfter)
+	}
 	return c, nil
 }
 
@@ -73,6 +106,14 @@ type Store struct {
 	scripts scripts
 	horizon string // TombstoneHorizon in whole seconds, a script argument
 	logLen  string // LogLength, a script argument
+	batch   string // InvalidateBatch, a script argument
+	lease   string // SweepAfter in milliseconds, a script argument
+
+	// afterPhase, when set (by tests), is called after each script call of
+	// an invalidation in phases with the registry member and the number of
+	// its members left ("" and 0 after the first call). An error stops the
+	// invalidation there, as a crash of the caller would.
+	afterPhase func(member string, left int64) error
 
 	lostIndex atomic.Uint64 // entries Read dropped for a lost index
 }
@@ -92,6 +133,8 @@ func New(cfg Config) (*Store, error) {
 		scripts: newScripts(),
 		horizon: strconv.FormatInt(secs, 10),
 		logLen:  strconv.FormatInt(cfg.LogLength, 10),
+		batch:   strconv.Itoa(cfg.InvalidateBatch),
+		lease:   ttlMillis(cfg.SweepAfter),
 	}, nil
 }
 
@@ -125,6 +168,13 @@ func (s *Store) EpochKey() string { return s.keys.epoch }
 
 // LogKey is the Redis key of the invalidation log stream, "N:log".
 func (s *Store) LogKey() string { return s.keys.log }
+
+// PendingKey is the Redis key of the registry of invalidations in phases
+// that are not finished yet, "N:pending" (see [Config.InvalidateBatch]): a
+// ZSET of members "<seq>:<epoch>:<dep>", each naming the set of entries
+// still to delete, "N:p:<member>", scored by the Redis time in milliseconds
+// after which any node may finish it.
+func (s *Store) PendingKey() string { return s.keys.pending }
 
 // DepMembers returns the keys of the entries indexed under d (members of
 // N:d:<dep>, expired ones included until a write trims them), for
@@ -175,7 +225,7 @@ func (s *Store) State(ctx context.Context) (State, error) {
 func (s *Store) Read(ctx context.Context, key string) (st State, e Envelope, found bool, err error) {
 	ekey := s.keys.entry(key)
 	res, err := s.scripts.read.Run(ctx, s.rdb, []string{s.keys.seq, s.keys.epoch, ekey},
-		s.keys.entryPrefix, s.keys.depPrefix, key).Slice()
+		s.keys.entryPrefix, s.keys.depPrefix, key, s.keys.tombPrefix).Slice()
 	if err != nil {
 		return State{}, Envelope{}, false, fmt.Errorf("remote: read %q: %w", key, err)
 	}

@@ -28,6 +28,8 @@ func TestNewValidatesConfig(t *testing.T) {
 		{"tab in namespace", Config{Redis: rdb, Namespace: "a\tb"}},
 		{"negative horizon", Config{Redis: rdb, Namespace: "n", TombstoneHorizon: -time.Second}},
 		{"negative log length", Config{Redis: rdb, Namespace: "n", LogLength: -1}},
+		{"negative invalidate batch", Config{Redis: rdb, Namespace: "n", InvalidateBatch: -1}},
+		{"negative sweep after", Config{Redis: rdb, Namespace: "n", SweepAfter: -time.Second}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := New(tc.cfg); !errors.Is(err, ErrConfig) {
@@ -40,8 +42,9 @@ func TestNewValidatesConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("New with an unreachable Redis: %v", err)
 	}
-	if s.horizon != "2" || s.logLen != "10000" {
-		t.Fatalf("horizon %q, log length %q; want 2 (rounded up), 10000", s.horizon, s.logLen)
+	if s.horizon != "2" || s.logLen != "10000" || s.batch != "1000" || s.lease != "30000" {
+		t.Fatalf("horizon %q, log length %q, batch %q, lease %q; want 2 (rounded up), 10000, 1000, 30000",
+			s.horizon, s.logLen, s.batch, s.lease)
 	}
 }
 
@@ -61,6 +64,7 @@ func TestKeyNames(t *testing.T) {
 		s.SeqKey():            "shop:seq",
 		s.EpochKey():          "shop:epoch",
 		s.LogKey():            "shop:log",
+		s.PendingKey():        "shop:pending",
 		Stored.String():       "stored",
 		PutResult(9).String(): "PutResult(9)",
 	} {
@@ -112,7 +116,7 @@ func TestReadIsOneRoundTrip(t *testing.T) {
 	}
 	trips := h.take()
 	if len(trips) != 2 || len(trips[0]) != 1 || len(trips[1]) != 1 ||
-		!strings.HasPrefix(trips[0][0], "evalsha ") || !strings.HasSuffix(trips[0][0], " 3 t:seq t:epoch t:e:k t:e: t:d: k") ||
+		!strings.HasPrefix(trips[0][0], "evalsha ") || !strings.HasSuffix(trips[0][0], " 3 t:seq t:epoch t:e:k t:e: t:d: k t:i:") ||
 		!strings.HasPrefix(trips[1][0], "evalsha ") {
 		t.Fatalf("round trips = %q, want one EVALSHA of the read script per Read", trips)
 	}

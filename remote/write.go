@@ -91,8 +91,13 @@ func (s *Store) Put(ctx context.Context, key string, e Envelope, ttl time.Durati
 // Otherwise one Lua script takes the next sequence number, writes the
 // tombstone of deps.Key(key), deletes every other entry that depends on
 // deps.Key(key) (entries that contain key), writes the entry as Put does,
-// logs the invalidation and publishes it with origin. It returns the new
-// State; when refused, the state Redis holds.
+// logs the invalidation and publishes it with origin. When more entries
+// contain key than [Config.InvalidateBatch], the script sets them aside
+// instead (they read as misses from then on) and further calls delete them
+// before Set returns, as [Store.Invalidate] does. It returns the new State;
+// when refused, the state Redis holds. An error after the first call
+// wraps [ErrUnfinished] and comes with the new State and Stored: the write
+// is in effect.
 func (s *Store) Set(ctx context.Context, key string, e Envelope, ttl time.Duration, mark *State, origin string) (State, PutResult, error) {
 	ds, err := checkWrite(key, e, ttl)
 	if err != nil {
@@ -106,18 +111,19 @@ func (s *Store) Set(ctx context.Context, key string, e Envelope, ttl time.Durati
 	if mark != nil {
 		hasMark, markEpoch, markSeq = "1", mark.Epoch, strconv.FormatUint(mark.Seq, 10)
 	}
-	args := make([]any, 0, 15+len(ds))
+	args := make([]any, 0, 18+len(ds))
 	args = append(args,
 		newEpoch(), origin, s.horizon, s.logLen, s.keys.channel,
 		s.keys.entryPrefix, s.keys.depPrefix, s.keys.tombPrefix,
 		key, ttlMillis(ttl), AppendEnvelope(nil, e),
-		hasMark, markEpoch, markSeq, deps.Key(key).String())
+		hasMark, markEpoch, markSeq,
+		s.keys.pendPrefix, s.batch, s.lease, deps.Key(key).String())
 	args = appendDeps(args, ds)
-	res, err := s.scripts.set.Run(ctx, s.rdb, []string{s.keys.seq, s.keys.epoch, s.keys.log}, args...).Slice()
+	res, err := s.scripts.set.Run(ctx, s.rdb, s.writeKeys(), args...).Slice()
 	if err != nil {
 		return State{}, 0, fmt.Errorf("remote: set %q: %w", key, err)
 	}
-	if len(res) != 3 {
+	if len(res) != 5 {
 		return State{}, 0, fmt.Errorf("%w: set answered %v", ErrState, res)
 	}
 	verdict, ok := res[0].(int64)
@@ -132,17 +138,33 @@ func (s *Store) Set(ctx context.Context, key string, e Envelope, ttl time.Durati
 	if err != nil {
 		return State{}, 0, err
 	}
+	if err := s.finish(ctx, res[3], res[4], st); err != nil {
+		return st, r, fmt.Errorf("remote: set %q: %w", key, err)
+	}
 	return st, r, nil
 }
 
-// Invalidate removes every entry that depends on any of ds, in one Lua
-// script: it takes the next sequence number (starting a new epoch if Redis
-// has none), writes each dependency's tombstone at that number for the
+// Invalidate removes every entry that depends on any of ds. The first Lua
+// script takes the next sequence number (starting a new epoch if Redis has
+// none), writes each dependency's tombstone at that number for the
 // tombstone horizon, deletes each entry of each dependency's set whose
 // current envelope really depends on it (removing it from the sets of all
 // its dependencies), deletes the sets, and for a deps.Key(k) also deletes
 // entry k itself; then it publishes the invalidation on [Store.Channel]
 // with origin and appends it to the log. It returns the new State.
+//
+// When the sets hold more members than [Config.InvalidateBatch], the first
+// script empties only the sets that fit and sets the others aside (a
+// rename): from that call on, their entries read as misses ([Store.Read]
+// finds them outside their dependency's set) and puts marked before it are
+// refused, so the invalidation is in effect and announced at once. Further
+// scripts then delete the set-aside entries, InvalidateBatch members each;
+// Invalidate returns when they are all gone. When one of them fails, the
+// error wraps [ErrUnfinished] and comes with the new State: the
+// invalidation is in effect, and the entries left are deleted by a later
+// Invalidate or Set of any node once [Config.SweepAfter] has passed (or
+// expire with their TTL). Every Invalidate and Set also finishes such
+// leftovers of other callers.
 //
 // With no dependencies it does nothing and returns the current State.
 // Duplicates are invalidated (and announced) once.
@@ -157,10 +179,11 @@ func (s *Store) Invalidate(ctx context.Context, ds []deps.Dep, origin string) (S
 		return s.State(ctx)
 	}
 	ds = dedupe(ds)
-	args := make([]any, 0, 8+2*len(ds))
+	args := make([]any, 0, 11+2*len(ds))
 	args = append(args,
 		newEpoch(), origin, s.horizon, s.logLen, s.keys.channel,
-		s.keys.entryPrefix, s.keys.depPrefix, s.keys.tombPrefix)
+		s.keys.entryPrefix, s.keys.depPrefix, s.keys.tombPrefix,
+		s.keys.pendPrefix, s.batch, s.lease)
 	for _, d := range ds {
 		named := ""
 		if k, ok := d.KeyName(); ok {
@@ -168,11 +191,21 @@ func (s *Store) Invalidate(ctx context.Context, ds []deps.Dep, origin string) (S
 		}
 		args = append(args, d.String(), named)
 	}
-	res, err := s.scripts.invalidate.Run(ctx, s.rdb, []string{s.keys.seq, s.keys.epoch, s.keys.log}, args...).Slice()
+	res, err := s.scripts.invalidate.Run(ctx, s.rdb, s.writeKeys(), args...).Slice()
 	if err != nil {
 		return State{}, fmt.Errorf("remote: invalidate: %w", err)
 	}
-	return parseState(res, 0)
+	if len(res) != 4 {
+		return State{}, fmt.Errorf("%w: invalidate answered %v", ErrState, res)
+	}
+	st, err := parseState(res, 0)
+	if err != nil {
+		return State{}, err
+	}
+	if err := s.finish(ctx, res[2], res[3], st); err != nil {
+		return st, fmt.Errorf("remote: invalidate: %w", err)
+	}
+	return st, nil
 }
 
 // checkWrite validates the arguments of Put and Set and returns e's

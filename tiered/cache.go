@@ -38,6 +38,10 @@ type Cache struct {
 
 	applyHook atomic.Pointer[func(seq uint64)] // tests only: see export_test.go
 
+	// own is this node's latest invalidation (Invalidate, Set): L1 is not
+	// served until the bus has applied it. See wrote.
+	own atomic.Pointer[Mark]
+
 	flights singleflight.Group
 	breaker breaker
 	n       counters
@@ -91,6 +95,7 @@ func New(cfg Config) (*Cache, error) {
 	c.bus, err = bus.Start(bus.Config{
 		Redis:       cfg.Redis,
 		Channel:     c.l2.Channel(),
+		Sharded:     c.l2.Cluster(),
 		Source:      busSource{s: c.l2, breaker: &c.breaker},
 		Handler:     busHandler{c},
 		TrustWindow: cfg.TrustWindow,
@@ -209,6 +214,7 @@ func (c *Cache) Set(ctx context.Context, key string, value any, opts ...Option) 
 	}
 	c.n.sent.Add(1)
 	c.l1.Invalidate(st.Seq, keyDep)
+	c.wrote(st)
 	if c.l1Trusted() && st.Epoch == *c.epoch.Load() {
 		c.fillL1(key, local.Item{Value: value, Deps: o.deps, Mark: st.Seq}, gen, ttl, payload)
 	}
@@ -259,7 +265,50 @@ func (c *Cache) Invalidate(ctx context.Context, ds ...deps.Dep) error {
 	c.breaker.success()
 	c.n.sent.Add(1)
 	c.l1.Invalidate(st.Seq, ds)
+	c.wrote(st)
 	return nil
+}
+
+// wrote records this node's invalidation st. L1 has dropped the entries of
+// the invalidated dependencies, but it may still hold entries that earlier
+// invalidations by other nodes (numbered before st) made stale, which the
+// bus has not applied yet: a list that another node's write changed, which
+// this node's write changes again. So L1 is not served until the bus has
+// applied st and with it every invalidation before it (servable): a read
+// that starts after Invalidate returns reflects every invalidation up to
+// it (G3).
+//
+// st in another epoch than the bus's means that Redis was flushed or
+// restarted and the bus has not noticed yet: L1's entries carry marks of the
+// old epoch that st.Seq cannot be compared with, so L1 is emptied now (the
+// bus resets it again when it notices, and fills wait for that).
+func (c *Cache) wrote(st remote.State) {
+	if st.Epoch != *c.epoch.Load() {
+		c.l1.Reset(c.l1.Applied())
+		c.n.flushes.Add(1)
+		return
+	}
+	m := &Mark{epoch: st.Epoch, seq: st.Seq}
+	for {
+		old := c.own.Load()
+		if old != nil && old.epoch == m.epoch && old.seq >= m.seq {
+			return
+		}
+		if c.own.CompareAndSwap(old, m) {
+			return
+		}
+	}
+}
+
+// servable reports whether L1 may answer now: it is trusted, and the bus has
+// applied this node's latest invalidation (see wrote). An invalidation of
+// another epoch than the bus's is ignored: the bus has reset L1 since.
+func (c *Cache) servable() bool {
+	if !c.l1Trusted() {
+		return false
+	}
+	m := c.own.Load()
+	return m == nil || m.seq <= c.l1.Applied() || m.epoch != *c.epoch.Load()
 }
 
 // applyLocal is an invalidation in one-process mode, where L1's applied

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/matroska-go/matroska/internal/seam"
 )
 
 // Config configures a Cache. The zero value of every field but Redis takes
@@ -14,6 +16,9 @@ import (
 type Config struct {
 	// Redis is the shared L2 and the invalidation bus. Nil runs the cache in
 	// one process: L1 only, invalidations applied in-process, same API.
+	// A *redis.ClusterClient (redis.NewUniversalClient with several Addrs)
+	// makes the cache speak the Redis Cluster protocol of package remote;
+	// a Sentinel failover client is a standalone Redis to it.
 	// go-redis honours a call's context deadline only with
 	// ContextTimeoutEnabled set in its options: set it, or RedisTimeout
 	// cannot bound a call to a dead server.
@@ -111,6 +116,10 @@ type Config struct {
 	// Logger receives warnings and debug events.
 	// default: discard
 	Logger *slog.Logger
+
+	// Seam lets this module's own tests observe and hold the node (its
+	// type is internal to the module). Leave it nil.
+	Seam *seam.Hooks
 }
 
 // withDefaults returns a copy of cfg with defaults filled in, or an error

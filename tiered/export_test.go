@@ -1,6 +1,9 @@
 package tiered
 
-import "github.com/matroska-go/matroska/local"
+import (
+	"github.com/matroska-go/matroska/local"
+	"github.com/matroska-go/matroska/remote"
+)
 
 // Test-only seams.
 
@@ -14,3 +17,6 @@ func (c *Cache) L1() *local.Cache { return c.l1 }
 
 // Trusted reports whether the node serves from L1 now.
 func (c *Cache) Trusted() bool { return c.l1Trusted() }
+
+// L2 exposes the node's Redis store to tests (nil in one-process mode).
+func (c *Cache) L2() *remote.Store { return c.l2 }

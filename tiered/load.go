@@ -33,14 +33,16 @@ type result struct {
 	notFound bool
 	deps     []deps.Dep
 	mark     Mark
-	known    bool // mark is a real start mark: the value can be nested into a cacheable entry
+	known    bool      // mark is a real start mark: the value can be nested into a cacheable entry
+	started  time.Time // when the load (or L2 read) began
 }
 
 // Peek returns key's L1 entry when L1 may be trusted now. It is the hot
-// path of GetOrLoad: it allocates nothing.
-func (c *Cache) Peek(key string) (local.Item, bool) {
-	if !c.l1Trusted() {
-		return local.Item{}, false
+// path of GetOrLoad: it allocates and copies nothing. The entry is shared:
+// treat it as read-only.
+func (c *Cache) Peek(key string) (*local.Item, bool) {
+	if !c.servable() {
+		return nil, false
 	}
 	it, ok := c.l1.Get(key)
 	if ok {
@@ -66,7 +68,7 @@ func (c *Cache) fromL1(ctx context.Context, key string) (any, bool, error) {
 // Consumed records, when ctx belongs to a loader, that the load used the L1
 // entry it of key: the outer entry then depends on key and on everything key
 // depends on, and its start mark is at most this node's applied sequence.
-func (c *Cache) Consumed(ctx context.Context, key string, it local.Item) {
+func (c *Cache) Consumed(ctx context.Context, key string, it *local.Item) {
 	rec := RecorderFrom(ctx)
 	if rec == nil {
 		return
@@ -100,24 +102,54 @@ func (c *Cache) Miss(ctx context.Context, key string, l Loader, opts ...Option) 
 	// The load runs detached from this caller: a caller that gives up does
 	// not cancel it for the others, and its result still fills the cache.
 	lctx := context.WithoutCancel(ctx)
-	ch := c.flights.DoChan(key, func() (any, error) {
-		lctx, cancel := context.WithTimeout(lctx, c.cfg.LoadTimeout)
-		defer cancel()
-		return c.load(lctx, key, &l, &o), nil
-	})
-	select {
-	case r := <-ch:
-		if r.Shared {
-			c.n.shared.Add(1)
+	came := time.Now()
+	for joined := 0; ; joined++ {
+		ch := c.flights.DoChan(key, func() (any, error) {
+			lctx, cancel := context.WithTimeout(lctx, c.cfg.LoadTimeout)
+			defer cancel()
+			return c.load(lctx, key, &l, &o), nil
+		})
+		select {
+		case r := <-ch:
+			res := r.Val.(*result)
+			if r.Shared {
+				c.n.shared.Add(1)
+				// A load started before this caller came may have been
+				// overtaken by an invalidation that returned (or reached
+				// this node) before it came: its result would break
+				// read-your-writes (G3). The next load starts after this one
+				// ended, so after this caller came: one more is enough.
+				if joined == 0 && res.started.Before(came) && c.overtaken(key, res) {
+					c.n.rejoined.Add(1)
+					continue
+				}
+			}
+			if rec := RecorderFrom(ctx); rec != nil {
+				rec.consumed(key, res.deps, res.mark, res.known)
+			}
+			return res.val, res.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
-		res := r.Val.(*result)
-		if rec := RecorderFrom(ctx); rec != nil {
-			rec.consumed(key, res.deps, res.mark, res.known)
-		}
-		return res.val, res.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
 	}
+}
+
+// overtaken reports whether res, read at its start mark, predates an
+// invalidation of one of its dependencies (or of key) that this node has
+// already applied. A value without a start mark (Redis was unreachable or
+// slow) cannot be checked and counts as overtaken; a loader error does not.
+func (c *Cache) overtaken(key string, res *result) bool {
+	if res.err != nil && !res.notFound {
+		return false
+	}
+	if !res.known {
+		return true
+	}
+	if c.l2 != nil && res.mark.epoch != *c.epoch.Load() {
+		return true
+	}
+	ds := append(res.deps[:len(res.deps):len(res.deps)], deps.Key(key))
+	return c.l1.Stale(res.mark.seq, ds)
 }
 
 // Get returns key's value from L1 or L2 without loading: ErrMiss when it is
@@ -198,6 +230,7 @@ func (c *Cache) load(ctx context.Context, key string, l *Loader, o *callOptions)
 	gen := c.l1.Generation()
 	res, found, mark, err := c.readL2(ctx, key, l.Decode, gen)
 	if found {
+		res.started = start
 		return res
 	}
 	known := err == nil && (c.l2 == nil || mark.epoch != "")
@@ -210,10 +243,10 @@ func (c *Cache) load(ctx context.Context, key string, l *Loader, o *callOptions)
 	v, err := callLoader(withRecorder(ctx, rec), rec, l.Load)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		c.n.loadErrors.Add(1)
-		return &result{err: err}
+		return &result{err: err, started: start}
 	}
 	ds, m, invalid, unknown := rec.result(o.deps)
-	res = &result{val: v, deps: ds, mark: m, known: known && !unknown}
+	res = &result{val: v, deps: ds, mark: m, known: known && !unknown, started: start}
 	ttl := o.ttl
 	if err != nil {
 		res.val, res.err, res.notFound = nil, ErrNotFound, true

@@ -49,21 +49,85 @@ func newNode(t testing.TB, rdb redis.UniversalClient, edit ...func(*tiered.Confi
 	return c
 }
 
-// cluster is several nodes on one private Redis.
+// topologies are the Redis deployments that the guarantee tests and the
+// seed scenarios run on: one private redis-server, or a private Redis
+// Cluster of 3 masters.
+var topologies = []string{"standalone", "cluster"}
+
+// cluster is several nodes on one private Redis (of topology topo), each
+// with a client of its own.
 type cluster struct {
-	srv   *redistest.Server
-	rdb   *redis.Client
+	topo  string
+	srv   *redistest.Server  // standalone
+	rc    *redistest.Cluster // cluster
+	rdb   redis.UniversalClient
 	nodes []*tiered.Cache
 }
 
-func newCluster(t testing.TB, n int) *cluster {
+func newCluster(t testing.TB, n int) *cluster { return newClusterOn(t, "standalone", n) }
+
+func newClusterOn(t testing.TB, topo string, n int) *cluster {
 	t.Helper()
-	srv := redistest.Start(t)
-	cl := &cluster{srv: srv, rdb: srv.Client(t)}
+	cl := &cluster{topo: topo}
+	client := func() redis.UniversalClient { return cl.srv.Client(t) }
+	if topo == "cluster" {
+		cl.rc = redistest.StartCluster(t, 3)
+		client = func() redis.UniversalClient { return cl.rc.Client(t) }
+	} else {
+		cl.srv = redistest.Start(t)
+	}
+	cl.rdb = client()
 	for i := 0; i < n; i++ {
-		cl.nodes = append(cl.nodes, newNode(t, srv.Client(t)))
+		cl.nodes = append(cl.nodes, newNode(t, client()))
 	}
 	return cl
+}
+
+// flushAll empties every master.
+func (cl *cluster) flushAll(t testing.TB) {
+	t.Helper()
+	var err error
+	if rc, ok := cl.rdb.(*redis.ClusterClient); ok {
+		err = rc.ForEachMaster(bg(), func(ctx context.Context, c *redis.Client) error { return c.FlushAll(ctx).Err() })
+	} else {
+		err = cl.rdb.FlushAll(bg()).Err()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// keys lists the keys matching pattern on every master.
+func (cl *cluster) keys(t testing.TB, pattern string) []string {
+	t.Helper()
+	rc, ok := cl.rdb.(*redis.ClusterClient)
+	if !ok {
+		keys, err := cl.rdb.Keys(bg(), pattern).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return keys
+	}
+	var mu sync.Mutex
+	var out []string
+	err := rc.ForEachMaster(bg(), func(ctx context.Context, c *redis.Client) error {
+		keys, err := c.Keys(ctx, pattern).Result()
+		mu.Lock()
+		out = append(out, keys...)
+		mu.Unlock()
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// forTopologies runs f as a subtest on each topology.
+func forTopologies(t *testing.T, f func(t *testing.T, topo string)) {
+	for _, topo := range topologies {
+		t.Run(topo, func(t *testing.T) { f(t, topo) })
+	}
 }
 
 // waitFor polls cond until it holds or the deadline passes.

@@ -27,11 +27,11 @@ type author struct {
 }
 
 func TestSeedPlainDependencies(t *testing.T) {
-	for _, mode := range []string{"redis", "one-process"} {
+	for _, mode := range append(topologies, "one-process") {
 		t.Run(mode, func(t *testing.T) {
 			c := newNode(t, nil)
-			if mode == "redis" {
-				c = newCluster(t, 1).nodes[0]
+			if mode != "one-process" {
+				c = newClusterOn(t, mode, 1).nodes[0]
 			}
 			kolypto := author{ID: 1, Name: "kolypto"}
 			data := []article{{1, "Python", kolypto}, {2, "Cache", kolypto}}
@@ -77,7 +77,11 @@ func TestSeedPlainDependencies(t *testing.T) {
 // steps. Here puts and invalidations race on several nodes, and every entry
 // left in Redis must still be reachable from each of its dependencies.
 func TestSeedDefect1_RacingPutAndInvalidateKeepIndex(t *testing.T) {
-	cl := newCluster(t, 3)
+	forTopologies(t, testSeedDefect1)
+}
+
+func testSeedDefect1(t *testing.T, topo string) {
+	cl := newClusterOn(t, topo, 3)
 	ds := []deps.Dep{deps.Id("a", 1), deps.Id("a", 2), deps.Tag("t")}
 	var wg sync.WaitGroup
 	for i, c := range cl.nodes {
@@ -101,15 +105,12 @@ func TestSeedDefect1_RacingPutAndInvalidateKeepIndex(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	keys, err := cl.rdb.Keys(bg(), "t:e:*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := cl.keys(t, "t:e:*")
 	for _, k := range keys {
 		key := k[len("t:e:"):]
 		found := 0
 		for _, d := range ds {
-			if _, err := cl.rdb.ZScore(bg(), "t:d:"+d.String(), key).Result(); err == nil {
+			if _, err := cl.rdb.ZScore(bg(), cl.nodes[0].L2().DepKey(d), key).Result(); err == nil {
 				found++
 			}
 		}
@@ -123,11 +124,11 @@ func TestSeedDefect1_RacingPutAndInvalidateKeepIndex(t *testing.T) {
 // Seed defect 2: a value loaded before an invalidation stored after it. See
 // TestG1_InvalidationDuringLoadIsNotStored; here with Set and a start mark.
 func TestSeedDefect2_StaleWriteRefused(t *testing.T) {
-	for _, mode := range []string{"redis", "one-process"} {
+	for _, mode := range append(topologies, "one-process") {
 		t.Run(mode, func(t *testing.T) {
 			c := newNode(t, nil)
-			if mode == "redis" {
-				c = newCluster(t, 1).nodes[0]
+			if mode != "one-process" {
+				c = newClusterOn(t, mode, 1).nodes[0]
 			}
 			dep := deps.Id("article", 1)
 			mark, err := c.Mark(bg()) // taken before reading the database
@@ -154,11 +155,11 @@ func TestSeedDefect2_StaleWriteRefused(t *testing.T) {
 
 // Seed defect 5: re-putting a key with other dependencies kept the old ones.
 func TestSeedDefect5_RePutDropsOldDependencies(t *testing.T) {
-	for _, mode := range []string{"redis", "one-process"} {
+	for _, mode := range append(topologies, "one-process") {
 		t.Run(mode, func(t *testing.T) {
 			c := newNode(t, nil)
-			if mode == "redis" {
-				c = newCluster(t, 1).nodes[0]
+			if mode != "one-process" {
+				c = newClusterOn(t, mode, 1).nodes[0]
 			}
 			if err := c.Set(bg(), "k", 1, matroska.Depend(deps.Tag("old"))); err != nil {
 				t.Fatal(err)
@@ -185,7 +186,11 @@ func TestSeedDefect5_RePutDropsOldDependencies(t *testing.T) {
 // Seed defect 6: has() then get() was racy. Get answers in one call, and
 // GetOrLoad never needs the pair.
 func TestSeedDefect6_NoHasThenGet(t *testing.T) {
-	c := newCluster(t, 1).nodes[0]
+	forTopologies(t, testSeedDefect6)
+}
+
+func testSeedDefect6(t *testing.T, topo string) {
+	c := newClusterOn(t, topo, 1).nodes[0]
 	var n atomic.Int64
 	var wg sync.WaitGroup
 	for i := 0; i < 50; i++ {
@@ -206,7 +211,11 @@ func TestSeedDefect6_NoHasThenGet(t *testing.T) {
 }
 
 func TestNestingRecordsInnerEntries(t *testing.T) {
-	c := newCluster(t, 1).nodes[0]
+	forTopologies(t, testNesting)
+}
+
+func testNesting(t *testing.T, topo string) {
+	c := newClusterOn(t, topo, 1).nodes[0]
 	var outerLoads atomic.Int64
 	inner := func(ctx context.Context) (int, error) {
 		return matroska.GetOrLoad(ctx, c, "author:7", func(ctx context.Context, rec *matroska.Recorder) (int, error) {

@@ -17,6 +17,7 @@ type Stats struct {
 	Loads      uint64 // loader calls
 	LoadErrors uint64 // loader calls that returned an error other than ErrNotFound (never cached)
 	Shared     uint64 // callers that received another caller's load (singleflight)
+	Rejoined   uint64 // callers that joined a load overtaken by an invalidation before they came, and loaded again (G3)
 
 	RefusedPuts  uint64 // loaded values not stored because an invalidation overtook them (G1)
 	RefusedFills uint64 // L1 fills refused by a tombstone, the floor or a reset
@@ -36,11 +37,12 @@ type Stats struct {
 }
 
 type counters struct {
-	l1Hits, l1Misses, l2Hits, l2Misses atomic.Uint64
-	loads, loadErrors, shared          atomic.Uint64
-	refusedPuts, refusedFills, corrupt atomic.Uint64
-	sent, applied, flushes             atomic.Uint64
-	degraded                           atomic.Uint64
+	l1Hits                              stripedCounter // on the hit path: see stripedCounter
+	l1Misses, l2Hits, l2Misses          atomic.Uint64
+	loads, loadErrors, shared, rejoined atomic.Uint64
+	refusedPuts, refusedFills, corrupt  atomic.Uint64
+	sent, applied, flushes              atomic.Uint64
+	degraded                            atomic.Uint64
 }
 
 // Stats returns the cache's counters.
@@ -53,6 +55,7 @@ func (c *Cache) Stats() Stats {
 		Loads:                c.n.loads.Load(),
 		LoadErrors:           c.n.loadErrors.Load(),
 		Shared:               c.n.shared.Load(),
+		Rejoined:             c.n.rejoined.Load(),
 		RefusedPuts:          c.n.refusedPuts.Load(),
 		RefusedFills:         c.n.refusedFills.Load(),
 		Corrupt:              c.n.corrupt.Load(),

@@ -40,13 +40,12 @@ local function drop_entry(pe, pd, m, v, skip)
   end
 end
 
--- invalidate_dep drops every entry that depends on dep, deletes dep's set,
--- and writes dep's tombstone at seq. A member whose current entry no
--- longer depends on dep (it was put again with other dependencies) keeps
--- its entry. A member named keep is left alone (Set rewrites it itself).
--- An entry that cannot be read is dropped: a reader would delete it anyway.
-local function invalidate_dep(pe, pd, pi, dep, seq, horizon, keep)
-  redis.call('SET', pi .. dep, seq, 'EX', horizon)
+-- invalidate_dep drops every entry that depends on dep and deletes dep's
+-- set. A member whose current entry no longer depends on dep (it was put
+-- again with other dependencies) keeps its entry. A member named keep is
+-- left alone (Set rewrites it itself). An entry that cannot be read is
+-- dropped: a reader would delete it anyway.
+local function invalidate_dep(pe, pd, dep, keep)
   local set = pd .. dep
   local members = redis.call('ZRANGE', set, 0, -1)
   for _, m in ipairs(members) do
@@ -62,6 +61,73 @@ local function invalidate_dep(pe, pd, pi, dep, seq, horizon, keep)
   end
   -- UNLINK: a large set is freed off the main thread.
   redis.call('UNLINK', set)
+end
+
+-- Invalidations in phases. One script call must not block Redis for long,
+-- and deleting an entry costs a few microseconds, so a dependency set larger
+-- than the budget of the call is not emptied at once: the call that takes
+-- the sequence number renames it to a pending set (O(1); later puts index
+-- their entries in a fresh set under the old name) and registers it, and
+-- later calls (drain.lua) delete its members in batches.
+--
+-- Between the two, an entry of a pending set is still in Redis but no longer
+-- a member of its dependency's set, so the read script drops it and answers
+-- a miss: it is never served or copied into L1. A put marked before the
+-- invalidation is refused by the tombstone; one marked after it indexes its
+-- entry in the fresh set, and drain.lua keeps every entry that is there.
+--
+-- The registry (N:pending) is a ZSET of pending members "<seq>:<epoch>:<dep>",
+-- each naming its set N:p:<seq>:<epoch>:<dep>, scored by the Redis time
+-- after which any node may finish it (the caller's lease, renewed by every
+-- batch). A pending set keeps the TTL of the set it was (at least its
+-- longest entry's), so even a registry entry that nobody finishes leaves
+-- nothing behind for longer than the entries would have lived.
+
+-- invalidate_deps invalidates the dependencies args[first], args[first +
+-- step], ... up to args[last] (step 2 skips invalidate.lua's 'named'
+-- arguments) at seq: it writes each tombstone, empties the sets whose
+-- members fit in budget (counted in set members, in argument order), and
+-- renames the others away to pending sets. It returns the registry members
+-- of the pending sets.
+local function invalidate_deps(pe, pd, pi, pp, kpend, args, first, last, step,
+                                seq, epoch, horizon, budget, lease, keep)
+  local pending = {}
+  local deadline
+  for i = first, last, step do
+    local dep = args[i]
+    redis.call('SET', pi .. dep, seq, 'EX', horizon)
+    local set = pd .. dep
+    local n = redis.call('ZCARD', set)
+    if n <= budget then
+      budget = budget - n
+      if n > 0 then
+        invalidate_dep(pe, pd, dep, keep)
+      end
+    else
+      local member = fmt_int(seq) .. ':' .. epoch .. ':' .. dep
+      redis.call('RENAME', set, pp .. member)
+      if redis.call('PTTL', pp .. member) < 0 then
+        -- A set without a TTL (written by hand or by an older writer).
+        redis.call('EXPIRE', pp .. member, horizon)
+      end
+      deadline = deadline or fmt_int(now_ms() + lease)
+      redis.call('ZADD', kpend, deadline, member)
+      pending[#pending + 1] = member
+    end
+  end
+  return pending
+end
+
+-- claim_overdue returns up to 4 registry members whose deadline has passed
+-- (their invalidator stopped: it died, or its context ended) and renews
+-- their deadline for the caller, which finishes them.
+local function claim_overdue(kpend, lease)
+  local now = now_ms()
+  local late = redis.call('ZRANGEBYSCORE', kpend, '-inf', '(' .. fmt_int(now), 'LIMIT', 0, 4)
+  for _, m in ipairs(late) do
+    redis.call('ZADD', kpend, 'XX', fmt_int(now + lease), m)
+  end
+  return late
 end
 
 -- ensure_state returns the current epoch, first starting a new one (the

@@ -1,18 +1,28 @@
 -- Invalidate: drop every entry that depends on any of the dependencies.
--- KEYS: seq, epoch, log.
+-- KEYS: seq, epoch, log, pending registry.
 -- ARGV: candidate epoch, origin, horizon s, log length, channel, entry
---       prefix, dep prefix, tombstone prefix, then for each dependency two
---       arguments: its canonical string, and '' or 'k' followed by the
---       entry key it names (a deps.Key).
--- Returns {seq, epoch}, the new state.
-local pe, pd, pi = ARGV[6], ARGV[7], ARGV[8]
+--       prefix, dep prefix, tombstone prefix, pending prefix, budget
+--       (set members this call may delete), lease ms, then for each
+--       dependency two arguments: its canonical string, and '' or 'k'
+--       followed by the entry key it names (a deps.Key).
+-- Returns {seq, epoch, pending, overdue}: the new state, the registry
+-- members of the sets left for drain.lua (see common.lua), and overdue
+-- registry members of other invalidations now claimed by the caller.
+--
+-- The invalidation is complete for readers when this call returns: the
+-- tombstones refuse older puts, the entries of pending sets read as misses.
+-- So it is announced here, in sequence order with every other
+-- invalidation, as the bus requires.
+local pe, pd, pi, pp = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local budget, lease = tonumber(ARGV[10]), tonumber(ARGV[11])
 local epoch = ensure_state(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
 local seq = redis.call('INCR', KEYS[1])
+local pending = invalidate_deps(pe, pd, pi, pp, KEYS[4], ARGV, 12, #ARGV, 2,
+                                seq, epoch, ARGV[3], budget, lease, nil)
 local ds = {}
-for i = 9, #ARGV, 2 do
-  local dep, named = ARGV[i], ARGV[i + 1]
-  ds[#ds + 1] = dep
-  invalidate_dep(pe, pd, pi, dep, seq, ARGV[3], nil)
+for i = 12, #ARGV, 2 do
+  ds[#ds + 1] = ARGV[i]
+  local named = ARGV[i + 1]
   if string.sub(named, 1, 1) == 'k' then
     -- Key(k) names entry k itself as well as the entries containing it.
     local k = string.sub(named, 2)
@@ -23,4 +33,4 @@ for i = 9, #ARGV, 2 do
   end
 end
 announce(ARGV[5], KEYS[3], ARGV[4], epoch, seq, ARGV[2], ds, 1)
-return {seq, epoch}
+return {seq, epoch, pending, claim_overdue(KEYS[4], lease)}

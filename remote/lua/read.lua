@@ -1,15 +1,19 @@
 -- Read: the start mark and the entry, the entry verified against its index.
 -- KEYS: seq, epoch, entry.
--- ARGV: entry prefix, dep prefix, key.
+-- ARGV: entry prefix, dep prefix, key, tombstone prefix.
 -- Returns {seq, epoch, envelope, pttl, lost}: seq and epoch false when
 -- missing; envelope false on a miss; lost 1 when the entry was dropped
--- because part of its index was gone.
+-- because part of its index was gone, 2 when it was dropped because an
+-- invalidation in phases is deleting it.
 --
 -- The sequence is read in the same atomic step as the entry, so the mark
 -- is exactly the sequence the entry was read at. An entry whose membership
 -- in one of its dependency sets is lost (evicted under maxmemory, deleted
 -- by hand) could no longer be found by an invalidation of that dependency:
--- it is dropped and read as a miss, never served (G2).
+-- it is dropped and read as a miss, never served (G2). The same check makes
+-- the entries of an invalidation in phases misses from its first call on:
+-- their sets were renamed away (common.lua). Those are told apart from a
+-- lost index by the dependency's tombstone.
 --
 -- It runs with envelope.lua but without common.lua: the read path is the
 -- hot one, and defining the write helpers on every call would cost more
@@ -29,6 +33,9 @@ if ds then
       redis.call('DEL', KEYS[3])
       for k = 1, #ds do
         redis.call('ZREM', ARGV[2] .. ds[k], ARGV[3])
+      end
+      if redis.call('EXISTS', ARGV[4] .. ds[i]) == 1 then
+        return {seq, epoch, false, -2, 2}
       end
       return {seq, epoch, false, -2, 1}
     end

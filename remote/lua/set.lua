@@ -1,23 +1,25 @@
 -- Set: an explicit write of key, itself an invalidation of Key(key).
--- KEYS: seq, epoch, log.
+-- KEYS: seq, epoch, log, pending registry.
 -- ARGV: candidate epoch, origin, horizon s, log length, channel, entry
 --       prefix, dep prefix, tombstone prefix, key, ttl ms, envelope,
---       has mark ('1' or '0'), mark epoch, mark seq, Key(key), then the
---       entry's dependencies.
--- Returns {verdict, seq, epoch}: verdict 0 stored (seq, epoch: the new
--- state), 1 refused stale, 2 refused epoch (nothing changed).
-local pe, pd, pi, key = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
-local keydep_at, deps_first = 15, 16
+--       has mark ('1' or '0'), mark epoch, mark seq, pending prefix,
+--       budget, lease ms, Key(key), then the entry's dependencies.
+-- Returns {verdict, seq, epoch, pending, overdue}: verdict 0 stored (seq,
+-- epoch: the new state; pending and overdue as invalidate.lua returns
+-- them), 1 refused stale, 2 refused epoch (nothing changed).
+local pe, pd, pi, key, pp = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[15]
+local budget, lease = tonumber(ARGV[16]), tonumber(ARGV[17])
+local keydep_at, deps_first = 18, 19
 if ARGV[12] == '1' then
   local verdict = check_mark(KEYS[1], KEYS[2], pi, ARGV[13], ARGV[14], ARGV, keydep_at)
   if verdict ~= 0 then
-    return {verdict, redis.call('GET', KEYS[1]) or '0', redis.call('GET', KEYS[2]) or ''}
+    return {verdict, redis.call('GET', KEYS[1]) or '0', redis.call('GET', KEYS[2]) or '', {}, {}}
   end
 end
 local epoch = ensure_state(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
 local seq = redis.call('INCR', KEYS[1])
-local keydep = ARGV[keydep_at]
-invalidate_dep(pe, pd, pi, keydep, seq, ARGV[3], key)
+local pending = invalidate_deps(pe, pd, pi, pp, KEYS[4], ARGV, keydep_at, keydep_at, 1,
+                                seq, epoch, ARGV[3], budget, lease, key)
 write_entry(pe, pd, key, ARGV[11], tonumber(ARGV[10]), ARGV, deps_first)
-announce(ARGV[5], KEYS[3], ARGV[4], epoch, seq, ARGV[2], {keydep}, 1)
-return {0, seq, epoch}
+announce(ARGV[5], KEYS[3], ARGV[4], epoch, seq, ARGV[2], {ARGV[keydep_at]}, 1)
+return {0, seq, epoch, pending, claim_overdue(KEYS[4], lease)}

@@ -1,0 +1,620 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
+
+	"github.com/matroska-go/matroska"
+	"github.com/matroska-go/matroska/bus"
+	"github.com/matroska-go/matroska/deps"
+	"github.com/matroska-go/matroska/internal/faultproxy"
+	"github.com/matroska-go/matroska/internal/redistest"
+	"github.com/matroska-go/matroska/internal/seam"
+	"github.com/matroska-go/matroska/tiered"
+)
+
+var (
+	opsFlag   = flag.Int("chaos.ops", 0, "operations (reads and writes) per scenario; 0 takes the CI-sized default")
+	nodesFlag = flag.Int("chaos.nodes", 5, "nodes per scenario")
+	seedFlag  = flag.Uint64("chaos.seed", 0, "random seed; 0 picks one (printed with the figures)")
+)
+
+// Timings of every node: short, so that scenarios finish fast.
+const (
+	trustWindow  = 300 * time.Millisecond
+	heartbeat    = 50 * time.Millisecond
+	redisTimeout = 200 * time.Millisecond
+	cooldown     = 200 * time.Millisecond
+	// slack covers scheduling on a loaded machine (two cores, -race):
+	// the time between a deadline and the goroutine that acts on it.
+	slack = 200 * time.Millisecond
+	// bound is the propagation bound the checker allows other nodes: the
+	// trust window, past which a node that has not applied an invalidation
+	// no longer serves L1 (G4), plus slack.
+	bound = trustWindow + slack
+)
+
+const (
+	numRows    = 40
+	numCats    = 4
+	namespace  = "chaos"
+	defaultOps = 1500
+)
+
+// ops is the number of operations a scenario runs: def scaled by the flag.
+func ops(def int) int {
+	if *opsFlag > 0 {
+		return *opsFlag * def / defaultOps
+	}
+	return def
+}
+
+// splitClient sends commands through one proxy and the pub/sub connection
+// through another, so that faults can hit the bus alone.
+type splitClient struct {
+	*redis.Client               // commands
+	sub           *redis.Client // the bus's subscription
+}
+
+func (c splitClient) Subscribe(ctx context.Context, channels ...string) *redis.PubSub {
+	return c.sub.Subscribe(ctx, channels...)
+}
+
+// counter is a go-redis hook counting dials and commands attempted.
+type counter struct{ dials, cmds *atomic.Int64 }
+
+func (h counter) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		h.dials.Add(1)
+		return next(ctx, network, addr)
+	}
+}
+
+func (h counter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.cmds.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (h counter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.cmds.Add(int64(len(cmds)))
+		return next(ctx, cmds)
+	}
+}
+
+// readOnly makes writers avoid victims, so that nothing but their bus keeps
+// their L1 honest (a node's own invalidation also stops its L1 until its bus
+// has caught up with it).
+func (h *harness) readOnly(victims ...*node) {
+	h.writeNodes = nil
+	for _, n := range h.nodes {
+		if !slices.Contains(victims, n) {
+			h.writeNodes = append(h.writeNodes, n)
+		}
+	}
+}
+
+// node is one in-process node with its own connections through its own
+// proxies.
+type node struct {
+	i        int
+	id       string
+	cache    *tiered.Cache
+	cmd      *faultproxy.Proxy // command connections
+	sub      *faultproxy.Proxy // the bus's subscription
+	dials    atomic.Int64      // connection attempts of the commands client
+	cmds     atomic.Int64      // commands attempted by the commands client
+	subDials atomic.Int64      // the same for the bus's client
+	subCmds  atomic.Int64
+
+	paused atomic.Pointer[chan struct{}] // while paused: closed on resume
+	base   tiered.Stats                  // figures when the workload started
+}
+
+// hold blocks while the node is paused: its goroutines do not run.
+func (n *node) hold() {
+	if p := n.paused.Load(); p != nil {
+		<-*p
+	}
+}
+
+func (n *node) pause() {
+	ch := make(chan struct{})
+	n.paused.Store(&ch)
+}
+
+func (n *node) resume() {
+	if p := n.paused.Swap(nil); p != nil {
+		close(*p)
+	}
+}
+
+// harness is one scenario: a private Redis, the nodes, the simulated
+// database, the workload and its history.
+type harness struct {
+	t     *testing.T
+	name  string
+	seed  uint64
+	srv   *redistest.Server
+	admin *redis.Client // straight to Redis, for FLUSHALL and the sequence
+	nodes []*node
+	db    *simDB
+
+	readers, writers int
+	writePause       time.Duration
+	writeNodes       []*node // the nodes writers invalidate through; default all
+
+	ops       atomic.Int64
+	errs      atomic.Int64
+	lastErr   atomic.Pointer[string]
+	writeIDs  atomic.Int64
+	sent      sync.Map // write id -> time its Invalidate was called (int64 nanoseconds)
+	writeMu   sync.Mutex
+	writes    []Write
+	readsMu   sync.Mutex
+	reads     []Read
+	propMu    sync.Mutex
+	prop      []time.Duration
+	writeFail atomic.Int64 // Invalidate attempts that failed and were retried
+}
+
+type option func(*harness, *tiered.Config)
+
+func withConfig(f func(*tiered.Config)) option {
+	return func(_ *harness, c *tiered.Config) { f(c) }
+}
+
+// newHarness starts Redis and the nodes. Everything is stopped when the
+// test ends, and the test then fails if a goroutine is left.
+func newHarness(t *testing.T, opts ...option) *harness {
+	t.Helper()
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // runs last
+	seed := *seedFlag
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	h := &harness{t: t, name: t.Name(), seed: seed, readers: 8, writers: 2, writePause: time.Millisecond}
+	h.srv = redistest.Start(t)
+	h.admin = h.srv.Client(t)
+	var initial []Write
+	h.db, initial = newDB(numRows, numCats)
+	h.writes = initial
+	for i := 0; i < *nodesFlag; i++ {
+		h.nodes = append(h.nodes, h.startNode(i, opts))
+	}
+	for _, n := range h.nodes {
+		h.waitFor(5*time.Second, "node "+n.id+" trusts L1", func() bool { return n.cache.Stats().Bus.Trusted })
+	}
+	return h
+}
+
+func (h *harness) startNode(i int, opts []option) *node {
+	t := h.t
+	n := &node{i: i, id: "n" + strconv.Itoa(i)}
+	var err error
+	if n.cmd, err = faultproxy.New(h.srv.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.cmd.Close() })
+	if n.sub, err = faultproxy.New(h.srv.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.sub.Close() })
+	client := func(addr string, hook counter) *redis.Client {
+		o := h.srv.Options()
+		o.Addr = addr
+		c := redis.NewClient(o)
+		c.AddHook(hook)
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	cfg := tiered.Config{
+		Redis: splitClient{
+			Client: client(n.cmd.Addr(), counter{dials: &n.dials, cmds: &n.cmds}),
+			sub:    client(n.sub.Addr(), counter{dials: &n.subDials, cmds: &n.subCmds}),
+		},
+		Namespace:        namespace,
+		NodeID:           n.id,
+		DefaultTTL:       time.Minute,
+		NegativeTTL:      time.Minute,
+		Jitter:           -1,
+		TrustWindow:      trustWindow,
+		Heartbeat:        heartbeat,
+		RedisTimeout:     redisTimeout,
+		BreakerCooldown:  cooldown,
+		LoadTimeout:      5 * time.Second,
+		StartTimeout:     5 * time.Second,
+		TombstoneHorizon: time.Minute,
+		Seam:             &seam.Hooks{Apply: func(m bus.Message) { h.applied(n, m) }},
+	}
+	for _, o := range opts {
+		o(h, &cfg)
+	}
+	if n.cache, err = tiered.New(cfg); err != nil {
+		t.Fatal(err)
+	}
+	// Cleanups run in reverse: the cache closes before its clients and
+	// proxies; a paused node is resumed first so that its bus can stop.
+	t.Cleanup(func() { _ = n.cache.Close() })
+	t.Cleanup(n.resume)
+	return n
+}
+
+// applied runs on node n's bus goroutine before each invalidation reaches
+// its L1: it measures propagation from the Invalidate call on another
+// node, and holds the bus while n is paused.
+func (h *harness) applied(n *node, m bus.Message) {
+	n.hold()
+	if m.Origin == n.id {
+		return
+	}
+	now := time.Now()
+	for _, d := range m.Deps {
+		id, ok := strings.CutPrefix(d.String(), "tag:w")
+		if !ok {
+			continue
+		}
+		if at, ok := h.sent.Load(id); ok {
+			h.propMu.Lock()
+			h.prop = append(h.prop, now.Sub(time.Unix(0, at.(int64))))
+			h.propMu.Unlock()
+		}
+	}
+}
+
+func (h *harness) waitFor(d time.Duration, what string, cond func() bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out after %v waiting for: %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitOps blocks until the workload has run n operations, or ctx ends.
+func (h *harness) waitOps(ctx context.Context, n int) {
+	for h.ops.Load() < int64(n) && ctx.Err() == nil {
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// loaders
+
+func (h *harness) loadRow(id int) matroska.LoadFunc[Row] {
+	return func(ctx context.Context, rec *matroska.Recorder) (Row, error) {
+		rec.Depend(deps.Id("row", id))
+		r, ok := h.db.row(id)
+		dawdle()
+		if !ok {
+			return Row{}, matroska.ErrNotFound
+		}
+		return r, nil
+	}
+}
+
+func (h *harness) loadList(c int) matroska.LoadFunc[List] {
+	return func(ctx context.Context, rec *matroska.Recorder) (List, error) {
+		rec.Depend(catCondition(c), deps.All("row"))
+		l := h.db.list(c)
+		for _, r := range l.Rows {
+			rec.Depend(deps.Id("row", r.ID))
+		}
+		dawdle()
+		return l, nil
+	}
+}
+
+func (h *harness) loadPage(n *node, c int) matroska.LoadFunc[Page] {
+	return func(ctx context.Context, rec *matroska.Recorder) (Page, error) {
+		l, err := matroska.GetOrLoad(ctx, n.cache, listKey(c), h.loadList(c))
+		if err != nil {
+			return Page{}, err
+		}
+		return Page{Cat: c, Version: l.Version, Count: len(l.Rows)}, nil
+	}
+}
+
+// dawdle sometimes lets a loader take a little while after reading the
+// database, so that invalidations overtake loads (G1).
+func dawdle() {
+	if rand.IntN(4) == 0 {
+		time.Sleep(time.Duration(rand.IntN(1000)) * time.Microsecond)
+	}
+}
+
+// read is one GetOrLoad of key on n, recorded in the history unless it
+// failed.
+func (h *harness) read(n *node, key string) (Read, error) {
+	kind, num, _ := strings.Cut(key, ":")
+	x, _ := strconv.Atoi(num)
+	ctx := context.Background()
+	r := Read{Key: key, Node: n.i, Start: time.Now()}
+	var err error
+	switch kind {
+	case "row":
+		var v Row
+		v, err = matroska.GetOrLoad(ctx, n.cache, key, h.loadRow(x))
+		r.Version = v.Version
+		if errors.Is(err, matroska.ErrNotFound) {
+			r.NotFound, err = true, nil
+		}
+	case "cat":
+		var v List
+		v, err = matroska.GetOrLoad(ctx, n.cache, key, h.loadList(x))
+		r.Version = v.Version
+	case "page":
+		var v Page
+		v, err = matroska.GetOrLoad(ctx, n.cache, key, h.loadPage(n, x))
+		r.Version = v.Version
+	}
+	r.End = time.Now()
+	if err != nil {
+		h.errs.Add(1)
+		msg := fmt.Sprintf("GetOrLoad(%s) on %s: %v", key, n.id, err)
+		h.lastErr.Store(&msg)
+		return r, err
+	}
+	return r, nil
+}
+
+func randomKey(rng *rand.Rand) string {
+	switch x := rng.IntN(20); {
+	case x < 12:
+		return rowKey(rng.IntN(numRows))
+	case x < 17:
+		return listKey(rng.IntN(numCats))
+	default:
+		return pageKey(rng.IntN(numCats))
+	}
+}
+
+// write commits a change of row id and invalidates it through node n,
+// retrying until Invalidate succeeds (the contract of a write: after the
+// commit, the invalidation must happen).
+func (h *harness) write(rng *rand.Rand, n *node, id int) {
+	ch := h.db.commit(rng, id, n.i)
+	wid := strconv.FormatInt(h.writeIDs.Add(1), 10)
+	ds := append(ch.deps, deps.Tag("w"+wid)) // tells the apply hook which call this was
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n.hold()
+		h.sent.Store(wid, time.Now().UnixNano())
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := n.cache.Invalidate(ctx, ds...)
+		cancel()
+		if err == nil {
+			break
+		}
+		h.writeFail.Add(1)
+		if time.Now().After(deadline) {
+			h.t.Errorf("Invalidate on %s failed for 30s: %v", n.id, err)
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	now := time.Now()
+	for i := range ch.writes {
+		ch.writes[i].Invalidated = now
+	}
+	h.writeMu.Lock()
+	h.writes = append(h.writes, ch.writes...)
+	h.writeMu.Unlock()
+}
+
+// run runs the workload until it has made total operations and fault (if
+// any) has returned. Readers call GetOrLoad on random nodes; writers commit
+// and invalidate through random nodes.
+func (h *harness) run(total int, fault func(ctx context.Context)) {
+	for _, n := range h.nodes {
+		n.base = n.cache.Stats()
+	}
+	if h.writeNodes == nil {
+		h.writeNodes = h.nodes
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	faultDone := make(chan struct{})
+	go func() {
+		defer close(faultDone)
+		if fault != nil {
+			fault(ctx)
+		}
+	}()
+	more := func() bool {
+		if h.ops.Load() < int64(total) {
+			return true
+		}
+		select {
+		case <-faultDone:
+			return false
+		default:
+			return true
+		}
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < h.readers; g++ {
+		rng := newRand(h.seed, uint64(g))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []Read
+			for more() {
+				n := h.nodes[rng.IntN(len(h.nodes))]
+				n.hold()
+				if r, err := h.read(n, randomKey(rng)); err == nil {
+					mine = append(mine, r)
+				}
+				h.ops.Add(1)
+			}
+			h.readsMu.Lock()
+			h.reads = append(h.reads, mine...)
+			h.readsMu.Unlock()
+		}()
+	}
+	for g := 0; g < h.writers; g++ {
+		rng := newRand(h.seed, uint64(1000+g))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for more() {
+				h.write(rng, h.writeNodes[rng.IntN(len(h.writeNodes))], rng.IntN(numRows))
+				h.ops.Add(1)
+				time.Sleep(h.writePause)
+			}
+		}()
+	}
+	wg.Wait()
+	<-faultDone
+}
+
+// figures are what a scenario prints.
+type figures struct {
+	ops, reads, writes, stale, lost, errs int
+	refusedPuts, flushes, replays, loads  uint64
+	p50, p99, pmax                        time.Duration
+	samples                               int
+}
+
+// finish waits for the nodes to settle, reads every key on every node
+// (lost updates: each must return the final version), checks the history,
+// prints the figures and fails the test on any stale read, lost update or
+// error.
+func (h *harness) finish() figures {
+	t := h.t
+	t.Helper()
+	h.settle()
+	final := h.db.final()
+	keys := make([]string, 0, len(final))
+	for k := range final {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var f figures
+	var lost []string
+	for _, n := range h.nodes {
+		for _, k := range keys {
+			r, err := h.read(n, k)
+			if err != nil {
+				continue
+			}
+			h.reads = append(h.reads, r)
+			want := final[k]
+			if r.NotFound != want.Deleted || (!r.NotFound && r.Version != want.Version) {
+				lost = append(lost, fmt.Sprintf("node %d: %s = v%d (not found: %v), database has v%d (deleted: %v)",
+					n.i, k, r.Version, r.NotFound, want.Version, want.Deleted))
+			}
+		}
+	}
+	bad := Check(h.writes, h.reads, bound)
+	f.ops, f.reads, f.stale, f.lost, f.errs = int(h.ops.Load()), len(h.reads), len(bad), len(lost), int(h.errs.Load())
+	for _, w := range h.writes {
+		if !w.Invalidated.IsZero() && strings.HasPrefix(w.Key, "row:") {
+			f.writes++
+		}
+	}
+	for _, n := range h.nodes {
+		s := n.cache.Stats()
+		f.refusedPuts += s.RefusedPuts - n.base.RefusedPuts
+		f.flushes += s.Flushes - n.base.Flushes
+		f.replays += s.Replays - n.base.Replays
+		f.loads += s.Loads - n.base.Loads
+	}
+	h.propMu.Lock()
+	prop := slices.Clone(h.prop)
+	h.propMu.Unlock()
+	slices.Sort(prop)
+	if f.samples = len(prop); f.samples > 0 {
+		f.p50, f.p99, f.pmax = prop[len(prop)/2], prop[len(prop)*99/100], prop[len(prop)-1]
+	}
+	fmt.Printf("chaos %-28s ops=%d reads=%d writes=%d stale=%d lost=%d errors=%d refused_puts=%d l1_flushes=%d log_replays=%d propagation_p50=%v p99=%v max=%v (n=%d) loader_calls=%d seed=%d\n",
+		strings.TrimPrefix(h.name, "Test"), f.ops, f.reads, f.writes, f.stale, f.lost, f.errs,
+		f.refusedPuts, f.flushes, f.replays, round(f.p50), round(f.p99), round(f.pmax), f.samples, f.loads, h.seed)
+	for i, v := range bad {
+		if i == 10 {
+			t.Errorf("... and %d more stale reads", len(bad)-10)
+			break
+		}
+		t.Error(v)
+	}
+	for i, l := range lost {
+		if i == 10 {
+			t.Errorf("... and %d more lost updates", len(lost)-10)
+			break
+		}
+		t.Error("lost update: " + l)
+	}
+	if f.errs > 0 {
+		t.Errorf("%d GetOrLoad calls failed; last: %s", f.errs, *h.lastErr.Load())
+	}
+	return f
+}
+
+// settle waits until every node is trusted and has applied every
+// invalidation Redis has numbered.
+func (h *harness) settle() {
+	h.waitFor(20*time.Second, "every node catches up", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		seq, err := h.admin.Get(ctx, namespace+":seq").Uint64()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return false
+		}
+		epoch, _ := h.admin.Get(ctx, namespace+":epoch").Result()
+		for _, n := range h.nodes {
+			b := n.cache.Stats().Bus
+			if !b.Trusted || b.Seq < seq || b.Epoch != epoch {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func round(d time.Duration) time.Duration {
+	switch {
+	case d > 100*time.Millisecond:
+		return d.Round(time.Millisecond)
+	case d > time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	}
+	return d.Round(time.Microsecond)
+}
+
+// awaitTrusted waits until every node trusts L1 again, or ctx ends.
+func (h *harness) awaitTrusted(ctx context.Context) {
+	for _, n := range h.nodes {
+		for !n.cache.Stats().Bus.Trusted && ctx.Err() == nil {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+// sleep waits for d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+func newRand(seed, stream uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, stream)) }

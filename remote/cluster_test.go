@@ -1,0 +1,525 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/matroska-go/matroska/deps"
+	"github.com/matroska-go/matroska/internal/redistest"
+)
+
+// cenv is one test's private 3-master cluster and a cluster store on it.
+type cenv struct {
+	cl  *redistest.Cluster
+	rdb *redis.ClusterClient
+	s   *clusterStore
+	ctx context.Context
+}
+
+// TestCluster runs the cluster protocol's tests on one private 3-master
+// cluster, each in a namespace of its own.
+func TestCluster(t *testing.T) {
+	rc := redistest.StartCluster(t, 3)
+	for _, tc := range []struct {
+		name   string
+		test   func(*testing.T, *cenv)
+		mutate func(*Config)
+	}{
+		{"PutReadInvalidate", testClusterPutReadInvalidate, nil},
+		{"G1_PutRacingInvalidation", testClusterG1PutRacingInvalidation, nil},
+		{"PublishesInSequenceOrder", testClusterPublishesInSequenceOrder, nil},
+		{"CrashedInvalidationIsSwept", testClusterCrashedInvalidationIsSwept,
+			func(c *Config) { c.SweepAfter = 200 * time.Millisecond }},
+		{"G2_LostIndexYieldsMiss", testClusterG2LostIndexYieldsMiss, nil},
+		{"EpochChange", testClusterEpochChange, nil},
+		{"SeedDefect1_RacingPutsAndInvalidations", testClusterSeedDefect1,
+			func(c *Config) { c.InvalidateBatch = 3 }},
+		{"RoundTrips", testClusterRoundTrips, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.test(t, newClusterEnv(t, rc, tc.name, tc.mutate)) })
+	}
+}
+
+func newClusterEnv(t testing.TB, cl *redistest.Cluster, ns string, mutate func(*Config)) *cenv {
+	t.Helper()
+	rdb := cl.Client(t)
+	cfg := Config{Redis: rdb, Namespace: ns}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &cenv{cl: cl, rdb: rdb, s: newClusterStore(cfg, new(atomic.Uint64)), ctx: context.Background()}
+}
+
+func (e *cenv) state(t testing.TB) State {
+	t.Helper()
+	st, err := e.s.state(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func (e *cenv) put(t testing.TB, key string, mark State, ds ...deps.Dep) PutResult {
+	t.Helper()
+	r, err := e.s.put(e.ctx, key, Envelope{Deps: ds, Payload: []byte("v:" + key)}, time.Minute, mark)
+	if err != nil {
+		t.Fatalf("put %q: %v", key, err)
+	}
+	return r
+}
+
+func (e *cenv) invalidate(t testing.TB, ds ...deps.Dep) State {
+	t.Helper()
+	st, err := e.s.invalidate(e.ctx, ds, "test")
+	if err != nil {
+		t.Fatalf("invalidate %v: %v", ds, err)
+	}
+	return st
+}
+
+func (e *cenv) hit(t testing.TB, key string) bool {
+	t.Helper()
+	_, _, found, err := e.s.read(e.ctx, key)
+	if err != nil {
+		t.Fatalf("read %q: %v", key, err)
+	}
+	return found
+}
+
+func (e *cenv) stored(t testing.TB, key string) bool {
+	t.Helper()
+	n, err := e.rdb.Exists(e.ctx, e.s.k.entry(key)).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n == 1
+}
+
+func TestClusterKeysShareSlots(t *testing.T) {
+	k := newClusterKeys("ns")
+	tag := func(key string) string {
+		i := strings.IndexByte(key, '{')
+		j := strings.IndexByte(key[i+1:], '}')
+		return key[i+1 : i+1+j]
+	}
+	for _, c := range k.control() {
+		if tag(c) != "ns" {
+			t.Errorf("control key %q has tag %q", c, tag(c))
+		}
+	}
+	if tag(k.channel) != "ns" {
+		t.Errorf("channel %q", k.channel)
+	}
+	for _, d := range []deps.Dep{deps.Tag("}{"), deps.Key("a{b}c"), deps.Id("x", "{}"), deps.Tag("plain")} {
+		if tag(k.depKey(d)) != d.String() || tag(k.tombKey(d)) != d.String() || tag(k.pend(d.String(), "7")) != d.String() {
+			t.Errorf("%v: set %q, tombstone %q do not share the tag %q", d, k.depKey(d), k.tombKey(d), d.String())
+		}
+	}
+}
+
+func testClusterPutReadInvalidate(t *testing.T, e *cenv) {
+	a, b := deps.Id("article", 1), deps.Tag("front")
+	st := e.state(t)
+	if st.Seq != 0 || st.Epoch == "" {
+		t.Fatalf("fresh state %+v", st)
+	}
+	if r := e.put(t, "page", st, a, b); r != Stored {
+		t.Fatalf("put = %v", r)
+	}
+	if r := e.put(t, "other", st, b); r != Stored {
+		t.Fatalf("put = %v", r)
+	}
+	got, env, found, err := e.s.read(e.ctx, "page")
+	if err != nil || !found || string(env.Payload) != "v:page" || len(env.Deps) != 2 || env.TTL <= 0 || got != st {
+		t.Fatalf("read = %+v %+v %v %v", got, env, found, err)
+	}
+	inv := e.invalidate(t, a)
+	if inv.Seq != 1 || inv.Epoch != st.Epoch {
+		t.Fatalf("invalidate = %+v", inv)
+	}
+	if e.hit(t, "page") || e.stored(t, "page") {
+		t.Fatal("invalidated entry still there")
+	}
+	if !e.hit(t, "other") {
+		t.Fatal("unrelated entry gone")
+	}
+	if st := e.state(t); st.Seq != 1 {
+		t.Fatalf("published watermark %d, want 1", st.Seq)
+	}
+	// A put marked before the invalidation is refused.
+	if r := e.put(t, "page", st, a); r != RefusedStale {
+		t.Fatalf("stale put = %v", r)
+	}
+	// deps.Key names the entry itself.
+	e.invalidate(t, deps.Key("other"))
+	if e.stored(t, "other") {
+		t.Fatal("Key invalidation left the entry")
+	}
+	// Set writes and invalidates the entries that contain the key.
+	cur := e.state(t)
+	if r := e.put(t, "outer", cur, deps.Key("inner")); r != Stored {
+		t.Fatal(r)
+	}
+	st2, r, err := e.s.set(e.ctx, "inner", Envelope{Deps: []deps.Dep{b}, Payload: []byte("new")}, time.Minute, nil, "test")
+	if err != nil || r != Stored || st2.Seq != 3 {
+		t.Fatalf("set = %+v %v %v", st2, r, err)
+	}
+	if e.stored(t, "outer") {
+		t.Fatal("set left the entry that contains the key")
+	}
+	if _, env, found, _ := e.s.read(e.ctx, "inner"); !found || string(env.Payload) != "new" {
+		t.Fatalf("set value not read back: %v %q", found, env.Payload)
+	}
+	// A Set marked before an invalidation of its dependency is refused and
+	// changes nothing.
+	old := e.state(t)
+	e.invalidate(t, b)
+	if _, r, err := e.s.set(e.ctx, "inner", Envelope{Deps: []deps.Dep{b}, Payload: []byte("stale")}, time.Minute, &old, "test"); err != nil || r != RefusedStale {
+		t.Fatalf("stale set = %v %v", r, err)
+	}
+	if e.hit(t, "inner") {
+		t.Fatal("stale set stored")
+	}
+}
+
+// pauser blocks a cluster store at one step until released.
+type pauser struct {
+	reached chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+// pauseAt makes s stop at each of steps in turn; the pausers are released
+// one by one.
+func pauseAt(s *clusterStore, steps ...string) []*pauser {
+	ps := make([]*pauser, len(steps))
+	at := map[string]*pauser{}
+	for i, step := range steps {
+		ps[i] = &pauser{reached: make(chan struct{}), release: make(chan struct{})}
+		at[step] = ps[i]
+	}
+	s.crashAt = func(step string) bool {
+		if p := at[step]; p != nil {
+			p.once.Do(func() {
+				close(p.reached)
+				<-p.release
+			})
+		}
+		return false
+	}
+	return ps
+}
+
+// The put race across slots, deterministically: a put marked before an
+// invalidation passes its check (P1) before the invalidation's tombstone,
+// the invalidation runs whole, then the put writes. The recheck must remove
+// the entry, and no read may serve it meanwhile.
+func testClusterG1PutRacingInvalidation(t *testing.T, e *cenv) {
+	dep := deps.Id("row", 1)
+	for _, window := range []bool{false, true} {
+		t.Run(fmt.Sprint("reader in the window ", window), func(t *testing.T) {
+			key := fmt.Sprint("k", window)
+			mark := e.state(t)
+			// The writer is a store of its own, so that the invalidator is
+			// not paused with it.
+			w := *e.s
+			ps := pauseAt(&w, "P2", "P3")
+			res := make(chan PutResult, 1)
+			go func() {
+				r, err := w.put(e.ctx, key, Envelope{Deps: []deps.Dep{dep}, Payload: []byte("old")}, time.Minute, mark)
+				if err != nil {
+					t.Error(err)
+				}
+				res <- r
+			}()
+			<-ps[0].reached
+			e.invalidate(t, dep)
+			close(ps[0].release)
+			<-ps[1].reached
+			if window {
+				// The stale entry is in Redis, indexed in the fresh set if a
+				// newer put of the key added it there: a reader must still
+				// refuse it.
+				if !e.stored(t, key) {
+					t.Fatal("entry not written yet: the test does not exercise the window")
+				}
+				fresh := e.state(t)
+				if r, err := e.s.index(e.ctx, key, []deps.Dep{dep}, time.Minute, fresh, fresh); err != nil || r != Stored {
+					t.Fatalf("newer index = %v %v", r, err)
+				}
+				if e.hit(t, key) {
+					t.Fatal("a reader served the stale entry between the write and the recheck")
+				}
+			}
+			close(ps[1].release)
+			if r := <-res; r != RefusedStale {
+				t.Fatalf("put = %v, want refused", r)
+			}
+			if e.stored(t, key) {
+				t.Fatal("the stale entry survived the recheck")
+			}
+		})
+	}
+}
+
+// Invalidations finish out of order: the later one is not published (nor
+// reported by State) until the earlier one has finished, and subscribers
+// see them in order.
+func testClusterPublishesInSequenceOrder(t *testing.T, e *cenv) {
+	sub := e.rdb.SSubscribe(e.ctx, e.s.k.channel)
+	defer sub.Close()
+	if _, err := sub.ReceiveTimeout(e.ctx, 2*time.Second); err != nil { // the confirmation
+		t.Fatal(err)
+	}
+	first := *e.s
+	p := pauseAt(&first, "C")[0]
+	done := make(chan State, 1)
+	go func() {
+		st, err := first.invalidate(e.ctx, []deps.Dep{deps.Tag("a")}, "first")
+		if err != nil {
+			t.Error(err)
+		}
+		done <- st
+	}()
+	<-p.reached
+	second := e.invalidate(t, deps.Tag("b"))
+	if second.Seq != 2 {
+		t.Fatalf("second = %+v", second)
+	}
+	if st := e.state(t); st.Seq != 0 {
+		t.Fatalf("watermark %d while 1 is unfinished, want 0", st.Seq)
+	}
+	if msg, err := sub.ReceiveTimeout(e.ctx, 100*time.Millisecond); err == nil {
+		t.Fatalf("published before the earlier invalidation finished: %v", msg)
+	}
+	close(p.release)
+	<-done
+	for want := 1; want <= 2; want++ {
+		msg, err := sub.ReceiveTimeout(e.ctx, 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, ok := msg.(*redis.Message)
+		if !ok || !strings.Contains(m.Payload, fmt.Sprintf("\n%d\n", want)) {
+			t.Fatalf("message %d: %v", want, msg)
+		}
+	}
+	if st := e.state(t); st.Seq != 2 {
+		t.Fatalf("watermark %d, want 2", st.Seq)
+	}
+}
+
+// An invalidator that dies after taking its number is finished by the next
+// call of any node once SweepAfter has passed: its entries are deleted and
+// it is published before the later ones.
+func testClusterCrashedInvalidationIsSwept(t *testing.T, e *cenv) {
+	a := deps.Tag("a")
+	e.put(t, "ka", e.state(t), a)
+	dead := *e.s
+	dead.crashAt = func(step string) bool { return step == "D" } // after the tombstones, before the deletes
+	if _, err := dead.invalidate(e.ctx, []deps.Dep{a}, "dead"); !errors.Is(err, errCrashed) {
+		t.Fatalf("crashed invalidate: %v", err)
+	}
+	if e.hit(t, "ka") {
+		t.Fatal("entry of an invalidation in flight served")
+	}
+	e.invalidate(t, deps.Tag("b"))
+	if st := e.state(t); st.Seq != 0 {
+		t.Fatalf("watermark %d before the sweep, want 0", st.Seq)
+	}
+	time.Sleep(250 * time.Millisecond)
+	if st := e.state(t); st.Seq != 2 { // State claims and finishes it
+		t.Fatalf("watermark %d after the sweep, want 2", st.Seq)
+	}
+	if e.stored(t, "ka") {
+		t.Fatal("the sweep did not delete the entry")
+	}
+	logged, err := e.rdb.XLen(e.ctx, e.s.k.log).Result()
+	if err != nil || logged != 2 {
+		t.Fatalf("log holds %d, %v", logged, err)
+	}
+}
+
+// G2 on a cluster: an entry whose index is lost reads as a miss.
+func testClusterG2LostIndexYieldsMiss(t *testing.T, e *cenv) {
+	dep := deps.Id("a", 1)
+	e.put(t, "k", e.state(t), dep, deps.Tag("t"))
+	if err := e.rdb.Del(e.ctx, e.s.k.depKey(dep)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if e.hit(t, "k") {
+		t.Fatal("entry without its index served")
+	}
+	if e.s.lostIndex.Load() != 1 || e.stored(t, "k") {
+		t.Fatalf("lost index not counted (%d) or entry kept", e.s.lostIndex.Load())
+	}
+}
+
+// A control slot that loses its keys (its master restarted empty) starts a
+// new epoch; entries of the old one read as misses and marks of the old one
+// are refused.
+func testClusterEpochChange(t *testing.T, e *cenv) {
+	old := e.state(t)
+	e.put(t, "k", old, deps.Tag("t"))
+	e.invalidate(t, deps.Tag("x"))
+	if err := e.rdb.Del(e.ctx, e.s.k.control()...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	st := e.state(t)
+	if st.Epoch == old.Epoch || st.Seq != 0 {
+		t.Fatalf("state after the loss %+v", st)
+	}
+	if e.hit(t, "k") {
+		t.Fatal("entry of the old epoch served")
+	}
+	if r := e.put(t, "k2", old, deps.Tag("t")); r != RefusedEpoch {
+		t.Fatalf("put of the old epoch = %v", r)
+	}
+	if r := e.put(t, "k2", st, deps.Tag("x")); r != Stored { // old tombstones do not count
+		t.Fatalf("put = %v", r)
+	}
+}
+
+// Puts and invalidations race on many keys and dependencies; afterwards, and
+// while they run, every entry in Redis is indexed under each dependency or
+// fails the reader's check, and no put marked before a finished
+// invalidation of one of its dependencies is readable.
+func testClusterSeedDefect1(t *testing.T, e *cenv) {
+	pool := make([]deps.Dep, 8)
+	for i := range pool {
+		pool[i] = deps.Id("row", i)
+	}
+	deadline := time.Now().Add(1200 * time.Millisecond)
+	var wg sync.WaitGroup
+	var stored, refused, invs atomic.Int64
+	for w := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), 7))
+			for time.Now().Before(deadline) {
+				mark, err := e.s.state(e.ctx)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				key := fmt.Sprint("k", r.IntN(30))
+				ds := []deps.Dep{pool[r.IntN(len(pool))], pool[r.IntN(len(pool))]}
+				ds = dedupe(ds)
+				if r.IntN(3) == 0 {
+					if _, err := e.s.invalidate(e.ctx, ds[:1], "w"); err != nil {
+						t.Error(err)
+						return
+					}
+					invs.Add(1)
+					continue
+				}
+				res, err := e.s.put(e.ctx, key, Envelope{Deps: ds, Payload: []byte(key)}, time.Minute, mark)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if res == Stored {
+					stored.Add(1)
+				} else {
+					refused.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	// Every entry left is in each of its dependencies' sets, and no
+	// tombstone is newer than its mark.
+	keys, err := e.entries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		raw, err := e.rdb.Get(e.ctx, e.s.k.entry(k)).Result()
+		if err != nil {
+			continue
+		}
+		mark, env, err := splitEntry(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		en, _ := DecodeEnvelope([]byte(env))
+		for _, d := range en.Deps {
+			if _, err := e.rdb.ZScore(e.ctx, e.s.k.depKey(d), k).Result(); err != nil {
+				t.Errorf("entry %s is not in the set of %v", k, d)
+			}
+			if tombNewer(e.rdb.Get(e.ctx, e.s.k.tombKey(d)).Val(), mark) {
+				t.Errorf("entry %s (mark %d) outlived an invalidation of %v", k, mark.Seq, d)
+			}
+		}
+	}
+	if st := e.state(t); st.Seq != uint64(invs.Load()) {
+		t.Errorf("watermark %d after %d invalidations", st.Seq, invs.Load())
+	}
+	t.Logf("%d stored, %d refused, %d invalidations, %d entries left", stored.Load(), refused.Load(), invs.Load(), len(keys))
+}
+
+// entries lists the entry keys of the namespace on every master.
+func (e *cenv) entries() ([]string, error) {
+	var mu sync.Mutex
+	var out []string
+	err := e.rdb.ForEachMaster(e.ctx, func(ctx context.Context, c *redis.Client) error {
+		ks, err := c.Keys(ctx, e.s.k.entryPrefix+"*").Result()
+		mu.Lock()
+		for _, k := range ks {
+			out = append(out, strings.TrimPrefix(k, e.s.k.entryPrefix))
+		}
+		mu.Unlock()
+		return err
+	})
+	return out, err
+}
+
+// The round trips of each operation.
+func testClusterRoundTrips(t *testing.T, e *cenv) {
+	h := &countHook{}
+	e.rdb.AddHook(h)
+	st := e.state(t)
+	ds := []deps.Dep{deps.Id("a", 1), deps.Id("b", 2), deps.Tag("t")}
+	for i := range 20 { // every script cached on every master
+		w := []deps.Dep{deps.Id("w", i)}
+		e.put(t, fmt.Sprint("w", i), st, w...)
+		e.invalidate(t, w...)
+		st = e.state(t)
+	}
+	h.take()
+	count := func(what string, want int, f func()) {
+		t.Helper()
+		f()
+		if got := h.take(); len(got) != want {
+			t.Errorf("%s: %d round trips, want %d: %v", what, len(got), want, got)
+		} else {
+			t.Logf("%s: %d round trips", what, len(got))
+		}
+	}
+	st = e.state(t)
+	h.take()
+	count("read, miss", 1, func() { e.hit(t, "k") })
+	count("put, 3 deps", 3, func() { e.put(t, "k", st, ds...) })
+	count("read, hit", 2, func() { e.hit(t, "k") })
+	count("invalidate, 1 dep, 1 entry", 4, func() { e.invalidate(t, ds[0]) })
+	count("state", 1, func() { e.state(t) })
+	count("set, no mark", 6, func() {
+		if _, _, err := e.s.set(e.ctx, "k", Envelope{Deps: ds[1:]}, time.Minute, nil, "o"); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -1,0 +1,423 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/matroska-go/matroska/deps"
+)
+
+// put is Put under the cluster protocol (see clusterStore): P1, P2, P3,
+// three round trips (four when P3 deletes the entry). ds are the entry's
+// dependencies, checked and without duplicates.
+func (c *clusterStore) put(ctx context.Context, key string, e Envelope, ttl time.Duration, mark State) (PutResult, error) {
+	r, err := c.index(ctx, key, e.Deps, ttl, mark, mark)
+	if err != nil || r != Stored {
+		return r, err
+	}
+	return c.write(ctx, key, e, ttl, mark, mark, mark)
+}
+
+// index is P1: in one pipeline, the epoch and, in each dependency's slot,
+// the tombstone check against check and the index write; deps.Key(key) is
+// checked against keyCheck.
+func (c *clusterStore) index(ctx context.Context, key string, ds []deps.Dep, ttl time.Duration, check, keyCheck State) (PutResult, error) {
+	calls := c.indexCalls(key, ds, ttl, check, keyCheck)
+	var epoch *redis.StringCmd
+	err := exec(ctx, c.rdb, calls, func(p redis.Pipeliner) { epoch = p.Get(ctx, c.k.epoch) })
+	if err != nil {
+		return 0, fmt.Errorf("remote: put %q: %w", key, ctxErr(ctx, err))
+	}
+	return indexResult(calls, epoch, check)
+}
+
+func (c *clusterStore) indexCalls(key string, ds []deps.Dep, ttl time.Duration, check, keyCheck State) []*call {
+	score := ttlMillis(ttl + scoreSlack)
+	calls := make([]*call, 0, len(ds)+1)
+	seq := strconv.FormatUint(check.Seq, 10)
+	for _, d := range ds {
+		calls = append(calls, &call{sc: c.sc.index, keys: []string{c.k.tombKey(d), c.k.depKey(d)},
+			args: []any{seq, check.Epoch, key, score, "1"}})
+	}
+	kd := deps.Key(key)
+	return append(calls, &call{sc: c.sc.index, keys: []string{c.k.tombKey(kd), c.k.depKey(kd)},
+		args: []any{strconv.FormatUint(keyCheck.Seq, 10), keyCheck.Epoch, key, score, "0"}})
+}
+
+// indexResult reads the outcome of the P1 calls and the epoch read with
+// them.
+func indexResult(calls []*call, epoch *redis.StringCmd, check State) (PutResult, error) {
+	cur, err := str(epoch)
+	if err != nil {
+		return 0, err
+	}
+	if cur != check.Epoch {
+		return RefusedEpoch, nil
+	}
+	for _, cl := range calls {
+		v, err := cl.cmd.Int64()
+		if err != nil {
+			return 0, err
+		}
+		if v != 0 {
+			return RefusedStale, nil
+		}
+	}
+	return Stored, nil
+}
+
+// write is P2 and P3: write the entry with mark in its header, then read the
+// tombstones again and delete the entry if one is newer than check (for
+// the dependencies) or keyCheck (for deps.Key(key)), or the epoch changed.
+func (c *clusterStore) write(ctx context.Context, key string, e Envelope, ttl time.Duration, mark, check, keyCheck State) (PutResult, error) {
+	if c.crashed("P2") {
+		return 0, errCrashed
+	}
+	ekey := c.k.entry(key)
+	val := string(appendEntry(nil, mark, e))
+	if err := c.rdb.Set(ctx, ekey, val, ttl).Err(); err != nil {
+		return 0, fmt.Errorf("remote: put %q: %w", key, err)
+	}
+	if c.crashed("P3") {
+		return 0, errCrashed
+	}
+	var epoch *redis.StringCmd
+	tombs := make([]*redis.StringCmd, len(e.Deps)+1)
+	_ = exec(ctx, c.rdb, nil, func(p redis.Pipeliner) {
+		epoch = p.Get(ctx, c.k.epoch)
+		for i, d := range e.Deps {
+			tombs[i] = p.Get(ctx, c.k.tombKey(d))
+		}
+		tombs[len(e.Deps)] = p.Get(ctx, c.k.tombKey(deps.Key(key)))
+	})
+	r := Stored
+	if cur, err := str(epoch); err != nil {
+		r = 0 // unknown: delete to be safe
+	} else if cur != check.Epoch {
+		r = RefusedEpoch
+	}
+	for i, t := range tombs {
+		against := check
+		if i == len(e.Deps) {
+			against = keyCheck
+		}
+		tv, err := str(t)
+		if err != nil {
+			r = 0
+		} else if r == Stored && tombNewer(tv, against) {
+			r = RefusedStale
+		}
+	}
+	if r == Stored {
+		return Stored, nil
+	}
+	// Compare-and-delete: a later put's entry (it has its own recheck)
+	// stays.
+	if err := c.deleteIf(ctx, ekey, val); err != nil {
+		return 0, fmt.Errorf("remote: put %q: %w", key, err)
+	}
+	if r == 0 {
+		return 0, fmt.Errorf("remote: put %q: recheck failed: %w", key, strErr(append(tombs, epoch)))
+	}
+	return r, nil
+}
+
+// invalidate is Invalidate under the cluster protocol: A, B, D, C, four
+// round trips (more when a set holds more than InvalidateBatch members),
+// and then the overdue invalidations A claimed.
+func (c *clusterStore) invalidate(ctx context.Context, ds []deps.Dep, origin string) (State, error) {
+	st, late, err := c.begin(ctx, origin, ds)
+	if err != nil {
+		return State{}, fmt.Errorf("remote: invalidate: %w", err)
+	}
+	if err := c.apply(ctx, st, ds); err != nil {
+		return st, fmt.Errorf("remote: invalidate: invalidation %d is in flight, unfinished "+
+			"(a later call of any node finishes it after SweepAfter): %w", st.Seq, ctxErr(ctx, err))
+	}
+	if err := c.finish(ctx, st); err != nil {
+		return st, fmt.Errorf("remote: invalidate: %w", err)
+	}
+	c.sweep(ctx, st.Epoch, late)
+	return st, nil
+}
+
+// set is Set under the cluster protocol: an invalidation of deps.Key(key)
+// whose B runs together with the new entry's P1, then D (which deletes the
+// old entry), P2, P3 and C. The entry carries the Set's own sequence number
+// as its mark; the dependencies are checked against the caller's mark, or
+// without one against that number (a dependency invalidated after it
+// refuses the entry: Set then counts as done before that invalidation, the
+// entry is gone and Set reports Stored). Round trips: six, one more with a
+// mark. With a mark, a refusal found before the sequence number is taken
+// changes nothing; one found after it (an invalidation in between) leaves
+// key invalidated.
+func (c *clusterStore) set(ctx context.Context, key string, e Envelope, ttl time.Duration, mark *State, origin string) (State, PutResult, error) {
+	kd := deps.Key(key)
+	if mark != nil {
+		r, err := c.precheck(ctx, key, e.Deps, *mark)
+		if err != nil {
+			return State{}, 0, fmt.Errorf("remote: set %q: %w", key, err)
+		}
+		if r != Stored {
+			st, err := c.current(ctx)
+			return st, r, err
+		}
+	}
+	st, late, err := c.begin(ctx, origin, []deps.Dep{kd})
+	if err != nil {
+		return State{}, 0, fmt.Errorf("remote: set %q: %w", key, err)
+	}
+	check := st
+	if mark != nil {
+		check = *mark
+	}
+	tomb, sets := c.tombCalls(st, []deps.Dep{kd})
+	var r PutResult
+	err = func() error {
+		if c.crashed("B") {
+			return errCrashed
+		}
+		// B of deps.Key(key) and P1 of the new entry in one round trip:
+		// neither depends on the other.
+		icalls := c.indexCalls(key, e.Deps, ttl, check, st)
+		var epoch *redis.StringCmd
+		err := exec(ctx, c.rdb, append(icalls, tomb...), func(p redis.Pipeliner) { epoch = p.Get(ctx, c.k.epoch) })
+		if err != nil {
+			return err
+		}
+		if r, err = indexResult(icalls, epoch, check); err != nil {
+			return err
+		}
+		if c.crashed("D") {
+			return errCrashed
+		}
+		if err := c.drop(ctx, st, []deps.Dep{kd}, tomb, sets); err != nil {
+			return err
+		}
+		if r == Stored {
+			r, err = c.write(ctx, key, e, ttl, st, check, st)
+		}
+		return err
+	}()
+	if err != nil {
+		return st, Stored, fmt.Errorf("remote: set %q: invalidation %d is in flight, unfinished "+
+			"(a later call of any node finishes it after SweepAfter): %w", key, st.Seq, ctxErr(ctx, err))
+	}
+	if err := c.finish(ctx, st); err != nil {
+		return st, Stored, fmt.Errorf("remote: set %q: %w", key, err)
+	}
+	c.sweep(ctx, st.Epoch, late)
+	if mark == nil && r != Stored {
+		r = Stored // a later invalidation superseded the value
+	}
+	return st, r, nil
+}
+
+// precheck refuses a write marked mark, changing nothing, when the epoch
+// is not the mark's or a tombstone of ds or deps.Key(key) is newer.
+func (c *clusterStore) precheck(ctx context.Context, key string, ds []deps.Dep, mark State) (PutResult, error) {
+	var epoch *redis.StringCmd
+	tombs := make([]*redis.StringCmd, 0, len(ds)+1)
+	_ = exec(ctx, c.rdb, nil, func(p redis.Pipeliner) {
+		epoch = p.Get(ctx, c.k.epoch)
+		for _, d := range ds {
+			tombs = append(tombs, p.Get(ctx, c.k.tombKey(d)))
+		}
+		tombs = append(tombs, p.Get(ctx, c.k.tombKey(deps.Key(key))))
+	})
+	if err := strErr(append(tombs, epoch)); err != nil {
+		return 0, err
+	}
+	if epoch.Val() != mark.Epoch {
+		return RefusedEpoch, nil
+	}
+	for _, t := range tombs {
+		if tombNewer(t.Val(), mark) {
+			return RefusedStale, nil
+		}
+	}
+	return Stored, nil
+}
+
+// current reads the published watermark and the epoch without creating
+// anything.
+func (c *clusterStore) current(ctx context.Context) (State, error) {
+	vals, err := c.rdb.MGet(ctx, c.k.pub, c.k.epoch).Result()
+	if err != nil {
+		return State{}, err
+	}
+	var st State
+	if pub, ok := vals[0].(string); ok {
+		if st.Seq, err = parseSeq(pub); err != nil {
+			return State{}, err
+		}
+	}
+	st.Epoch, _ = vals[1].(string)
+	return st, nil
+}
+
+// begin is step A: the next sequence number, registered in flight with the
+// invalidation's message, and the overdue invalidations claimed.
+func (c *clusterStore) begin(ctx context.Context, origin string, ds []deps.Dep) (State, []any, error) {
+	var b strings.Builder
+	b.WriteString(origin)
+	for _, d := range ds {
+		b.WriteByte('\n')
+		b.WriteString(d.String())
+	}
+	res, err := c.sc.begin.Run(ctx, c.rdb, c.k.control(), newEpoch(), c.lease, b.String()).Slice()
+	if err != nil {
+		return State{}, nil, err
+	}
+	st, err := parseState(res, 0)
+	if err != nil {
+		return State{}, nil, err
+	}
+	return st, res[2:], nil
+}
+
+// apply is steps B and D of invalidation st of ds.
+func (c *clusterStore) apply(ctx context.Context, st State, ds []deps.Dep) error {
+	if c.crashed("B") {
+		return errCrashed
+	}
+	tomb, sets := c.tombCalls(st, ds)
+	if err := exec(ctx, c.rdb, tomb, nil); err != nil {
+		return err
+	}
+	if c.crashed("D") {
+		return errCrashed
+	}
+	return c.drop(ctx, st, ds, tomb, sets)
+}
+
+// tombCalls are the B scripts of invalidation st of ds; sets are the names
+// a large set of each is renamed to.
+func (c *clusterStore) tombCalls(st State, ds []deps.Dep) (calls []*call, sets []string) {
+	seq := strconv.FormatUint(st.Seq, 10)
+	for _, d := range ds {
+		aside := c.k.pend(d.String(), seq)
+		sets = append(sets, aside)
+		calls = append(calls, &call{sc: c.sc.tomb, keys: []string{c.k.tombKey(d), c.k.depKey(d), aside},
+			args: []any{seq, st.Epoch, c.horizon, c.batch}})
+	}
+	return calls, sets
+}
+
+// drop is step D: delete the entries of the members that the B calls tomb
+// returned (and of the sets they renamed aside, popped InvalidateBatch at
+// a time), and the entries named by deps.Key dependencies.
+func (c *clusterStore) drop(ctx context.Context, st State, ds []deps.Dep, tomb []*call, sets []string) error {
+	var batch []*call
+	flush := func() error {
+		err := exec(ctx, c.rdb, batch, nil)
+		batch = batch[:0]
+		return err
+	}
+	add := func(member, dep string) error {
+		batch = append(batch, &call{sc: c.sc.drop, keys: []string{c.k.entry(member)}, args: []any{dep}})
+		if len(batch) >= c.batch {
+			return flush()
+		}
+		return nil
+	}
+	var aside []int
+	for i, d := range ds {
+		res, err := tomb[i].cmd.Slice()
+		if err != nil || len(res) == 0 {
+			return fmt.Errorf("%w: tombstone script answered %v (%v)", ErrState, res, err)
+		}
+		if mode, _ := res[0].(int64); mode == 1 {
+			aside = append(aside, i)
+		}
+		for _, m := range res[1:] {
+			if s, ok := m.(string); ok {
+				if err := add(s, d.String()); err != nil {
+					return err
+				}
+			}
+		}
+		if k, ok := d.KeyName(); ok {
+			if err := add(k, ""); err != nil {
+				return err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	for _, i := range aside {
+		for {
+			popped, err := c.rdb.ZPopMin(ctx, sets[i], int64(c.batch)).Result()
+			if err != nil {
+				return err
+			}
+			for _, z := range popped {
+				if s, ok := z.Member.(string); ok {
+					batch = append(batch, &call{sc: c.sc.drop, keys: []string{c.k.entry(s)}, args: []any{ds[i].String()}})
+				}
+			}
+			if err := flush(); err != nil {
+				return err
+			}
+			if len(popped) < c.batch {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// finish is step C.
+func (c *clusterStore) finish(ctx context.Context, st State) error {
+	if c.crashed("C") {
+		return errCrashed
+	}
+	err := c.sc.finish.Run(ctx, c.rdb, c.k.control(),
+		strconv.FormatUint(st.Seq, 10), st.Epoch, c.logLen, c.k.channel).Err()
+	if err != nil {
+		return fmt.Errorf("invalidation %d is done but not published "+
+			"(a later call of any node publishes it after SweepAfter): %w", st.Seq, err)
+	}
+	return nil
+}
+
+// sweep finishes the overdue invalidations that a control script claimed
+// (late is its flat list of seq, body pairs), as far as ctx allows: B and D
+// again, then C. What it does not finish stays claimed until its renewed
+// deadline and is claimed again then.
+func (c *clusterStore) sweep(ctx context.Context, epoch string, late []any) {
+	for i := 0; i+1 < len(late); i += 2 {
+		seqText, _ := late[i].(string)
+		body, _ := late[i+1].(string)
+		seq, err := strconv.ParseUint(seqText, 10, 64)
+		if err != nil {
+			continue
+		}
+		st := State{Seq: seq, Epoch: epoch}
+		if ds, ok := bodyDeps(body); ok && len(ds) > 0 {
+			if err := c.apply(ctx, st, ds); err != nil {
+				return
+			}
+		}
+		if err := c.finish(ctx, st); err != nil && !errors.Is(err, context.Canceled) {
+			return
+		}
+	}
+}
+
+// strErr is the first error of cmds other than redis.Nil.
+func strErr(cmds []*redis.StringCmd) error {
+	for _, c := range cmds {
+		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,102 @@
+-- Helpers of the Redis Cluster scripts (cluster.go prepends this file to
+-- each). Every script touches the keys of one hash slot only, all passed in
+-- KEYS.
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function fmt_int(n)
+  return string.format('%d', n)
+end
+
+local function contains(list, s)
+  for i = 1, #list do
+    if list[i] == s then
+      return true
+    end
+  end
+  return false
+end
+
+-- entry_deps returns the dependency strings of a cluster entry v: the
+-- header "c1:<seq>:<epoch>\n" followed by an envelope (envelope.go). nil
+-- when v is not such an entry.
+local function entry_deps(v)
+  if type(v) ~= 'string' or string.sub(v, 1, 3) ~= 'c1:' then
+    return nil
+  end
+  local nl = string.find(v, '\n', 4, true)
+  if not nl then
+    return nil
+  end
+  local o = nl + 1
+  if #v < o + 6 or string.byte(v, o) ~= 69 or string.byte(v, o + 1) ~= 1 then
+    return nil
+  end
+  local stop = o + 6 + struct.unpack('>I4', v, o + 3)
+  if stop > #v then
+    return nil
+  end
+  local out = {}
+  local i = o + 7
+  while i <= stop do
+    local j = string.find(v, '\n', i, true)
+    if not j or j > stop then
+      j = stop + 1
+    end
+    out[#out + 1] = string.sub(v, i, j - 1)
+    i = j + 1
+  end
+  return out
+end
+
+-- tomb_newer reports whether tombstone t ("<seq>:<epoch>", or false) is
+-- newer than the mark (seq, epoch). A tombstone of another epoch is older
+-- than every mark of the current one (a mark of an older epoch is refused
+-- by the epoch check); one that does not parse proves nothing fresh.
+local function tomb_newer(t, seq, epoch)
+  if not t then
+    return false
+  end
+  local c = string.find(t, ':', 1, true)
+  if not c then
+    return true
+  end
+  if string.sub(t, c + 1) ~= epoch then
+    return false
+  end
+  return (tonumber(string.sub(t, 1, c - 1)) or math.huge) > tonumber(seq)
+end
+
+-- ensure_state returns the current epoch of the control keys (seq, epoch,
+-- pub, flight, msgs, log), starting a new one (the candidate) when any of
+-- seq, epoch, pub is missing: a fresh namespace, or a control master that
+-- restarted empty. The old epoch's registry and log go with it.
+local function ensure_state(K, candidate)
+  local epoch = redis.call('GET', K[2])
+  if epoch and epoch ~= '' and redis.call('EXISTS', K[1]) == 1 and redis.call('EXISTS', K[3]) == 1 then
+    return epoch
+  end
+  redis.call('SET', K[2], candidate)
+  redis.call('SET', K[1], 0)
+  redis.call('SET', K[3], 0)
+  redis.call('DEL', K[4], K[5], K[6])
+  return candidate
+end
+
+-- claim_overdue returns up to 4 invalidations in flight whose deadline has
+-- passed (their invalidator died or gave up), as a flat list of seq, body
+-- pairs, and renews their deadline for the caller, which finishes them.
+local function claim_overdue(K, lease)
+  local now = now_ms()
+  local late = redis.call('ZRANGEBYSCORE', K[4], '-inf', '(' .. fmt_int(now), 'LIMIT', 0, 4)
+  local out = {}
+  for _, s in ipairs(late) do
+    redis.call('ZADD', K[4], 'XX', fmt_int(now + lease), s)
+    out[#out + 1] = s
+    out[#out + 1] = redis.call('HGET', K[5], s) or ''
+  end
+  return out
+end

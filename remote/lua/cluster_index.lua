@@ -1,0 +1,22 @@
+-- Cluster put, step 1 of 3, in one dependency's slot: refuse if the
+-- dependency was invalidated after the mark, else index the key (before the
+-- entry exists: an entry never exists without its index).
+-- KEYS: tombstone, set.
+-- ARGV: mark seq, mark epoch, key, score ttl ms, '1' to index or '0' to
+--       check only (the deps.Key of the entry itself).
+-- Returns 0 (indexed, or checked), 1 (refused).
+if tomb_newer(redis.call('GET', KEYS[1]), ARGV[1], ARGV[2]) then
+  return 1
+end
+if ARGV[5] == '1' then
+  local now = now_ms()
+  local exp = now + tonumber(ARGV[4])
+  -- GT: a member's score only grows, so a put never shortens the life of
+  -- the index of a longer-lived entry of the same key.
+  redis.call('ZADD', KEYS[2], 'GT', exp, ARGV[3])
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. fmt_int(now))
+  if redis.call('PEXPIRETIME', KEYS[2]) < exp then
+    redis.call('PEXPIREAT', KEYS[2], fmt_int(exp))
+  end
+end
+return 0
