@@ -81,6 +81,16 @@ type Config struct {
 	//
 	// default: TrustWindow/4
 	Heartbeat time.Duration
+	// Key, when set, authenticates messages: only messages signed with it
+	// (by the publishing scripts, see package remote) are applied; others
+	// are dropped and counted in Stats.Forged. Without a Key, signed and
+	// unsigned messages are both accepted (signatures are not checked), so
+	// that the key can be rolled out node by node: first to the publishers,
+	// then to the subscribers. Messages replayed from the log are not
+	// signed: the log is a key, guarded by Redis's key permissions.
+	//
+	// default: none
+	Key *Key
 	// MaxMessageSize is the size above which a message is dropped as
 	// malformed.
 	//

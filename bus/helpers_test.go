@@ -42,6 +42,7 @@ func bg() context.Context { return context.Background() }
 type source struct {
 	rdb  *redis.Client
 	fail atomic.Bool
+	key  *bus.Key // signs the published messages when set
 }
 
 var errSourceDown = errors.New("test source: down")
@@ -152,7 +153,11 @@ func (s *source) emit(t testing.TB, steps ...step) []bus.Message {
 			})
 		}
 		if sp.pub {
-			pipe.Publish(bg(), channel, m.AppendEncode(nil))
+			payload := m.AppendEncode(nil)
+			if s.key != nil {
+				payload = s.key.Sign(payload)
+			}
+			pipe.Publish(bg(), channel, payload)
 		}
 	}
 	if _, err := pipe.Exec(bg()); err != nil {
@@ -296,6 +301,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	if ec.edit != nil {
 		ec.edit(&cfg)
 	}
+	e.src.key = cfg.Key
 	b, err := bus.Start(cfg)
 	if err != nil {
 		t.Fatal(err)

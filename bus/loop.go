@@ -155,7 +155,14 @@ func (b *Bus) onMessage(rm *redis.Message) {
 		b.drop(rm, "oversized", nil)
 		return
 	}
-	m, err := decode(rm.Payload)
+	payload, err := b.cfg.Key.verify(rm.Payload)
+	if err != nil {
+		b.n.forged.Add(1)
+		b.cfg.Logger.Warn("bus: dropped a message not signed with the shared key",
+			"channel", rm.Channel, "size", len(rm.Payload), "err", err)
+		return
+	}
+	m, err := decode(payload)
 	if err != nil {
 		b.drop(rm, "undecodable", err)
 		return

@@ -9,6 +9,7 @@ type Stats struct {
 	Applied    uint64 // messages handed to Handler.Apply (from the channel or the log)
 	Duplicates uint64 // messages already applied or covered by a reset, ignored
 	Malformed  uint64 // messages dropped: undecodable, oversized or on another channel
+	Forged     uint64 // messages dropped because Config.Key is set and they are not signed with it
 	StaleEpoch uint64 // messages of an epoch other than the current one, ignored
 	Gaps       uint64 // sequence gaps seen on the channel
 	Lost       uint64 // messages found missing by a heartbeat (the channel was silent)
@@ -30,7 +31,7 @@ type counters struct {
 	received, applied, duplicates, malformed, staleEpoch atomic.Uint64
 	gaps, lost, replayed, resets                         atomic.Uint64
 	reconnects, silences, heartbeats, untrusted          atomic.Uint64
-	sourceErrs                                           atomic.Uint64
+	sourceErrs, forged                                   atomic.Uint64
 
 	seq   atomic.Uint64
 	epoch atomic.Pointer[string]
@@ -44,6 +45,7 @@ func (b *Bus) Stats() Stats {
 		Applied:    n.applied.Load(),
 		Duplicates: n.duplicates.Load(),
 		Malformed:  n.malformed.Load(),
+		Forged:     n.forged.Load(),
 		StaleEpoch: n.staleEpoch.Load(),
 		Gaps:       n.gaps.Load(),
 		Lost:       n.lost.Load(),
