@@ -26,3 +26,15 @@ for mod in $(git ls-files 'go.mod' '*/go.mod' 2>/dev/null || find . -name go.mod
 	echo "== module $dir"
 	(cd "$dir" && go vet ./... && go test -race -count=1 -timeout 20m ./...)
 done
+
+# The decoders that read what other processes wrote (dependency strings, bus
+# messages and their signatures, Redis entries) are fuzzed for a few seconds
+# each, beyond their seed corpora (which the tests above already ran).
+FUZZTIME=${FUZZTIME:-5s}
+for target in ./deps:FuzzParse ./deps:FuzzDistinct ./deps:FuzzNumbers \
+	./bus:FuzzDecode ./bus:FuzzVerify ./remote:FuzzDecodeEnvelope; do
+	pkg=${target%%:*}
+	fn=${target##*:}
+	echo "== fuzz $pkg $fn ($FUZZTIME)"
+	go test -run '^$' -fuzz "^${fn}\$" -fuzztime "$FUZZTIME" "$pkg"
+done
