@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/matroska-go/matroska/deps"
+	"github.com/matroska-go/matroska/local"
 	"github.com/matroska-go/matroska/tiered"
 )
 
@@ -55,6 +56,15 @@ var (
 	// AtMark makes Set refuse (ErrStale) a value overtaken by an
 	// invalidation since the mark.
 	AtMark = tiered.AtMark
+	// Lease turns the cross-node load lease on or off for the call: one
+	// loader per cold key across the nodes (see [tiered.Lease]).
+	Lease = tiered.Lease
+	// RefreshAfter sets a soft TTL after which a hit refreshes the entry in
+	// the background while serving it (see [tiered.RefreshAfter]).
+	RefreshAfter = tiered.RefreshAfter
+	// StaleIfError keeps an expired value for a while, to answer with when
+	// the loader fails (see [tiered.StaleIfError]).
+	StaleIfError = tiered.StaleIfError
 )
 
 // GetOrLoad returns the value of key: from this node's L1, else from Redis,
@@ -78,11 +88,37 @@ var (
 //     dependency) is returned along with an error saying why.
 //
 // The value may be shared with other callers: treat it as read-only.
+//
+// With RefreshAfter, a hit on an entry older than the soft TTL returns it
+// and refreshes it in the background; with StaleIfError, a failed load
+// returns the last value if it expired (and was not invalidated) less than
+// that long ago; with Lease, one node at a time loads a cold key.
 func GetOrLoad[T any](ctx context.Context, c *Cache, key string, load LoadFunc[T], opts ...Option) (T, error) {
-	if v, ok, err := fromL1[T](ctx, c, key); ok {
-		return v, err
+	if it, hit := c.Peek(key); hit {
+		if v, ok, err := fromItem[T](ctx, c, key, it); ok {
+			if c.Due(it) {
+				refreshAhead(c, key, load, opts)
+			}
+			return v, err
+		}
 	}
 	return getOrLoadMiss(ctx, c, key, load, opts)
+}
+
+// refreshAhead starts the background refresh of a due entry (see
+// RefreshAfter). It is a function of its own so that the loader it builds
+// is allocated here, not on the hit path.
+func refreshAhead[T any](c *Cache, key string, load LoadFunc[T], opts []Option) {
+	c.RefreshAhead(key, loader(c, load), opts...)
+}
+
+func loader[T any](c *Cache, load LoadFunc[T]) tiered.Loader {
+	return tiered.Loader{
+		Load: func(ctx context.Context, rec *Recorder) (any, error) {
+			return load(ctx, rec)
+		},
+		Decode: decoder[T](c),
+	}
 }
 
 // fromL1 answers from this node's L1 when it holds key with a value of type
@@ -93,6 +129,12 @@ func fromL1[T any](ctx context.Context, c *Cache, key string) (v T, ok bool, err
 	if !hit {
 		return v, false, nil
 	}
+	return fromItem[T](ctx, c, key, it)
+}
+
+// fromItem answers from it, key's L1 entry, when it holds a value of type T
+// or is a negative entry.
+func fromItem[T any](ctx context.Context, c *Cache, key string, it *local.Item) (v T, ok bool, err error) {
 	if it.NotFound {
 		c.Consumed(ctx, key, it)
 		return v, true, ErrNotFound
@@ -104,12 +146,7 @@ func fromL1[T any](ctx context.Context, c *Cache, key string) (v T, ok bool, err
 }
 
 func getOrLoadMiss[T any](ctx context.Context, c *Cache, key string, load LoadFunc[T], opts []Option) (T, error) {
-	v, err := c.Miss(ctx, key, tiered.Loader{
-		Load: func(ctx context.Context, rec *Recorder) (any, error) {
-			return load(ctx, rec)
-		},
-		Decode: decoder[T](c),
-	}, opts...)
+	v, err := c.Miss(ctx, key, loader(c, load), opts...)
 	return typed[T](v, err)
 }
 

@@ -124,7 +124,7 @@ func (c *Cache) sweep() {
 				break
 			}
 			seen++
-			if now >= it.expires {
+			if now >= it.keep {
 				c.dropLocked(it) // deleting during range is allowed
 				c.n.expired++
 				expired++

@@ -15,6 +15,7 @@ type item struct {
 	key     string // the key it was filled under
 	gen     uint64 // the generation it was filled in
 	expires int64  // Get misses from this time on (Cache.now's scale)
+	keep    int64  // the entry leaves the index from this time on: expires plus Item.Grace
 
 	// dead is set, under Cache.mu and before the item leaves Ristretto, when
 	// the item leaves the index (invalidated, deleted, replaced by a newer

@@ -19,6 +19,15 @@ type Item struct {
 	NotFound bool       // a negative entry: the source said the value does not exist
 	Deps     []deps.Dep // what the value depends on (zero Deps are ignored)
 	Mark     uint64     // start mark: the sequence read before the value was read
+
+	// Refresh, when positive, makes [Cache.Due] report the entry due for a
+	// refresh this long after Fill (at most its TTL).
+	Refresh time.Duration
+	// Grace keeps the entry this long past its TTL for [Cache.GetStale]
+	// only: Get misses for it from its TTL on, as for any expired entry.
+	Grace time.Duration
+
+	due int64 // Refresh as a time on Cache.now's scale; 0: never due
 }
 
 // Cache is the L1: a Ristretto cache of decoded values, a dependency index
@@ -135,8 +144,32 @@ func (c *Cache) Get(key string) (_ *Item, _ bool) {
 	if !ok || it == nil || it.dead.Load() || it.gen != c.gen.Load() {
 		return
 	}
-	if c.now() >= it.expires {
-		c.expire(it)
+	if now := c.now(); now >= it.expires {
+		if now >= it.keep {
+			c.expire(it)
+		}
+		return
+	}
+	return &it.Item, true
+}
+
+// Due reports whether it, returned by Get, is due for a refresh (see
+// Item.Refresh). It costs one comparison for an entry filled without
+// Refresh.
+func (c *Cache) Due(it *Item) bool {
+	return it.due != 0 && c.now() >= it.due
+}
+
+// GetStale returns the entry of key as Get does, but also during its grace
+// time past its TTL (see Item.Grace). An invalidated, deleted or reset
+// entry is never returned.
+func (c *Cache) GetStale(key string) (_ *Item, _ bool) {
+	if c.closed.Load() {
+		return
+	}
+	defer c.recoverClosed()
+	it, ok := c.rc.Get(key)
+	if !ok || it == nil || it.dead.Load() || it.gen != c.gen.Load() || c.now() >= it.keep {
 		return
 	}
 	return &it.Item, true
@@ -204,6 +237,14 @@ func (c *Cache) Fill(key string, it Item, gen uint64, ttl time.Duration, cost in
 		return false
 	}
 	ni := &item{Item: it, key: key, gen: gen, expires: c.expiry(min(ttl, c.maxTTL))}
+	ni.keep = ni.expires
+	if it.Grace > 0 {
+		ni.keep = c.expiry(min(ttl, c.maxTTL) + it.Grace)
+	}
+	ni.due = 0
+	if it.Refresh > 0 {
+		ni.due = min(c.expiry(it.Refresh), ni.expires)
+	}
 	ni.Deps = cloneDeps(it.Deps)
 	if c.idx.keys[key] != nil {
 		// A Set of a key that Ristretto's store holds replaces the value in

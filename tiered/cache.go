@@ -43,6 +43,7 @@ type Cache struct {
 	own atomic.Pointer[Mark]
 
 	flights singleflight.Group
+	ahead   ahead // the lease, refresh-ahead, stale-if-error: see lease.go, refresh.go
 	breaker breaker
 	n       counters
 	closed  atomic.Bool
@@ -74,6 +75,7 @@ func New(cfg Config) (*Cache, error) {
 	if c.origin == "" {
 		c.origin = randomID()
 	}
+	c.ahead.init()
 	noEpoch := ""
 	c.epoch.Store(&noEpoch)
 	if cfg.Redis == nil {
@@ -132,6 +134,7 @@ func (c *Cache) Close() error {
 	if c.closed.Swap(true) {
 		return ErrClosed
 	}
+	c.ahead.close()
 	var err error
 	if c.bus != nil {
 		err = c.bus.Close()
@@ -189,7 +192,7 @@ func (c *Cache) Set(ctx context.Context, key string, value any, opts ...Option) 
 		}
 		s := c.applyLocal(keyDep)
 		c.writeMu.Unlock()
-		c.fillL1(key, local.Item{Value: value, Deps: o.deps, Mark: s}, gen, ttl, payload)
+		c.fillL1(key, local.Item{Value: value, Deps: o.deps, Mark: s, Grace: o.stale}, gen, ttl, payload)
 		return nil
 	}
 	if !c.breaker.allow() {
@@ -202,9 +205,9 @@ func (c *Cache) Set(ctx context.Context, key string, value any, opts ...Option) 
 	}
 	env := remote.Envelope{Deps: o.deps, Payload: payload}
 	rctx, cancel := context.WithTimeout(ctx, c.cfg.RedisTimeout)
-	st, res, err := c.l2.Set(rctx, key, env, ttl, mark, c.origin)
+	st, res, err := c.l2.Set(rctx, key, env, l2TTL(ttl, false, &o), mark, c.origin)
 	cancel()
-	if err != nil {
+	if err != nil && !c.unfinished(err) {
 		c.dropLocal(keyDep)
 		return c.redisFailed(err)
 	}
@@ -216,7 +219,7 @@ func (c *Cache) Set(ctx context.Context, key string, value any, opts ...Option) 
 	c.l1.Invalidate(st.Seq, keyDep)
 	c.wrote(st)
 	if c.l1Trusted() && st.Epoch == *c.epoch.Load() {
-		c.fillL1(key, local.Item{Value: value, Deps: o.deps, Mark: st.Seq}, gen, ttl, payload)
+		c.fillL1(key, local.Item{Value: value, Deps: o.deps, Mark: st.Seq, Grace: o.stale}, gen, ttl, payload)
 	}
 	return nil
 }
@@ -258,7 +261,7 @@ func (c *Cache) Invalidate(ctx context.Context, ds ...deps.Dep) error {
 		return fmt.Errorf("%w: circuit breaker open", ErrUnavailable)
 	}
 	st, err := c.l2.Invalidate(ctx, ds, c.origin)
-	if err != nil {
+	if err != nil && !c.unfinished(err) {
 		c.dropLocal(ds)
 		return c.redisFailed(err)
 	}
@@ -331,6 +334,21 @@ func (c *Cache) dropLocal(ds []deps.Dep) {
 	c.l1.Invalidate(c.l1.Applied()+1, ds)
 }
 
+// unfinished reports whether err is remote.ErrUnfinished: an invalidation
+// in phases that took effect (its number, tombstones and broadcast are in
+// Redis, and the entries it has not deleted yet read as misses) but whose
+// clean-up was cut short, by the caller's context or a failed call. Its
+// State is valid and the write succeeded: what is left is deleted by the
+// next Invalidate or Set of any node after remote.Config.SweepAfter.
+func (c *Cache) unfinished(err error) bool {
+	if !errors.Is(err, remote.ErrUnfinished) {
+		return false
+	}
+	c.n.unfinished.Add(1)
+	c.cfg.Logger.Warn("matroska: invalidation in effect, clean-up left to a later write", "err", err)
+	return true
+}
+
 // redisFailed counts a failed Redis call and wraps its error.
 func (c *Cache) redisFailed(err error) error {
 	if errors.Is(err, context.Canceled) {
@@ -392,19 +410,21 @@ func (c *Cache) jitter(ttl time.Duration, off bool) time.Duration {
 // item, its index entries, Ristretto's bookkeeping.
 const entryOverhead = 160
 
-func (c *Cache) fillL1(key string, it local.Item, gen uint64, ttl time.Duration, payload []byte) {
+// fillL1 fills L1 and reports whether the fill was accepted.
+func (c *Cache) fillL1(key string, it local.Item, gen uint64, ttl time.Duration, payload []byte) bool {
 	cost := int64(len(key) + len(payload) + entryOverhead)
 	for _, d := range it.Deps {
 		cost += int64(len(d.String()) + 48)
 	}
 	if !c.l1.Fill(key, it, gen, ttl, cost) {
 		c.n.refusedFills.Add(1)
-		return
+		return false
 	}
 	// Ristretto applies a new key asynchronously: wait (microseconds, on
 	// the fill path only) so that the next call on this node hits L1
 	// instead of repeating the round trip or, in one-process mode, the load.
 	c.l1.Wait()
+	return true
 }
 
 func randomID() string {

@@ -113,6 +113,36 @@ type Config struct {
 	// default: 2 seconds
 	StartTimeout time.Duration
 
+	// Lease turns the cross-node load lease on for every call (the Lease
+	// option overrides it per call). With it, a miss in both tiers takes
+	// the lease of the key in Redis before it runs the loader: one node
+	// loads, the others wait until the entry lands (woken by a
+	// notification, or by polling Redis every LeasePoll) and take the
+	// lease over if its holder stops renewing it for LeaseTime (G8). The
+	// per-node singleflight stays in front: one lease attempt per key per
+	// node. Without Redis, or while it fails, there is no lease and each
+	// node loads (G9).
+	// default: false
+	Lease bool
+
+	// LeaseTime is how long a lease outlives its holder: the holder renews
+	// it every LeaseTime/3 while its loader runs, so a live holder keeps
+	// it however long the load takes (up to LoadTimeout), and the lease
+	// of a holder that died (or lost Redis) is taken over at most
+	// LeaseTime after its last renewal.
+	// default: 5 seconds
+	LeaseTime time.Duration
+
+	// LeasePoll is how often a node waiting for another node's load reads
+	// Redis in case the notification was lost.
+	// default: 100 milliseconds
+	LeasePoll time.Duration
+
+	// StaleIfError is the StaleIfError option of every call that does not
+	// give one, Get and Set included.
+	// default: 0 (off)
+	StaleIfError time.Duration
+
 	// Logger receives warnings and debug events.
 	// default: discard
 	Logger *slog.Logger
@@ -151,6 +181,9 @@ func (cfg Config) withDefaults() (Config, error) {
 		{"TombstoneHorizon", &cfg.TombstoneHorizon, 10 * time.Minute},
 		{"BreakerCooldown", &cfg.BreakerCooldown, time.Second},
 		{"StartTimeout", &cfg.StartTimeout, 2 * time.Second},
+		{"LeaseTime", &cfg.LeaseTime, 5 * time.Second},
+		{"LeasePoll", &cfg.LeasePoll, 100 * time.Millisecond},
+		{"StaleIfError", &cfg.StaleIfError, 0},
 	}
 	for _, d := range durations {
 		if *d.p < 0 {

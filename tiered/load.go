@@ -35,6 +35,8 @@ type result struct {
 	mark     Mark
 	known    bool      // mark is a real start mark: the value can be nested into a cacheable entry
 	started  time.Time // when the load (or L2 read) began
+	due      bool      // an L2 entry due for a refresh (RefreshAfter)
+	retry    bool      // a background refresh ended without a value for callers that joined it
 }
 
 // Peek returns key's L1 entry when L1 may be trusted now. It is the hot
@@ -112,6 +114,9 @@ func (c *Cache) Miss(ctx context.Context, key string, l Loader, opts ...Option) 
 		select {
 		case r := <-ch:
 			res := r.Val.(*result)
+			if res.retry && joined < 3 {
+				continue // joined a background refresh that had nothing to give
+			}
 			if r.Shared {
 				c.n.shared.Add(1)
 				// A load started before this caller came may have been
@@ -162,7 +167,8 @@ func (c *Cache) Get(ctx context.Context, key string, decode func([]byte) (any, e
 		return v, err
 	}
 	c.n.l1Misses.Add(1)
-	res, found, _, err := c.readL2(ctx, key, decode, c.l1.Generation())
+	o := c.applyOptions(nil)
+	res, found, _, err := c.readL2(ctx, key, decode, c.l1.Generation(), &o)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +184,9 @@ func (c *Cache) Get(ctx context.Context, key string, decode func([]byte) (any, e
 // readL2 reads key from Redis. found reports an entry (a value or a
 // negative entry); otherwise mark is the start mark for a load. gen is the
 // L1 generation taken before the read: a reset in between refuses the fill.
-func (c *Cache) readL2(ctx context.Context, key string, decode func([]byte) (any, error), gen uint64) (res *result, found bool, mark Mark, err error) {
+// An entry past its TTL and kept for StaleIfError (see refresh.go) is not
+// found; it is returned in res, for a load that fails.
+func (c *Cache) readL2(ctx context.Context, key string, decode func([]byte) (any, error), gen uint64, o *callOptions) (res *result, found bool, mark Mark, err error) {
 	if c.l2 == nil {
 		return nil, false, Mark{seq: c.l1.Applied()}, nil
 	}
@@ -213,40 +221,78 @@ func (c *Cache) readL2(ctx context.Context, key string, decode func([]byte) (any
 		c.cfg.Logger.Warn("matroska: entry does not decode; reloading", "key", key, "err", err)
 		return nil, false, mark, nil
 	}
+	ttl, grace, refreshIn, expired := c.timing(env.TTL, env.NotFound, o)
+	if expired {
+		c.n.l2Misses.Add(1)
+		return res, false, mark, nil
+	}
+	res.due = refreshIn < 0
 	c.n.l2Hits.Add(1)
 	if useL1 && res.known && st.Epoch == *c.epoch.Load() {
-		ttl := env.TTL
-		if ttl <= 0 {
-			ttl = c.cfg.L1MaxTTL
+		it := local.Item{Value: res.val, NotFound: env.NotFound, Deps: env.Deps, Mark: st.Seq, Grace: grace, Refresh: refreshIn}
+		if refreshIn < 0 {
+			it.Refresh = time.Nanosecond // due now: every hit asks, startRefresh runs one
 		}
-		c.fillL1(key, local.Item{Value: res.val, NotFound: env.NotFound, Deps: env.Deps, Mark: st.Seq}, gen, ttl, env.Payload)
+		c.fillL1(key, it, gen, ttl, env.Payload)
 	}
 	return res, true, mark, nil
 }
 
-// load is the body of one shared load: L2, then the loader, then the put.
+// load is the body of one shared load: L2, then (with the lease on) the
+// lease or the wait for another node's entry (see lease.go), then the
+// loader, then the put.
 func (c *Cache) load(ctx context.Context, key string, l *Loader, o *callOptions) *result {
 	start := time.Now()
 	gen := c.l1.Generation()
-	res, found, mark, err := c.readL2(ctx, key, l.Decode, gen)
+	res, found, mark, err := c.readL2(ctx, key, l.Decode, gen, o)
 	if found {
 		res.started = start
+		if res.due {
+			c.startRefresh(key, l, o)
+		}
 		return res
+	}
+	kept := res // a value kept for StaleIfError, or nil
+	if err == nil && c.l2 != nil && o.lease {
+		r, out, mk, held, lerr := c.leaseOrWait(ctx, key, l, o, gen, mark, false)
+		if r != nil && out != leaseLanded {
+			kept = r
+		}
+		switch out {
+		case leaseLanded:
+			r.started = start
+			return r
+		case leaseAborted:
+			return c.orStale(key, &result{err: lerr, started: start}, kept, o)
+		case leaseHeld:
+			defer c.releaseLease(held)
+		}
+		mark = mk
 	}
 	known := err == nil && (c.l2 == nil || mark.epoch != "")
 	if err != nil {
 		c.n.degraded.Add(1)
 	}
+	return c.loadPut(ctx, key, l, o, mark, known, gen, start, kept, false)
+}
 
+// loadPut runs the loader with start mark mark and stores its result unless
+// an invalidation overtook it (G1). A loader error is answered with kept
+// (or L1's kept value) when StaleIfError allows. refresh counts the outcome
+// as a background refresh's.
+func (c *Cache) loadPut(ctx context.Context, key string, l *Loader, o *callOptions, mark Mark, known bool, gen uint64, start time.Time, kept *result, refresh bool) *result {
 	rec := &Recorder{mark: mark}
 	c.n.loads.Add(1)
 	v, err := callLoader(withRecorder(ctx, rec), rec, l.Load)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		c.n.loadErrors.Add(1)
-		return &result{err: err, started: start}
+		if refresh {
+			return &result{err: err, started: start}
+		}
+		return c.orStale(key, &result{err: err, started: start}, kept, o)
 	}
 	ds, m, invalid, unknown := rec.result(o.deps)
-	res = &result{val: v, deps: ds, mark: m, known: known && !unknown, started: start}
+	res := &result{val: v, deps: ds, mark: m, known: known && !unknown, started: start}
 	ttl := o.ttl
 	if err != nil {
 		res.val, res.err, res.notFound = nil, ErrNotFound, true
@@ -262,6 +308,9 @@ func (c *Cache) load(ctx context.Context, key string, l *Loader, o *callOptions)
 	if time.Since(start) > c.cfg.TombstoneHorizon/2 {
 		// Tombstones of invalidations during the load may have expired.
 		c.n.refusedPuts.Add(1)
+		if refresh {
+			c.ahead.n.refreshRefused.Add(1)
+		}
 		return res
 	}
 	var payload []byte
@@ -271,12 +320,12 @@ func (c *Cache) load(ctx context.Context, key string, l *Loader, o *callOptions)
 			return res
 		}
 	}
-	ttl = c.jitter(ttl, o.noJitter)
+	ttl = c.jitter(ttl, o.noJitter || o.refresh > 0)
 	if c.l2 != nil {
 		useL1 := c.l1Trusted()
 		rctx, cancel := context.WithTimeout(ctx, c.cfg.RedisTimeout)
 		env := remote.Envelope{NotFound: res.notFound, Deps: ds, Payload: payload}
-		put, err := c.l2.Put(rctx, key, env, ttl, remote.State{Seq: m.seq, Epoch: m.epoch})
+		put, err := c.l2.Put(rctx, key, env, l2TTL(ttl, res.notFound, o), remote.State{Seq: m.seq, Epoch: m.epoch})
 		cancel()
 		switch {
 		case err != nil:
@@ -285,14 +334,26 @@ func (c *Cache) load(ctx context.Context, key string, l *Loader, o *callOptions)
 		case put != remote.Stored:
 			c.breaker.success()
 			c.n.refusedPuts.Add(1)
+			if refresh {
+				c.ahead.n.refreshRefused.Add(1)
+			}
 			return res
+		}
+		if refresh {
+			c.ahead.n.refreshStored.Add(1)
 		}
 		c.breaker.success()
 		if !useL1 || m.epoch != *c.epoch.Load() {
 			return res
 		}
 	}
-	c.fillL1(key, local.Item{Value: v, NotFound: res.notFound, Deps: ds, Mark: m.seq}, gen, ttl, payload)
+	it := local.Item{Value: v, NotFound: res.notFound, Deps: ds, Mark: m.seq}
+	aheadItem(&it, o)
+	if !c.fillL1(key, it, gen, ttl, payload) && refresh && c.l2 == nil {
+		c.ahead.n.refreshRefused.Add(1)
+	} else if refresh && c.l2 == nil {
+		c.ahead.n.refreshStored.Add(1)
+	}
 	return res
 }
 

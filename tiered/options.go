@@ -11,6 +11,7 @@ import (
 // values (no closures), so passing them costs nothing on an L1 hit.
 type Option struct {
 	kind optionKind
+	on   bool
 	d    time.Duration
 	deps []deps.Dep
 	mark Mark
@@ -24,6 +25,9 @@ const (
 	optDeps
 	optMark
 	optNoJitter
+	optLease
+	optRefreshAfter
+	optStaleIfError
 )
 
 // TTL sets the time to live of the entry (default Config.DefaultTTL).
@@ -46,10 +50,43 @@ func AtMark(m Mark) Option { return Option{kind: optMark, mark: m} }
 // to Config.Jitter.
 func NoJitter() Option { return Option{kind: optNoJitter} }
 
+// Lease turns the cross-node load lease on or off for this call, overriding
+// Config.Lease. With the lease on, a miss in both tiers takes a lease in
+// Redis before it calls the loader, so that one node in the cluster loads a
+// cold key while the others wait for its entry (G8). See Config.Lease.
+func Lease(on bool) Option { return Option{kind: optLease, on: on} }
+
+// RefreshAfter sets a soft TTL d (0 < d < TTL): a hit on an entry older
+// than d returns the entry and starts one refresh of it in the background
+// (one per key on this node; one per key across the cluster with the
+// lease on), which loads the value again and replaces the entry unless an
+// invalidation overtook the refresh (G1). Not-found entries are not
+// refreshed. An entry written with RefreshAfter gets its exact TTL (no
+// jitter): its age in Redis is read from its remaining time to live, which
+// jitter would blur; refreshes spread the expiries instead. Give a key the
+// same RefreshAfter, TTL and StaleIfError on every call.
+func RefreshAfter(d time.Duration) Option { return Option{kind: optRefreshAfter, d: d} }
+
+// StaleIfError keeps a value d past its TTL (in Redis and in L1) for one
+// use only: when a load of the key fails with an error other than
+// ErrNotFound, the call returns the kept value and no error (counted in
+// Stats.StaleServed). An invalidation removes the value at once, as any
+// other: an invalidated value is never served. It overrides
+// Config.StaleIfError, which Get and Set use. Give a key the same
+// StaleIfError on every call: a read that does not know of the extra time
+// serves it as part of the TTL.
+func StaleIfError(d time.Duration) Option { return Option{kind: optStaleIfError, d: d} }
+
 // check validates the options a caller gave.
 func (o *callOptions) check() error {
 	if o.ttl <= 0 || o.negTTL <= 0 {
 		return fmt.Errorf("%w: TTL %v, negative TTL %v", ErrInvalidTTL, o.ttl, o.negTTL)
+	}
+	if o.refresh < 0 || o.refresh >= o.ttl {
+		return fmt.Errorf("%w: RefreshAfter %v must be positive and below the TTL %v", ErrInvalidTTL, o.refresh, o.ttl)
+	}
+	if o.stale < 0 {
+		return fmt.Errorf("%w: StaleIfError %v is negative", ErrInvalidTTL, o.stale)
 	}
 	return checkDeps(o.deps)
 }
@@ -60,10 +97,13 @@ type callOptions struct {
 	deps        []deps.Dep
 	mark        *Mark
 	noJitter    bool
+	lease       bool          // take the cross-node lease on a miss (see lease.go)
+	refresh     time.Duration // RefreshAfter; 0: off (see refresh.go)
+	stale       time.Duration // StaleIfError; 0: off (see refresh.go)
 }
 
 func (c *Cache) applyOptions(opts []Option) callOptions {
-	o := callOptions{ttl: c.cfg.DefaultTTL, negTTL: c.cfg.NegativeTTL}
+	o := callOptions{ttl: c.cfg.DefaultTTL, negTTL: c.cfg.NegativeTTL, lease: c.cfg.Lease, stale: c.cfg.StaleIfError}
 	for i := range opts {
 		switch opt := &opts[i]; opt.kind {
 		case optTTL:
@@ -77,6 +117,12 @@ func (c *Cache) applyOptions(opts []Option) callOptions {
 			o.mark = &m
 		case optNoJitter:
 			o.noJitter = true
+		case optLease:
+			o.lease = opt.on
+		case optRefreshAfter:
+			o.refresh = opt.d
+		case optStaleIfError:
+			o.stale = opt.d
 		}
 	}
 	return o

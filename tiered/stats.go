@@ -25,9 +25,20 @@ type Stats struct {
 	LostIndex    uint64 // entries in Redis dropped on read because part of their index was gone (G2)
 
 	InvalidationsSent    uint64 // Invalidate, Delete and Set calls that reached Redis
+	Unfinished           uint64 // of those, invalidations in phases whose clean-up was cut short (in effect; swept later)
 	InvalidationsApplied uint64 // bus messages applied to L1
 	Flushes              uint64 // L1 resets: first sync, a gap the log could not fill, an epoch change
 	Replays              uint64 // invalidations replayed from the log after a gap
+
+	Leases         uint64 // cross-node leases taken (G8)
+	LeaseWaits     uint64 // loads that waited for another node's lease
+	LeaseNotified  uint64 // waits ended by a fill announcement (not by polling)
+	LeaseTakeovers uint64 // leases taken after waiting with no announcement: the holder's ran out
+
+	Refreshes        uint64 // background refreshes started (RefreshAfter)
+	RefreshesStored  uint64 // refreshes whose value was stored
+	RefreshesRefused uint64 // refreshes not stored because an invalidation overtook them (G1)
+	StaleServed      uint64 // failed loads answered with a value kept for StaleIfError
 
 	Degraded     uint64 // calls answered by the loader without Redis (G9)
 	BreakerOpens uint64 // times the circuit breaker opened
@@ -41,7 +52,7 @@ type counters struct {
 	l1Misses, l2Hits, l2Misses          atomic.Uint64
 	loads, loadErrors, shared, rejoined atomic.Uint64
 	refusedPuts, refusedFills, corrupt  atomic.Uint64
-	sent, applied, flushes              atomic.Uint64
+	sent, applied, flushes, unfinished  atomic.Uint64
 	degraded                            atomic.Uint64
 }
 
@@ -60,9 +71,18 @@ func (c *Cache) Stats() Stats {
 		RefusedFills:         c.n.refusedFills.Load(),
 		Corrupt:              c.n.corrupt.Load(),
 		InvalidationsSent:    c.n.sent.Load(),
+		Unfinished:           c.n.unfinished.Load(),
 		InvalidationsApplied: c.n.applied.Load(),
 		Flushes:              c.n.flushes.Load(),
 		Degraded:             c.n.degraded.Load(),
+		Leases:               c.ahead.n.leases.Load(),
+		LeaseWaits:           c.ahead.n.leaseWaits.Load(),
+		LeaseNotified:        c.ahead.n.leaseNotified.Load(),
+		LeaseTakeovers:       c.ahead.n.takeovers.Load(),
+		Refreshes:            c.ahead.n.refreshes.Load(),
+		RefreshesStored:      c.ahead.n.refreshStored.Load(),
+		RefreshesRefused:     c.ahead.n.refreshRefused.Load(),
+		StaleServed:          c.ahead.n.staleServed.Load(),
 		BreakerOpens:         c.breaker.opened.Load(),
 		L1:                   c.l1.Stats(),
 	}
