@@ -52,6 +52,22 @@
 // pending set keeps the TTL of the set it was, so nothing outlives the
 // entries it would have held even if no invalidation ever follows.
 //
+// # Redis Cluster
+//
+// With a *redis.ClusterClient (or [Config.Cluster]) the Store speaks a
+// protocol in which no script touches more than one hash slot (cluster.go
+// explains it and why it is safe): the control keys share the hash tag
+// {N} ({N}:seq, {N}:epoch, {N}:pub, {N}:log, the shard channel {N}:inv), a
+// dependency's set and tombstone share the dependency's tag (N:d:{<dep>},
+// N:i:{<dep>}), and an entry N:e:<key> lives wherever Redis hashes its name.
+// A put checks, writes and checks again; an invalidation takes its number,
+// writes tombstones, deletes entries, and is published (SPUBLISH) and logged
+// strictly in sequence order; [Store.State] reports the published
+// watermark. A read costs 1 round trip on a miss and 2 on a hit, a put 3, an
+// invalidation 4. A master that restarts empty loses the tombstones of its
+// slots, which a single Redis cannot do without changing the epoch: run
+// masters with replicas.
+//
 // # What it never touches
 //
 // It does not decode payloads (they are opaque bytes), keeps nothing in

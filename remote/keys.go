@@ -17,6 +17,10 @@ type keys struct {
 	depPrefix   string // N:d:, followed by the dependency's canonical string
 	tombPrefix  string // N:i:, followed by the dependency's canonical string
 	pendPrefix  string // N:p:, followed by a registry member "<seq>:<epoch>:<dep>"
+
+	// depSuffix ends a dependency set's and a tombstone's name: "" on a
+	// standalone Redis, "}" under the cluster protocol (useCluster).
+	depSuffix string
 }
 
 func newKeys(ns string) keys {
@@ -34,5 +38,13 @@ func newKeys(ns string) keys {
 }
 
 func (k *keys) entry(key string) string { return k.entryPrefix + key }
-func (k *keys) dep(d deps.Dep) string   { return k.depPrefix + d.String() }
-func (k *keys) tomb(d deps.Dep) string  { return k.tombPrefix + d.String() }
+func (k *keys) dep(d deps.Dep) string   { return k.depPrefix + d.String() + k.depSuffix }
+func (k *keys) tomb(d deps.Dep) string  { return k.tombPrefix + d.String() + k.depSuffix }
+
+// useCluster switches the names that the Store's accessors and Log use to
+// the cluster layout of ck (see clusterKeys).
+func (k *keys) useCluster(ck clusterKeys) {
+	k.seq, k.epoch, k.log, k.channel = ck.seq, ck.epoch, ck.log, ck.channel
+	k.entryPrefix, k.depPrefix, k.tombPrefix, k.depSuffix = ck.entryPrefix, ck.depPrefix, ck.tombPrefix, "}"
+	k.pending, k.pendPrefix = "", ck.pendPrefix
+}

@@ -52,6 +52,14 @@ type Config struct {
 	// Set of any node finishes it. Until then its entries read as misses.
 	// default: 30s
 	SweepAfter time.Duration
+	// Cluster selects the Redis Cluster protocol (see cluster.go: no script
+	// touches more than one hash slot, invalidations are published with
+	// SPUBLISH on a shard channel, round trips are more). A
+	// *redis.ClusterClient selects it whatever this field says; set it for
+	// a cluster client of another type (a wrapper). The Namespace must not
+	// contain braces then.
+	// default: false
+	Cluster bool
 }
 
 const (
@@ -95,6 +103,9 @@ func (c Config) withDefaults() (Config, error) {
 	case c.SweepAfter < 0:
 		return c, fmt.Errorf("%w: negative SweepAfter %v", ErrConfig, c.SweepAfter)
 	}
+	if (c.Cluster || isCluster(c.Redis)) && strings.ContainsAny(c.Namespace, "{}") {
+		return c, fmt.Errorf("%w: Namespace %q has a brace (the cluster protocol uses {Namespace} as a hash tag)", ErrConfig, c.Namespace)
+	}
 	return c, nil
 }
 
@@ -116,6 +127,10 @@ type Store struct {
 	afterPhase func(member string, left int64) error
 
 	lostIndex atomic.Uint64 // entries Read dropped for a lost index
+
+	// cl is the Redis Cluster protocol, nil on a standalone Redis. Every
+	// method that talks to Redis hands over to it first.
+	cl *clusterStore
 }
 
 // New returns the Store of cfg. It does not talk to Redis (so it succeeds
@@ -127,7 +142,7 @@ func New(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	secs := int64((cfg.TombstoneHorizon + time.Second - 1) / time.Second)
-	return &Store{
+	s := &Store{
 		rdb:     cfg.Redis,
 		keys:    newKeys(cfg.Namespace),
 		scripts: newScripts(),
@@ -135,7 +150,12 @@ func New(cfg Config) (*Store, error) {
 		logLen:  strconv.FormatInt(cfg.LogLength, 10),
 		batch:   strconv.Itoa(cfg.InvalidateBatch),
 		lease:   ttlMillis(cfg.SweepAfter),
-	}, nil
+	}
+	if cfg.Cluster || isCluster(cfg.Redis) {
+		s.cl = newClusterStore(cfg, &s.lostIndex)
+		s.keys.useCluster(s.cl.k)
+	}
+	return s, nil
 }
 
 // State is a point of the invalidation sequence: Seq within the epoch Epoch,
@@ -170,7 +190,7 @@ func (s *Store) EpochKey() string { return s.keys.epoch }
 func (s *Store) LogKey() string { return s.keys.log }
 
 // PendingKey is the Redis key of the registry of invalidations in phases
-// that are not finished yet, "N:pending" (see [Config.InvalidateBatch]): a
+// that are not finished yet ("" under the cluster protocol, which has none), "N:pending" (see [Config.InvalidateBatch]): a
 // ZSET of members "<seq>:<epoch>:<dep>", each naming the set of entries
 // still to delete, "N:p:<member>", scored by the Redis time in milliseconds
 // after which any node may finish it.
@@ -193,6 +213,9 @@ func (s *Store) DepMembers(ctx context.Context, d deps.Dep) ([]string, error) {
 // State returns the current state. When the epoch (or the sequence) is
 // missing, a new epoch is started first, so the answer always has one.
 func (s *Store) State(ctx context.Context) (State, error) {
+	if s.cl != nil {
+		return s.cl.state(ctx)
+	}
 	vals, err := s.rdb.MGet(ctx, s.keys.seq, s.keys.epoch).Result()
 	if err != nil {
 		return State{}, fmt.Errorf("remote: state: %w", err)
@@ -223,6 +246,9 @@ func (s *Store) State(ctx context.Context) (State, error) {
 // [ErrCorrupt]; the State is valid then too. The Envelope's TTL is the
 // entry's remaining TTL.
 func (s *Store) Read(ctx context.Context, key string) (st State, e Envelope, found bool, err error) {
+	if s.cl != nil {
+		return s.cl.read(ctx, key)
+	}
 	ekey := s.keys.entry(key)
 	res, err := s.scripts.read.Run(ctx, s.rdb, []string{s.keys.seq, s.keys.epoch, ekey},
 		s.keys.entryPrefix, s.keys.depPrefix, key, s.keys.tombPrefix).Slice()

@@ -67,6 +67,9 @@ func (s *Store) Put(ctx context.Context, key string, e Envelope, ttl time.Durati
 		return 0, err
 	}
 	e.Deps = ds
+	if s.cl != nil {
+		return s.cl.put(ctx, key, e, ttl, mark)
+	}
 	args := make([]any, 0, 9+len(ds))
 	args = append(args,
 		mark.Epoch, strconv.FormatUint(mark.Seq, 10), ttlMillis(ttl), AppendEnvelope(nil, e), key,
@@ -107,6 +110,9 @@ func (s *Store) Set(ctx context.Context, key string, e Envelope, ttl time.Durati
 		return State{}, 0, err
 	}
 	e.Deps = ds
+	if s.cl != nil {
+		return s.cl.set(ctx, key, e, ttl, mark, origin)
+	}
 	hasMark, markEpoch, markSeq := "0", "", "0"
 	if mark != nil {
 		hasMark, markEpoch, markSeq = "1", mark.Epoch, strconv.FormatUint(mark.Seq, 10)
@@ -179,6 +185,9 @@ func (s *Store) Invalidate(ctx context.Context, ds []deps.Dep, origin string) (S
 		return s.State(ctx)
 	}
 	ds = dedupe(ds)
+	if s.cl != nil {
+		return s.cl.invalidate(ctx, ds, origin)
+	}
 	args := make([]any, 0, 11+2*len(ds))
 	args = append(args,
 		newEpoch(), origin, s.horizon, s.logLen, s.keys.channel,

@@ -58,11 +58,11 @@ func counted(n *atomic.Int64, value int, dep deps.Dep) matroska.LoadFunc[int] {
 }
 
 func TestG1_InvalidationDuringLoadIsNotStored(t *testing.T) {
-	for _, mode := range []string{"redis", "one-process"} {
+	for _, mode := range append(topologies, "one-process") {
 		t.Run(mode, func(t *testing.T) {
 			var c *tiered.Cache
-			if mode == "redis" {
-				c = newCluster(t, 1).nodes[0]
+			if mode != "one-process" {
+				c = newClusterOn(t, mode, 1).nodes[0]
 			} else {
 				c = newNode(t, nil)
 			}
@@ -91,7 +91,11 @@ func TestG1_InvalidationDuringLoadIsNotStored(t *testing.T) {
 }
 
 func TestG1_NegativeResultDuringInvalidationIsNotStored(t *testing.T) {
-	c := newCluster(t, 1).nodes[0]
+	forTopologies(t, testG1NegativeResultDuringInvalidation)
+}
+
+func testG1NegativeResultDuringInvalidation(t *testing.T, topo string) {
+	c := newClusterOn(t, topo, 1).nodes[0]
 	dep := deps.Id("article", 9)
 	started, release, wait := blockedLoad(t, c, "missing", dep, 0, matroska.ErrNotFound)
 	<-started
@@ -108,7 +112,11 @@ func TestG1_NegativeResultDuringInvalidationIsNotStored(t *testing.T) {
 }
 
 func TestG1_NegativeResultIsCachedAndInvalidated(t *testing.T) {
-	c := newCluster(t, 1).nodes[0]
+	forTopologies(t, testG1NegativeResultCached)
+}
+
+func testG1NegativeResultCached(t *testing.T, topo string) {
+	c := newClusterOn(t, topo, 1).nodes[0]
 	dep := deps.Id("article", 9)
 	var n atomic.Int64
 	load := func(ctx context.Context, rec *matroska.Recorder) (int, error) {
@@ -136,7 +144,11 @@ func TestG1_NegativeResultIsCachedAndInvalidated(t *testing.T) {
 // compose": node B serves an inner value from L1 before it has applied an
 // invalidation of it; the outer entry built from it must not reach Redis.
 func TestG1_NestedStartMarksCompose(t *testing.T) {
-	cl := newCluster(t, 2)
+	forTopologies(t, testG1NestedStartMarks)
+}
+
+func testG1NestedStartMarks(t *testing.T, topo string) {
+	cl := newClusterOn(t, topo, 2)
 	a, b := cl.nodes[0], cl.nodes[1]
 	data := newDB()
 	dep := deps.Id("author", 7)
@@ -196,7 +208,11 @@ func TestG1_NestedStartMarksCompose(t *testing.T) {
 }
 
 func TestG2_LostIndexYieldsMissesNotStaleHits(t *testing.T) {
-	cl := newCluster(t, 1)
+	forTopologies(t, testG2LostIndex)
+}
+
+func testG2LostIndex(t *testing.T, topo string) {
+	cl := newClusterOn(t, topo, 1)
 	c := cl.nodes[0]
 	dep := deps.Id("article", 1)
 	var n atomic.Int64
@@ -204,7 +220,7 @@ func TestG2_LostIndexYieldsMissesNotStaleHits(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The index of the entry is lost (as eviction under maxmemory would).
-	if err := cl.rdb.Del(bg(), "t:d:"+dep.String()).Err(); err != nil {
+	if err := cl.rdb.Del(bg(), c.L2().DepKey(dep)).Err(); err != nil {
 		t.Fatal(err)
 	}
 	c.L1().Reset(c.L1().Applied()) // read through to Redis
@@ -218,9 +234,7 @@ func TestG2_LostIndexYieldsMissesNotStaleHits(t *testing.T) {
 	if _, err := matroska.GetOrLoad(bg(), c, "k2", counted(&n, 2, dep)); err != nil {
 		t.Fatal(err)
 	}
-	if err := cl.rdb.FlushAll(bg()).Err(); err != nil {
-		t.Fatal(err)
-	}
+	cl.flushAll(t)
 	waitFor(t, 5*time.Second, "node resets L1 after FLUSHALL", func() bool {
 		_, ok := c.L1().Get("k2")
 		return !ok
@@ -228,7 +242,11 @@ func TestG2_LostIndexYieldsMissesNotStaleHits(t *testing.T) {
 }
 
 func TestG3_ReadYourWrites(t *testing.T) {
-	cl := newCluster(t, 3)
+	forTopologies(t, testG3ReadYourWrites)
+}
+
+func testG3ReadYourWrites(t *testing.T, topo string) {
+	cl := newClusterOn(t, topo, 3)
 	data := newDB()
 	dep := deps.Id("article", 1)
 	load := func(ctx context.Context, rec *matroska.Recorder) (int, error) {
@@ -256,6 +274,13 @@ func TestG3_ReadYourWrites(t *testing.T) {
 				v, _ := matroska.GetOrLoad(bg(), c, "a1", load)
 				return v == round
 			})
+		}
+	}
+	// The broadcasts reached every node on the channel (not only through
+	// the heartbeat's replay from the log).
+	for i, c := range cl.nodes {
+		if s := c.Stats().Bus; s.Received == 0 {
+			t.Errorf("node %d received no broadcast: %+v", i, s)
 		}
 	}
 }
@@ -290,7 +315,11 @@ func TestG4_DisconnectCatchesUpFromLog(t *testing.T) {
 }
 
 func TestG4_GapIsReplayedFromLog(t *testing.T) {
-	cl := newCluster(t, 2)
+	forTopologies(t, testG4GapIsReplayed)
+}
+
+func testG4GapIsReplayed(t *testing.T, topo string) {
+	cl := newClusterOn(t, topo, 2)
 	a, b := cl.nodes[0], cl.nodes[1]
 	lost, other := deps.Id("article", 1), deps.Id("article", 2)
 	var n atomic.Int64
@@ -350,7 +379,11 @@ func TestG4_SilenceStopsL1(t *testing.T) {
 }
 
 func TestG4_L1HardMaxTTL(t *testing.T) {
-	c := newNode(t, newCluster(t, 0).rdb, func(cfg *tiered.Config) { cfg.L1MaxTTL = 100 * time.Millisecond })
+	forTopologies(t, testG4L1HardMaxTTL)
+}
+
+func testG4L1HardMaxTTL(t *testing.T, topo string) {
+	c := newNode(t, newClusterOn(t, topo, 0).rdb, func(cfg *tiered.Config) { cfg.L1MaxTTL = 100 * time.Millisecond })
 	var n atomic.Int64
 	if _, err := matroska.GetOrLoad(bg(), c, "k", counted(&n, 1, deps.Tag("x")), matroska.TTL(time.Hour)); err != nil {
 		t.Fatal(err)
@@ -370,7 +403,11 @@ func TestG4_L1HardMaxTTL(t *testing.T) {
 // stops and the bus has delivered, every node must serve the last version:
 // no delayed fill brings an older one back.
 func TestG6_DelayedFillsNeverResurrect(t *testing.T) {
-	cl := newCluster(t, 3)
+	forTopologies(t, testG6DelayedFills)
+}
+
+func testG6DelayedFills(t *testing.T, topo string) {
+	cl := newClusterOn(t, topo, 3)
 	data := newDB()
 	dep := deps.Id("row", 1)
 	load := func(ctx context.Context, rec *matroska.Recorder) (int, error) {
@@ -705,22 +742,30 @@ func TestPropagationMultiNode(t *testing.T) {
 func loseBroadcast(t *testing.T, cl *cluster, dep deps.Dep) uint64 {
 	t.Helper()
 	ctx := bg()
-	seq, err := cl.rdb.Incr(ctx, "t:seq").Result()
+	l2 := cl.nodes[0].L2()
+	seq, err := cl.rdb.Incr(ctx, l2.SeqKey()).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	epoch, err := cl.rdb.Get(ctx, "t:epoch").Result()
+	epoch, err := cl.rdb.Get(ctx, l2.EpochKey()).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	members, _ := cl.rdb.ZRange(ctx, "t:d:"+dep.String(), 0, -1).Result()
+	members, _ := cl.rdb.ZRange(ctx, l2.DepKey(dep), 0, -1).Result()
 	for _, m := range members {
-		cl.rdb.Del(ctx, "t:e:"+m)
+		cl.rdb.Del(ctx, l2.EntryKey(m))
 	}
-	cl.rdb.Del(ctx, "t:d:"+dep.String())
-	cl.rdb.Set(ctx, "t:i:"+dep.String(), seq, time.Minute)
+	cl.rdb.Del(ctx, l2.DepKey(dep))
+	tomb := strconv.FormatInt(seq, 10)
+	if cl.topo == "cluster" {
+		// A cluster tombstone names its epoch, and the published watermark
+		// moves past the invalidation.
+		tomb += ":" + epoch
+		cl.rdb.Set(ctx, l2.PublishedKey(), seq, 0)
+	}
+	cl.rdb.Set(ctx, l2.TombstoneKey(dep), tomb, time.Minute)
 	err = cl.rdb.XAdd(ctx, &redis.XAddArgs{
-		Stream: "t:log",
+		Stream: l2.LogKey(),
 		ID:     strconv.FormatInt(seq, 10) + "-1",
 		Values: []any{"e", epoch, "o", "lost", "d", dep.String()},
 	}).Err()
