@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sort"
 	"strconv"
 	"sync"
@@ -286,10 +287,14 @@ func testG3ReadYourWrites(t *testing.T, topo string) {
 }
 
 func TestG4_DisconnectCatchesUpFromLog(t *testing.T) {
-	srv := redistest.Start(t)
-	a := newNode(t, srv.Client(t))
-	proxy := newProxy(t, srv.Addr())
-	b := newNode(t, proxyClient(t, srv, proxy))
+	forTopologies(t, testG4DisconnectCatchesUp)
+}
+
+func testG4DisconnectCatchesUp(t *testing.T, topo string) {
+	cl := newClusterOn(t, topo, 1)
+	a := cl.nodes[0]
+	rdb, proxy := cl.proxied(t)
+	b := newNode(t, rdb)
 	dep := deps.Id("article", 1)
 	var n atomic.Int64
 	if _, err := matroska.GetOrLoad(bg(), b, "k", counted(&n, 1, dep)); err != nil {
@@ -346,10 +351,14 @@ func testG4GapIsReplayed(t *testing.T, topo string) {
 }
 
 func TestG4_SilenceStopsL1(t *testing.T) {
-	srv := redistest.Start(t)
-	a := newNode(t, srv.Client(t))
-	proxy := newProxy(t, srv.Addr())
-	b := newNode(t, proxyClient(t, srv, proxy))
+	forTopologies(t, testG4Silence)
+}
+
+func testG4Silence(t *testing.T, topo string) {
+	cl := newClusterOn(t, topo, 1)
+	a := cl.nodes[0]
+	rdb, proxy := cl.proxied(t)
+	b := newNode(t, rdb)
 	data := newDB()
 	dep := deps.Id("article", 1)
 	load := func(ctx context.Context, rec *matroska.Recorder) (int, error) {
@@ -783,6 +792,64 @@ func newProxy(t testing.TB, target string) *faultproxy.Proxy {
 	}
 	t.Cleanup(func() { _ = p.Close() })
 	return p
+}
+
+// proxies are fault proxies in front of every master of a deployment; a
+// fault applies to all of them.
+type proxies []*faultproxy.Proxy
+
+func (ps proxies) Refuse(on bool) {
+	for _, p := range ps {
+		p.Refuse(on)
+	}
+}
+
+func (ps proxies) CutAll() {
+	for _, p := range ps {
+		p.CutAll()
+	}
+}
+
+func (ps proxies) Freeze() {
+	for _, p := range ps {
+		p.Freeze()
+	}
+}
+
+func (ps proxies) Thaw() {
+	for _, p := range ps {
+		p.Thaw()
+	}
+}
+
+// proxied returns a client of cl's Redis whose every connection, to every
+// master, goes through a fault proxy of its own, and the proxies. On a
+// cluster the client's dialer maps each master's address (as the cluster
+// announces it) to its proxy.
+func (cl *cluster) proxied(t testing.TB) (redis.UniversalClient, proxies) {
+	t.Helper()
+	if cl.rc == nil {
+		p := newProxy(t, cl.srv.Addr())
+		return proxyClient(t, cl.srv, p), proxies{p}
+	}
+	opts := cl.rc.Options()
+	via := map[string]string{}
+	var ps proxies
+	for _, addr := range opts.Addrs {
+		p := newProxy(t, addr)
+		via[addr] = p.Addr()
+		ps = append(ps, p)
+	}
+	opts.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if p, ok := via[addr]; ok {
+			addr = p
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}
+	c := redis.NewClusterClient(opts)
+	t.Cleanup(func() { _ = c.Close() })
+	return c, ps
 }
 
 // proxyClient is a client of srv whose every connection goes through p.
