@@ -3,6 +3,7 @@ package tiered_test
 import (
 	"context"
 	"errors"
+	"github.com/redis/go-redis/v9"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -10,17 +11,22 @@ import (
 
 	"github.com/matroska-go/matroska"
 	"github.com/matroska-go/matroska/deps"
-	"github.com/matroska-go/matroska/internal/redistest"
 	"github.com/matroska-go/matroska/tiered"
 )
 
 // leaseNodes starts n nodes with the lease on, each with a Redis client of
 // its own.
-func leaseNodes(t *testing.T, srv *redistest.Server, n int, leaseTime, poll time.Duration) []*tiered.Cache {
+func leaseNodes(t *testing.T, cl *cluster, n int, leaseTime, poll time.Duration) []*tiered.Cache {
 	t.Helper()
 	var nodes []*tiered.Cache
 	for range n {
-		nodes = append(nodes, newNode(t, srv.Client(t), func(c *tiered.Config) {
+		var rdb redis.UniversalClient
+		if cl.rc != nil {
+			rdb = cl.rc.Client(t)
+		} else {
+			rdb = cl.srv.Client(t)
+		}
+		nodes = append(nodes, newNode(t, rdb, func(c *tiered.Config) {
 			c.Lease = true
 			c.LeaseTime = leaseTime
 			c.LeasePoll = poll
@@ -43,8 +49,12 @@ func sumStats(nodes []*tiered.Cache, f func(tiered.Stats) uint64) uint64 {
 // been woken by the fill announcement: they must all answer promptly after
 // the load ends.
 func TestG8_LeaseOneLoaderAcrossNodes(t *testing.T) {
-	srv := redistest.Start(t)
-	nodes := leaseNodes(t, srv, 8, 10*time.Second, time.Minute)
+	forTopologies(t, testG8LeaseOneLoaderAcrossNodes)
+}
+
+func testG8LeaseOneLoaderAcrossNodes(t *testing.T, topo string) {
+	cl := newClusterOn(t, topo, 0)
+	nodes := leaseNodes(t, cl, 8, 10*time.Second, time.Minute)
 	var calls atomic.Int64
 	var loaded atomic.Int64 // UnixNano when the loader returned
 	load := func(ctx context.Context, rec *matroska.Recorder) (int, error) {
@@ -125,9 +135,13 @@ func blockLoader(calls *atomic.Int64, started chan<- struct{}, release <-chan st
 // node is closed (dead), the other takes the lease over within the lease
 // time and loads.
 func TestG8_LeaseTakeoverAfterHolderDies(t *testing.T) {
-	srv := redistest.Start(t)
+	forTopologies(t, testG8LeaseTakeoverAfterHolderDies)
+}
+
+func testG8LeaseTakeoverAfterHolderDies(t *testing.T, topo string) {
+	cl := newClusterOn(t, topo, 0)
 	const leaseTime = 400 * time.Millisecond
-	nodes := leaseNodes(t, srv, 2, leaseTime, time.Minute)
+	nodes := leaseNodes(t, cl, 2, leaseTime, time.Minute)
 	a, b := nodes[0], nodes[1]
 	var callsA, callsB atomic.Int64
 	started := make(chan struct{}, 1)
@@ -189,8 +203,12 @@ func TestG8_LeaseTakeoverAfterHolderDies(t *testing.T) {
 // itself at once (not after the lease time), and the stale value is stored
 // nowhere.
 func TestG8_LeaseRefusedPutWakesWaiters(t *testing.T) {
-	srv := redistest.Start(t)
-	nodes := leaseNodes(t, srv, 3, 10*time.Second, time.Minute)
+	forTopologies(t, testG8LeaseRefusedPutWakesWaiters)
+}
+
+func testG8LeaseRefusedPutWakesWaiters(t *testing.T, topo string) {
+	cl := newClusterOn(t, topo, 0)
+	nodes := leaseNodes(t, cl, 3, 10*time.Second, time.Minute)
 	a, b, w := nodes[0], nodes[1], nodes[2]
 	var version atomic.Int64
 	version.Store(1)
@@ -250,9 +268,9 @@ func TestG8_LeaseRefusedPutWakesWaiters(t *testing.T) {
 // TestG9_LeaseWithoutRedisLoadsLocally: with Redis gone there is no lease:
 // the node loads on its own.
 func TestG9_LeaseWithoutRedisLoadsLocally(t *testing.T) {
-	srv := redistest.Start(t)
-	c := leaseNodes(t, srv, 1, 10*time.Second, time.Minute)[0]
-	srv.Stop()
+	cl := newClusterOn(t, "standalone", 0)
+	c := leaseNodes(t, cl, 1, 10*time.Second, time.Minute)[0]
+	cl.srv.Stop()
 	v, err := matroska.GetOrLoad(bg(), c, "k", func(ctx context.Context, rec *matroska.Recorder) (int, error) { return 7, nil })
 	if err != nil || v != 7 {
 		t.Fatalf("%d, %v", v, err)

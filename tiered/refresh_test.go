@@ -61,8 +61,12 @@ func (s *source) load(ctx context.Context, rec *matroska.Recorder) (int, error) 
 // current value while one refresh, across the three nodes (lease on), loads
 // the next; then every node answers with the refreshed value.
 func TestRefreshAhead(t *testing.T) {
-	srv := redistest.Start(t)
-	nodes := leaseNodes(t, srv, 3, 10*time.Second, time.Minute)
+	forTopologies(t, testRefreshAhead)
+}
+
+func testRefreshAhead(t *testing.T, topo string) {
+	cl := newClusterOn(t, topo, 0)
+	nodes := leaseNodes(t, cl, 3, 10*time.Second, time.Minute)
 	src := newSource()
 	opts := []matroska.Option{matroska.TTL(10 * time.Second), matroska.RefreshAfter(200 * time.Millisecond)}
 	get := func(c *tiered.Cache) int {
@@ -118,7 +122,7 @@ func TestG1_RefreshOvertakenIsNotStored(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			var nodes []*tiered.Cache
 			if mode == "redis" {
-				nodes = leaseNodes(t, redistest.Start(t), 2, 10*time.Second, time.Minute)
+				nodes = leaseNodes(t, newClusterOn(t, "standalone", 0), 2, 10*time.Second, time.Minute)
 			} else {
 				nodes = []*tiered.Cache{newNode(t, nil)}
 			}
