@@ -69,6 +69,7 @@ type clusterStore struct {
 	sc      clusterScripts
 	horizon string // TombstoneHorizon in whole seconds
 	logLen  string // LogLength
+	pads    string // the signing pads of bus messages, "" to publish them unsigned
 	batch   int    // InvalidateBatch: members per pipeline of deletes
 	lease   string // SweepAfter in milliseconds
 
@@ -101,6 +102,7 @@ func newClusterStore(cfg Config, lost *atomic.Uint64) *clusterStore {
 		batch:     cfg.InvalidateBatch,
 		lease:     ttlMillis(cfg.SweepAfter),
 		lostIndex: lost,
+		pads:      signingPads(cfg.Signer),
 	}
 }
 

@@ -38,7 +38,7 @@ type clusterScripts struct {
 }
 
 func newClusterScripts() clusterScripts {
-	with := func(src string) *redis.Script { return redis.NewScript(luaClusterCommon + "\n" + src) }
+	with := func(src string) *redis.Script { return redis.NewScript(luaSign + "\n" + luaClusterCommon + "\n" + src) }
 	return clusterScripts{
 		begin:    with(luaClusterBegin),
 		tomb:     with(luaClusterTomb),

@@ -380,7 +380,7 @@ func (c *clusterStore) finish(ctx context.Context, st State) error {
 		return errCrashed
 	}
 	err := c.sc.finish.Run(ctx, c.rdb, c.k.control(),
-		strconv.FormatUint(st.Seq, 10), st.Epoch, c.logLen, c.k.channel).Err()
+		strconv.FormatUint(st.Seq, 10), st.Epoch, c.logLen, c.k.channel, c.pads).Err()
 	if err != nil {
 		return fmt.Errorf("invalidation %d is done but not published "+
 			"(a later call of any node publishes it after SweepAfter): %w", st.Seq, err)

@@ -60,6 +60,13 @@ type Config struct {
 	// contain braces then.
 	// default: false
 	Cluster bool
+	// Signer, when set, signs the invalidation messages the scripts
+	// publish, with HMAC-SHA1 computed inside Redis: its Pads are the
+	// shared key XORed with HMAC's inner and outer pads, 64 bytes each
+	// (a *bus.Key is a Signer). Subscribers with the same key drop
+	// messages not signed with it. The pads travel as a script argument.
+	// default: none (messages are not signed)
+	Signer interface{ Pads() (inner, outer []byte) }
 }
 
 const (
@@ -106,6 +113,9 @@ func (c Config) withDefaults() (Config, error) {
 	if (c.Cluster || isCluster(c.Redis)) && strings.ContainsAny(c.Namespace, "{}") {
 		return c, fmt.Errorf("%w: Namespace %q has a brace (the cluster protocol uses {Namespace} as a hash tag)", ErrConfig, c.Namespace)
 	}
+	if c.Signer != nil && signingPads(c.Signer) == "" {
+		return c, fmt.Errorf("%w: the Signer's pads are not 64 bytes each", ErrConfig)
+	}
 	return c, nil
 }
 
@@ -119,6 +129,7 @@ type Store struct {
 	logLen  string // LogLength, a script argument
 	batch   string // InvalidateBatch, a script argument
 	lease   string // SweepAfter in milliseconds, a script argument
+	pads    string // the signing pads of bus messages, "" to publish them unsigned
 
 	// afterPhase, when set (by tests), is called after each script call of
 	// an invalidation in phases with the registry member and the number of
@@ -150,6 +161,7 @@ func New(cfg Config) (*Store, error) {
 		logLen:  strconv.FormatInt(cfg.LogLength, 10),
 		batch:   strconv.Itoa(cfg.InvalidateBatch),
 		lease:   ttlMillis(cfg.SweepAfter),
+		pads:    signingPads(cfg.Signer),
 	}
 	if cfg.Cluster || isCluster(cfg.Redis) {
 		s.cl = newClusterStore(cfg, &s.lostIndex)

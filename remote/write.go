@@ -117,13 +117,13 @@ func (s *Store) Set(ctx context.Context, key string, e Envelope, ttl time.Durati
 	if mark != nil {
 		hasMark, markEpoch, markSeq = "1", mark.Epoch, strconv.FormatUint(mark.Seq, 10)
 	}
-	args := make([]any, 0, 18+len(ds))
+	args := make([]any, 0, 19+len(ds))
 	args = append(args,
 		newEpoch(), origin, s.horizon, s.logLen, s.keys.channel,
 		s.keys.entryPrefix, s.keys.depPrefix, s.keys.tombPrefix,
 		key, ttlMillis(ttl), AppendEnvelope(nil, e),
 		hasMark, markEpoch, markSeq,
-		s.keys.pendPrefix, s.batch, s.lease, deps.Key(key).String())
+		s.keys.pendPrefix, s.batch, s.lease, s.pads, deps.Key(key).String())
 	args = appendDeps(args, ds)
 	res, err := s.scripts.set.Run(ctx, s.rdb, s.writeKeys(), args...).Slice()
 	if err != nil {
@@ -188,11 +188,11 @@ func (s *Store) Invalidate(ctx context.Context, ds []deps.Dep, origin string) (S
 	if s.cl != nil {
 		return s.cl.invalidate(ctx, ds, origin)
 	}
-	args := make([]any, 0, 11+2*len(ds))
+	args := make([]any, 0, 12+2*len(ds))
 	args = append(args,
 		newEpoch(), origin, s.horizon, s.logLen, s.keys.channel,
 		s.keys.entryPrefix, s.keys.depPrefix, s.keys.tombPrefix,
-		s.keys.pendPrefix, s.batch, s.lease)
+		s.keys.pendPrefix, s.batch, s.lease, s.pads)
 	for _, d := range ds {
 		named := ""
 		if k, ok := d.KeyName(); ok {

@@ -84,12 +84,23 @@ func New(cfg Config) (*Cache, error) {
 	if !contextTimeouts(cfg.Redis) {
 		cfg.Logger.Warn("matroska: the Redis client does not honour context deadlines (set ContextTimeoutEnabled in its options): RedisTimeout cannot bound calls to a slow or dead server")
 	}
-	c.l2, err = remote.New(remote.Config{
+	var key *bus.Key
+	if cfg.MessageKey != nil {
+		if key, err = bus.NewKey(cfg.MessageKey); err != nil {
+			l1.Close()
+			return nil, fmt.Errorf("%w: MessageKey: %w", ErrConfig, err)
+		}
+	}
+	rcfg := remote.Config{
 		Redis:            cfg.Redis,
 		Namespace:        cfg.Namespace,
 		TombstoneHorizon: cfg.TombstoneHorizon,
 		LogLength:        cfg.LogLength,
-	})
+	}
+	if key != nil {
+		rcfg.Signer = key
+	}
+	c.l2, err = remote.New(rcfg)
 	if err != nil {
 		l1.Close()
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
@@ -102,6 +113,7 @@ func New(cfg Config) (*Cache, error) {
 		Handler:     busHandler{c},
 		TrustWindow: cfg.TrustWindow,
 		Heartbeat:   cfg.Heartbeat,
+		Key:         key,
 		Logger:      cfg.Logger,
 	})
 	if err != nil {

@@ -143,6 +143,17 @@ type Config struct {
 	// default: 0 (off)
 	StaleIfError time.Duration
 
+	// MessageKey, when set, authenticates the invalidation broadcast: the
+	// scripts sign every message they publish with HMAC-SHA1 under this
+	// shared secret, and the bus drops (and counts in Stats.Bus.Forged)
+	// messages not signed with it, so that a client that may publish on
+	// the channel cannot forge or suppress an invalidation. Every node of a
+	// namespace needs the same key. To introduce one without a flag day,
+	// see bus.Config.Key. The key is sent to Redis as a script argument:
+	// keep MONITOR and the slow log from the users you guard against.
+	// default: none (messages are not signed)
+	MessageKey []byte
+
 	// Logger receives warnings and debug events.
 	// default: discard
 	Logger *slog.Logger

@@ -2,7 +2,8 @@
 -- seq done and publish, in sequence order, every done invalidation that
 -- follows the published watermark.
 -- KEYS: seq, epoch, pub, flight, msgs, log.
--- ARGV: seq, epoch, log length, channel.
+-- ARGV: seq, epoch, log length, channel, signing pads ('' or 128 bytes,
+--       see sign.lua).
 -- Returns the published watermark, or -1 when the epoch changed (nothing
 -- is published then: every node resets to the new epoch anyway).
 --
@@ -29,7 +30,7 @@ while p <= top do
   if body then
     local nl = string.find(body, '\n', 1, true)
     if nl then
-      redis.call('SPUBLISH', ARGV[4], 'M1\n' .. ARGV[2] .. '\n' .. s .. '\n' .. body)
+      redis.call('SPUBLISH', ARGV[4], sign(ARGV[5], 'M1\n' .. ARGV[2] .. '\n' .. s .. '\n' .. body))
       redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[3], s .. '-1', 'e', ARGV[2],
         'o', string.sub(body, 1, nl - 1), 'd', string.sub(body, nl + 1))
     end

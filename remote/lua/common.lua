@@ -202,12 +202,13 @@ local function write_entry(pe, pd, key, env, ttl, ds, first)
   end
 end
 
--- announce publishes the invalidation seq of ds[first..] and appends it to
--- the log. The message goes first: should XADD fail, subscribers still
--- hear it, and a replay that needs it finds the log incomplete and flushes.
-local function announce(channel, klog, loglen, epoch, seq, origin, ds, first)
+-- announce publishes the invalidation seq of ds[first..] (signed when pads
+-- is not empty, see sign.lua) and appends it to the log. The message goes
+-- first: should XADD fail, subscribers still hear it, and a replay that
+-- needs it finds the log incomplete and flushes.
+local function announce(channel, klog, loglen, epoch, seq, origin, ds, first, pads)
   local joined = table.concat(ds, '\n', first)
   local s = fmt_int(seq)
-  redis.call('PUBLISH', channel, 'M1\n' .. epoch .. '\n' .. s .. '\n' .. origin .. '\n' .. joined)
+  redis.call('PUBLISH', channel, sign(pads, 'M1\n' .. epoch .. '\n' .. s .. '\n' .. origin .. '\n' .. joined))
   redis.call('XADD', klog, 'MAXLEN', '~', loglen, s .. '-1', 'e', epoch, 'o', origin, 'd', joined)
 end

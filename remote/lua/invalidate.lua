@@ -2,7 +2,8 @@
 -- KEYS: seq, epoch, log, pending registry.
 -- ARGV: candidate epoch, origin, horizon s, log length, channel, entry
 --       prefix, dep prefix, tombstone prefix, pending prefix, budget
---       (set members this call may delete), lease ms, then for each
+--       (set members this call may delete), lease ms, signing pads ('' or
+--       128 bytes, see sign.lua), then for each
 --       dependency two arguments: its canonical string, and '' or 'k'
 --       followed by the entry key it names (a deps.Key).
 -- Returns {seq, epoch, pending, overdue}: the new state, the registry
@@ -17,10 +18,10 @@ local pe, pd, pi, pp = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local budget, lease = tonumber(ARGV[10]), tonumber(ARGV[11])
 local epoch = ensure_state(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
 local seq = redis.call('INCR', KEYS[1])
-local pending = invalidate_deps(pe, pd, pi, pp, KEYS[4], ARGV, 12, #ARGV, 2,
+local pending = invalidate_deps(pe, pd, pi, pp, KEYS[4], ARGV, 13, #ARGV, 2,
                                 seq, epoch, ARGV[3], budget, lease, nil)
 local ds = {}
-for i = 12, #ARGV, 2 do
+for i = 13, #ARGV, 2 do
   ds[#ds + 1] = ARGV[i]
   local named = ARGV[i + 1]
   if string.sub(named, 1, 1) == 'k' then
@@ -32,5 +33,5 @@ for i = 12, #ARGV, 2 do
     end
   end
 end
-announce(ARGV[5], KEYS[3], ARGV[4], epoch, seq, ARGV[2], ds, 1)
+announce(ARGV[5], KEYS[3], ARGV[4], epoch, seq, ARGV[2], ds, 1, ARGV[12])
 return {seq, epoch, pending, claim_overdue(KEYS[4], lease)}

@@ -3,13 +3,14 @@
 -- ARGV: candidate epoch, origin, horizon s, log length, channel, entry
 --       prefix, dep prefix, tombstone prefix, key, ttl ms, envelope,
 --       has mark ('1' or '0'), mark epoch, mark seq, pending prefix,
---       budget, lease ms, Key(key), then the entry's dependencies.
+--       budget, lease ms, signing pads ('' or 128 bytes, see sign.lua),
+--       Key(key), then the entry's dependencies.
 -- Returns {verdict, seq, epoch, pending, overdue}: verdict 0 stored (seq,
 -- epoch: the new state; pending and overdue as invalidate.lua returns
 -- them), 1 refused stale, 2 refused epoch (nothing changed).
 local pe, pd, pi, key, pp = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[15]
 local budget, lease = tonumber(ARGV[16]), tonumber(ARGV[17])
-local keydep_at, deps_first = 18, 19
+local keydep_at, deps_first = 19, 20
 if ARGV[12] == '1' then
   local verdict = check_mark(KEYS[1], KEYS[2], pi, ARGV[13], ARGV[14], ARGV, keydep_at)
   if verdict ~= 0 then
@@ -21,5 +22,5 @@ local seq = redis.call('INCR', KEYS[1])
 local pending = invalidate_deps(pe, pd, pi, pp, KEYS[4], ARGV, keydep_at, keydep_at, 1,
                                 seq, epoch, ARGV[3], budget, lease, key)
 write_entry(pe, pd, key, ARGV[11], tonumber(ARGV[10]), ARGV, deps_first)
-announce(ARGV[5], KEYS[3], ARGV[4], epoch, seq, ARGV[2], {ARGV[keydep_at]}, 1)
+announce(ARGV[5], KEYS[3], ARGV[4], epoch, seq, ARGV[2], {ARGV[keydep_at]}, 1, ARGV[18])
 return {0, seq, epoch, pending, claim_overdue(KEYS[4], lease)}
