@@ -182,6 +182,7 @@ func Adapters() []workload.Adapter {
 	return []workload.Adapter{
 		workload.Matroska{},
 		workload.Matroska{CaptureFree: true},
+		workload.Matroska{Lease: true},
 		workload.Ristretto{},
 		workload.GoRedis{},
 		GoRedisCache{},

@@ -23,18 +23,26 @@ import (
 // nothing (so that an L1 hit allocates nothing: a closure capturing the key
 // escapes to the heap on every call) and falls back to the capturing loader
 // on a full miss. Only the L1 hit workload runs it.
+//
+// With Lease, every node has the cross-node lease on (tiered.Config.Lease):
+// it runs the stampede workload only, where one loader call across all the
+// nodes is expected.
 type Matroska struct {
 	CaptureFree bool
+	Lease       bool
 	// Configure, when set, changes each node's Config before New.
 	Configure func(*tiered.Config)
 }
 
-// Name is "matroska", or "matroska (capture-free loader)".
+// Name is "matroska", "matroska (capture-free loader)" or "matroska (lease)".
 func (m Matroska) Name() string {
-	if m.CaptureFree {
+	switch {
+	case m.CaptureFree:
 		return "matroska (capture-free loader)"
+	case m.Lease:
+		return MatroskaLeaseName
 	}
-	return "matroska"
+	return MatroskaName
 }
 
 // Workloads limits the capture-free variant to the L1 hit workload (nil:
@@ -42,6 +50,9 @@ func (m Matroska) Name() string {
 func (m Matroska) Workloads() []string {
 	if m.CaptureFree {
 		return []string{WHit}
+	}
+	if m.Lease {
+		return []string{WStampede}
 	}
 	return nil
 }
@@ -54,7 +65,7 @@ func (Matroska) Features() Features {
 // Open starts a tiered.Cache on its own go-redis client.
 func (m Matroska) Open(ctx context.Context, env *Env) (Node, error) {
 	rdb := env.GoRedis()
-	cfg := tiered.Config{Redis: rdb, Namespace: env.Namespace, DefaultTTL: env.TTL}
+	cfg := tiered.Config{Redis: rdb, Namespace: env.Namespace, DefaultTTL: env.TTL, Lease: m.Lease}
 	if m.Configure != nil {
 		m.Configure(&cfg)
 	}
