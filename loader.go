@@ -26,6 +26,18 @@ type Mark = tiered.Mark
 // dependencies in rec. Returning ErrNotFound caches a negative entry.
 type LoadFunc[T any] func(ctx context.Context, rec *Recorder) (T, error)
 
+// Load calls f: a LoadFunc is a Loader.
+func (f LoadFunc[T]) Load(ctx context.Context, rec *Recorder) (T, error) { return f(ctx, rec) }
+
+// Loader is a loader as a value: GetOrLoadWith takes one. A small struct
+// holding what the load needs (a database handle, an id) costs nothing on
+// an L1 hit, where a LoadFunc closure that captures per-call variables is
+// allocated by Go at every call, hit or miss (it is handed to the shared
+// load, which outlives the call): see GetOrLoadWith.
+type Loader[T any] interface {
+	Load(ctx context.Context, rec *Recorder) (T, error)
+}
+
 // Errors, re-exported from package tiered so that callers need one import.
 var (
 	ErrNotFound      = tiered.ErrNotFound
@@ -108,6 +120,45 @@ func GetOrLoad[T any](ctx context.Context, c *Cache, key string, load LoadFunc[T
 // refreshAhead starts the background refresh of a due entry (see
 // RefreshAfter). It is a function of its own so that the loader it builds
 // is allocated here, not on the hit path.
+// GetOrLoadWith is GetOrLoad with the loader as a value of type L, such as
+//
+//	type articleLoader struct {
+//		db *sql.DB
+//		id int
+//	}
+//
+//	func (l articleLoader) Load(ctx context.Context, rec *matroska.Recorder) (Article, error) {
+//		rec.Depend(deps.Id("article", l.id))
+//		return queryArticle(ctx, l.db, l.id)
+//	}
+//
+//	a, err := matroska.GetOrLoadWith(ctx, cache, key, articleLoader{db, id})
+//
+// L is passed by value and copied to the heap only when it is needed (a
+// miss, a refresh): an L1 hit allocates nothing. Use a struct (not a
+// pointer to one, not an interface) for that.
+func GetOrLoadWith[T any, L Loader[T]](ctx context.Context, c *Cache, key string, l L, opts ...Option) (T, error) {
+	if it, hit := c.Peek(key); hit {
+		if v, ok, err := fromItem[T](ctx, c, key, it); ok {
+			if c.Due(it) {
+				refreshAheadWith[T](c, key, l, opts)
+			}
+			return v, err
+		}
+	}
+	return getOrLoadWithMiss[T](ctx, c, key, l, opts)
+}
+
+// getOrLoadWithMiss and refreshAheadWith take l by value: the method value
+// l.Load, which escapes, copies it here, not in GetOrLoadWith.
+func getOrLoadWithMiss[T any, L Loader[T]](ctx context.Context, c *Cache, key string, l L, opts []Option) (T, error) {
+	return getOrLoadMiss(ctx, c, key, l.Load, opts)
+}
+
+func refreshAheadWith[T any, L Loader[T]](c *Cache, key string, l L, opts []Option) {
+	refreshAhead(c, key, l.Load, opts)
+}
+
 func refreshAhead[T any](c *Cache, key string, load LoadFunc[T], opts []Option) {
 	c.RefreshAhead(key, loader(c, load), opts...)
 }

@@ -181,7 +181,7 @@ func (n *rueidisNode) Close() error { n.c.Close(); return nil }
 func Adapters() []workload.Adapter {
 	return []workload.Adapter{
 		workload.Matroska{},
-		workload.Matroska{CaptureFree: true},
+		workload.Matroska{Closure: true},
 		workload.Matroska{Lease: true},
 		workload.Ristretto{},
 		workload.GoRedis{},

@@ -19,36 +19,37 @@ import (
 // through matroska.GetOrLoad with a loader that records deps.Id("item", id);
 // Invalidate invalidates that dependency.
 //
-// With CaptureFree, Get first calls GetOrLoad with a loader that captures
-// nothing (so that an L1 hit allocates nothing: a closure capturing the key
-// escapes to the heap on every call) and falls back to the capturing loader
-// on a full miss. Only the L1 hit workload runs it.
+// Get uses matroska.GetOrLoadWith with the loader as a small struct (the
+// key and the source), so that an L1 hit allocates nothing. With Closure,
+// it uses matroska.GetOrLoad with a closure capturing the key, which Go
+// allocates on every call, hit or miss: only the L1 hit workload runs it,
+// to show that cost.
 //
 // With Lease, every node has the cross-node lease on (tiered.Config.Lease):
 // it runs the stampede workload only, where one loader call across all the
 // nodes is expected.
 type Matroska struct {
-	CaptureFree bool
-	Lease       bool
+	Closure bool
+	Lease   bool
 	// Configure, when set, changes each node's Config before New.
 	Configure func(*tiered.Config)
 }
 
-// Name is "matroska", "matroska (capture-free loader)" or "matroska (lease)".
+// Name is "matroska", "matroska (closure loader)" or "matroska (lease)".
 func (m Matroska) Name() string {
 	switch {
-	case m.CaptureFree:
-		return "matroska (capture-free loader)"
+	case m.Closure:
+		return "matroska (closure loader)"
 	case m.Lease:
 		return MatroskaLeaseName
 	}
 	return MatroskaName
 }
 
-// Workloads limits the capture-free variant to the L1 hit workload (nil:
-// every workload).
+// Workloads limits the closure variant to the L1 hit workload and the lease
+// variant to the stampede (nil: every workload).
 func (m Matroska) Workloads() []string {
-	if m.CaptureFree {
+	if m.Closure {
 		return []string{WHit}
 	}
 	if m.Lease {
@@ -74,37 +75,40 @@ func (m Matroska) Open(ctx context.Context, env *Env) (Node, error) {
 		_ = rdb.Close()
 		return nil, err
 	}
-	return &matroskaNode{c: c, rdb: rdb, src: env.Source, captureFree: m.CaptureFree}, nil
+	return &matroskaNode{c: c, rdb: rdb, src: env.Source, closure: m.Closure}, nil
 }
 
 // ItemDep is the dependency of item id in the Matroska adapter.
 func ItemDep(id int) deps.Dep { return deps.Id("item", id) }
 
 type matroskaNode struct {
-	c           *tiered.Cache
-	rdb         *redis.Client
-	src         *Source
-	captureFree bool
+	c       *tiered.Cache
+	rdb     *redis.Client
+	src     *Source
+	closure bool
 }
 
-var errNoCapture = errors.New("workload: the capture-free loader does not load")
+// itemLoader loads one item from the simulated database.
+type itemLoader struct {
+	src *Source
+	key string
+}
 
-func loadNothing(context.Context, *matroska.Recorder) (Item, error) { return Item{}, errNoCapture }
+func (l itemLoader) Load(ctx context.Context, rec *matroska.Recorder) (Item, error) {
+	it, err := l.src.Load(ctx, l.key)
+	if err == nil {
+		rec.Depend(ItemDep(it.ID))
+	}
+	return it, err
+}
 
 func (n *matroskaNode) Get(ctx context.Context, key string) (Item, error) {
-	if n.captureFree {
-		v, err := matroska.GetOrLoad(ctx, n.c, key, loadNothing)
-		if !errors.Is(err, errNoCapture) {
-			return v, err
-		}
+	if n.closure {
+		return matroska.GetOrLoad(ctx, n.c, key, func(ctx context.Context, rec *matroska.Recorder) (Item, error) {
+			return itemLoader{n.src, key}.Load(ctx, rec)
+		})
 	}
-	return matroska.GetOrLoad(ctx, n.c, key, func(ctx context.Context, rec *matroska.Recorder) (Item, error) {
-		it, err := n.src.Load(ctx, key)
-		if err == nil {
-			rec.Depend(ItemDep(it.ID))
-		}
-		return it, err
-	})
+	return matroska.GetOrLoadWith(ctx, n.c, key, itemLoader{n.src, key})
 }
 
 func (n *matroskaNode) Invalidate(ctx context.Context, key string) error {
