@@ -29,10 +29,20 @@
 // loaded, so invalidating an inner entry invalidates the entries containing
 // it.
 //
+// On a hot path, pass the loader as a value with GetOrLoadWith: a small
+// struct with a Load method is copied to the heap only on a miss, so an L1
+// hit allocates nothing, where a closure capturing per-call variables is
+// allocated by Go on every call.
+//
+// Options beyond the TTL: Lease (one loader per key across nodes),
+// RefreshAfter (refresh in the background while serving), StaleIfError
+// (serve the last value for a while when the loader fails).
+//
 // Values served from L1 are shared between callers and must be treated as
 // read-only: mutating a slice or map returned by GetOrLoad mutates the
 // cached copy, so copy it before changing it.
 //
 // The cache itself is package [github.com/matroska-go/matroska/tiered];
-// dependencies are package [github.com/matroska-go/matroska/deps].
+// dependencies are package [github.com/matroska-go/matroska/deps]; list
+// conditions are package [github.com/matroska-go/matroska/scopes].
 package matroska
