@@ -102,10 +102,13 @@ func (e *opsEnv) checkNamespace(ctx context.Context) error {
 	if n > 0 {
 		return nil
 	}
-	var cursor uint64
-	keys, _, err := e.rdb.Scan(ctx, cursor, e.ns+":*", 100).Result()
-	if err == nil && len(keys) > 0 {
+	// SCAN may return empty pages before the end: look until it ends.
+	iter := e.rdb.Scan(ctx, 0, e.ns+":*", 1000).Iterator()
+	if iter.Next(ctx) {
 		return nil
+	}
+	if err := iter.Err(); err != nil {
+		return fmt.Errorf("%w at %s: %w", errNoRedis, e.addr, err)
 	}
 	return fmt.Errorf("%w: Redis at %s holds no key of namespace %q (check -namespace)", errNoNamespace, e.addr, e.ns)
 }
