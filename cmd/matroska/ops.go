@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -21,8 +22,10 @@ import (
 )
 
 // The operator's commands: inspect, invalidate, stats and watch. Each talks
-// to the Redis of a running deployment, given by -redis (a redis:// URL or
-// host:port; default $REDIS_URL, else 127.0.0.1:6379) and -namespace.
+// to the Redis of a running deployment, given by -redis (a redis:// URL, or
+// host:port, or several host:port separated by commas for a Redis Cluster;
+// default $REDIS_URL, else 127.0.0.1:6379), -cluster (a cluster reached
+// through one address) and -namespace.
 
 // Errors of the operator's commands.
 var (
@@ -49,33 +52,35 @@ func connectOps(ctx context.Context, name string, args []string, out io.Writer) 
 	if def == "" {
 		def = "127.0.0.1:6379"
 	}
-	addr := fs.String("redis", def, "Redis `address`: a redis:// or rediss:// URL, or host:port")
+	addr := fs.String("redis", def, "Redis `address`: a redis:// or rediss:// URL, host:port, or host:port,host:port... of a cluster")
+	cluster := fs.Bool("cluster", false, "the address is a seed of a Redis Cluster")
 	ns := fs.String("namespace", "matroska", "the cache's `namespace` (tiered.Config.Namespace)")
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, nil, fmt.Errorf("%w: %w", errUsage, err)
 	}
-	opts, err := redisOptions(*addr)
+	rdb, err := redisClient(*addr, *cluster)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	rdb := redis.NewClient(opts)
 	closeAll := func() { _ = rdb.Close() }
 	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
 		closeAll()
-		return nil, nil, nil, fmt.Errorf("%w at %s: %w", errNoRedis, opts.Addr, err)
+		return nil, nil, nil, fmt.Errorf("%w at %s: %w", errNoRedis, *addr, err)
 	}
 	store, err := remote.New(remote.Config{Redis: rdb, Namespace: *ns})
 	if err != nil {
 		closeAll()
 		return nil, nil, nil, fmt.Errorf("%w: %w", errUsage, err)
 	}
-	env := &opsEnv{rdb: rdb, store: store, ns: *ns, addr: opts.Addr}
+	env := &opsEnv{rdb: rdb, store: store, ns: *ns, addr: *addr}
 	return env, fs.Args(), closeAll, nil
 }
 
-func redisOptions(addr string) (*redis.Options, error) {
+// redisClient returns a client of addr: a cluster client for several
+// comma-separated addresses or with cluster set, else a single client.
+func redisClient(addr string, cluster bool) (redis.UniversalClient, error) {
 	var opts *redis.Options
 	if strings.Contains(addr, "://") {
 		o, err := redis.ParseURL(addr)
@@ -86,11 +91,48 @@ func redisOptions(addr string) (*redis.Options, error) {
 	} else {
 		opts = &redis.Options{Addr: addr}
 	}
+	addrs := strings.Split(opts.Addr, ",")
+	if cluster || len(addrs) > 1 {
+		return redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs: addrs, Username: opts.Username, Password: opts.Password, TLSConfig: opts.TLSConfig,
+			ContextTimeoutEnabled: true, DialTimeout: 2 * time.Second, MaxRetries: -1,
+		}), nil
+	}
 	opts.ContextTimeoutEnabled = true
 	opts.DialTimeout = 2 * time.Second
 	opts.MaxRetries = -1
-	return opts, nil
+	return redis.NewClient(opts), nil
 }
+
+// scan calls f with every key of the namespace, on every master of a
+// cluster (the masters are scanned at once; f is called by one at a time).
+func (e *opsEnv) scan(ctx context.Context, f func(key string) bool) error {
+	var mu sync.Mutex
+	each := func(ctx context.Context, c redis.UniversalClient) error {
+		iter := c.Scan(ctx, 0, e.ns+":*", 1000).Iterator()
+		for iter.Next(ctx) {
+			mu.Lock()
+			more := f(iter.Val())
+			mu.Unlock()
+			if !more {
+				return errStop
+			}
+		}
+		return iter.Err()
+	}
+	var err error
+	if cc, ok := e.rdb.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return each(ctx, m) })
+	} else {
+		err = each(ctx, e.rdb)
+	}
+	if errors.Is(err, errStop) {
+		return nil
+	}
+	return err
+}
+
+var errStop = errors.New("stop")
 
 // checkNamespace fails when the namespace has never been used on this Redis:
 // most often a wrong -namespace.
@@ -102,13 +144,12 @@ func (e *opsEnv) checkNamespace(ctx context.Context) error {
 	if n > 0 {
 		return nil
 	}
-	// SCAN may return empty pages before the end: look until it ends.
-	iter := e.rdb.Scan(ctx, 0, e.ns+":*", 1000).Iterator()
-	if iter.Next(ctx) {
-		return nil
-	}
-	if err := iter.Err(); err != nil {
+	found := false
+	if err := e.scan(ctx, func(string) bool { found = true; return false }); err != nil {
 		return fmt.Errorf("%w at %s: %w", errNoRedis, e.addr, err)
+	}
+	if found {
+		return nil
 	}
 	return fmt.Errorf("%w: Redis at %s holds no key of namespace %q (check -namespace)", errNoNamespace, e.addr, e.ns)
 }
@@ -135,30 +176,30 @@ func inspect(ctx context.Context, args []string, out io.Writer) error {
 
 func (e *opsEnv) inspectKey(ctx context.Context, key string, out io.Writer) error {
 	rk := e.store.EntryKey(key)
-	pipe := e.rdb.Pipeline()
-	get := pipe.Get(ctx, rk)
-	pttl := pipe.PTTL(ctx, rk)
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+	in, found, err := e.store.Inspect(ctx, key)
+	if err != nil {
 		return fmt.Errorf("%w at %s: %w", errNoRedis, e.addr, err)
 	}
-	raw, err := get.Bytes()
-	if errors.Is(err, redis.Nil) {
+	if !found {
 		return fmt.Errorf("%w: key %q (Redis key %s)", errNotFoundHere, key, rk)
 	}
-	env, err := remote.DecodeEnvelope(raw)
-	if err != nil {
-		fmt.Fprintf(out, "key      %s\nredis    %s\nentry    CORRUPT: %v (%d bytes)\n", key, rk, err, len(raw))
+	if in.Corrupt != nil {
+		fmt.Fprintf(out, "key      %s\nredis    %s\nentry    CORRUPT: %v (%d bytes)\n", key, rk, in.Corrupt, in.Size)
 		return nil
 	}
+	env := in.Envelope
 	kind := "value"
 	if env.NotFound {
 		kind = "not found (negative entry)"
 	}
-	fmt.Fprintf(out, "key      %s\nredis    %s\nentry    %s, %d payload bytes\nttl      %v\n", key, rk, kind, len(env.Payload), pttl.Val().Round(time.Millisecond))
+	fmt.Fprintf(out, "key      %s\nredis    %s\nentry    %s, %d payload bytes\nttl      %v\n", key, rk, kind, len(env.Payload), in.TTL.Round(time.Millisecond))
+	if in.Mark != nil {
+		fmt.Fprintf(out, "mark     %d (epoch %s)\n", in.Mark.Seq, in.Mark.Epoch)
+	}
 	fmt.Fprintf(out, "deps     %d\n", len(env.Deps))
-	for _, d := range env.Deps {
+	for i, d := range env.Deps {
 		indexed := "indexed"
-		if err := e.rdb.ZScore(ctx, e.store.DepKey(d), key).Err(); errors.Is(err, redis.Nil) {
+		if !in.Indexed[i] {
 			indexed = "NOT INDEXED (the entry reads as a miss)"
 		}
 		fmt.Fprintf(out, "  %s  %s\n", d, indexed)
@@ -230,19 +271,33 @@ func stats(ctx context.Context, args []string, out io.Writer) error {
 	if err := env.checkNamespace(ctx); err != nil {
 		return err
 	}
-	seq, _ := env.rdb.Get(ctx, env.store.SeqKey()).Uint64()
-	epoch, _ := env.rdb.Get(ctx, env.store.EpochKey()).Result()
+	st, err := env.store.State(ctx)
+	if err != nil {
+		return fmt.Errorf("%w at %s: %w", errNoRedis, env.addr, err)
+	}
+	seq, epoch := st.Seq, st.Epoch
 	logLen, _ := env.rdb.XLen(ctx, env.store.LogKey()).Result()
-	pending, _ := env.rdb.ZCard(ctx, env.store.PendingKey()).Result()
-	subs, _ := env.rdb.PubSubNumSub(ctx, env.store.Channel()).Result()
+	var pending int64
+	if k := env.store.PendingKey(); k != "" {
+		pending, _ = env.rdb.ZCard(ctx, k).Result()
+	}
+	var subs map[string]int64
+	if cc, ok := env.rdb.(*redis.ClusterClient); ok && env.store.Cluster() {
+		// Shard channels are counted by the master of the channel's slot.
+		if m, err := cc.MasterForKey(ctx, env.store.Channel()); err == nil {
+			subs, _ = m.PubSubShardNumSub(ctx, env.store.Channel()).Result()
+		}
+	} else {
+		subs, _ = env.rdb.PubSubNumSub(ctx, env.store.Channel()).Result()
+	}
 	counts := map[string]int{}
-	iter := env.rdb.Scan(ctx, 0, env.ns+":*", 1000).Iterator()
-	for iter.Next(ctx) {
-		k := strings.TrimPrefix(iter.Val(), env.ns+":")
+	err = env.scan(ctx, func(k string) bool {
+		k = strings.TrimPrefix(k, env.ns+":")
 		kind, _, _ := strings.Cut(k, ":")
 		counts[kind]++
-	}
-	if err := iter.Err(); err != nil {
+		return true
+	})
+	if err != nil {
 		return fmt.Errorf("%w at %s: %w", errNoRedis, env.addr, err)
 	}
 	mem := infoField(env.rdb.Info(ctx, "memory").Val(), "used_memory_human")
@@ -279,7 +334,12 @@ func watch(ctx context.Context, args []string, out io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 	defer stop()
-	sub := env.rdb.Subscribe(ctx, env.store.Channel())
+	var sub *redis.PubSub
+	if env.store.Cluster() {
+		sub = env.rdb.SSubscribe(ctx, env.store.Channel())
+	} else {
+		sub = env.rdb.Subscribe(ctx, env.store.Channel())
+	}
 	defer sub.Close()
 	if _, err := sub.Receive(ctx); err != nil {
 		return fmt.Errorf("%w at %s: subscribe: %w", errNoRedis, env.addr, err)
