@@ -176,10 +176,6 @@ type harness struct {
 
 type option func(*harness, *tiered.Config)
 
-func withConfig(f func(*tiered.Config)) option {
-	return func(_ *harness, c *tiered.Config) { f(c) }
-}
-
 // newHarness starts Redis and the nodes. Everything is stopped when the
 // test ends, and the test then fails if a goroutine is left.
 func newHarness(t *testing.T, opts ...option) *harness {

@@ -64,8 +64,11 @@ func (a *ahead) init() {
 // close cancels the background work and waits for it. The caller has set
 // Cache.closed, so no refresh starts after close has taken mu.
 func (a *ahead) close() {
+	// A barrier: startRefresh checks closed under mu, so once mu has been
+	// taken here no refresh can start.
 	a.mu.Lock()
-	a.mu.Unlock() //nolint:staticcheck // a barrier: startRefresh checks closed under mu
+	//lint:ignore SA2001 the empty critical section is the barrier above
+	a.mu.Unlock()
 	a.cancel()
 	a.wg.Wait()
 	a.fills.close()

@@ -236,7 +236,7 @@ func invalidateCmd(ctx context.Context, args []string, out io.Writer) error {
 	}
 	defer done()
 	if len(rest) == 0 {
-		return fmt.Errorf("%w: matroska invalidate [flags] <dependency>...", errUsage)
+		return fmt.Errorf("%w: matroska invalidate [flags] <dependency> [<dependency> ...]", errUsage)
 	}
 	ds := make([]deps.Dep, 0, len(rest))
 	for _, s := range rest {

@@ -100,7 +100,7 @@ func waitClusterOK(ctx context.Context, addr string, n int) error {
 		if err == nil {
 			last = info
 			if strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_known_nodes:"+strconv.Itoa(n)) {
-				shards, err := cl.ClusterSlots(ctx).Result()
+				shards, err := cl.ClusterShards(ctx).Result()
 				if err == nil && len(shards) == n {
 					return nil
 				}

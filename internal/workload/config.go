@@ -157,12 +157,3 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	return c, nil
 }
-
-func (c Config) runs(w string) bool {
-	for _, x := range c.Workloads {
-		if x == w {
-			return true
-		}
-	}
-	return false
-}
