@@ -105,7 +105,6 @@ type Plugin struct {
 	log  *slog.Logger
 
 	mu    sync.RWMutex
-	db    *gorm.DB                     // guarded by mu; set by Initialize
 	types map[reflect.Type]*registered // guarded by mu; by model struct type
 
 	stats stats
