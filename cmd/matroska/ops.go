@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -65,17 +66,27 @@ func connectOps(ctx context.Context, name string, args []string, out io.Writer) 
 	closeAll := func() { _ = rdb.Close() }
 	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
+	shown := redacted(*addr)
 	if err := rdb.Ping(pctx).Err(); err != nil {
 		closeAll()
-		return nil, nil, nil, fmt.Errorf("%w at %s: %w", errNoRedis, *addr, err)
+		return nil, nil, nil, fmt.Errorf("%w at %s: %w", errNoRedis, shown, err)
 	}
 	store, err := remote.New(remote.Config{Redis: rdb, Namespace: *ns})
 	if err != nil {
 		closeAll()
 		return nil, nil, nil, fmt.Errorf("%w: %w", errUsage, err)
 	}
-	env := &opsEnv{rdb: rdb, store: store, ns: *ns, addr: *addr}
+	env := &opsEnv{rdb: rdb, store: store, ns: *ns, addr: shown}
 	return env, fs.Args(), closeAll, nil
+}
+
+// redacted is addr with the password of a URL replaced by "xxxxx", for
+// messages.
+func redacted(addr string) string {
+	if u, err := url.Parse(addr); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return addr
 }
 
 // redisClient returns a client of addr: a cluster client for several

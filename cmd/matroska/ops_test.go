@@ -159,3 +159,17 @@ func TestOperatorErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestOperatorErrorsHidePasswords(t *testing.T) {
+	srv := redistest.Start(t)
+	dead := srv.Addr()
+	srv.Stop()
+	var out bytes.Buffer
+	err := run([]string{"stats", "-redis", "redis://app:s3cret@" + dead}, &out)
+	if !errors.Is(err, errNoRedis) {
+		t.Fatalf("err = %v", err)
+	}
+	if strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("the error shows the password: %v", err)
+	}
+}
