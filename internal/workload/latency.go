@@ -49,11 +49,12 @@ func (r *runner) latency(ctx context.Context, a Adapter, l2 bool) (LatencyRow, e
 	}
 	keys = keys[warmKeys:]
 	lat := make([]time.Duration, len(keys))
-	loads, rt, cmds := src.Calls(), env.RoundTrips(), commands(ctx, r.admin)
+	loads, rt, cmds := src.Calls(), env.MeasuredRoundTrips(), commands(ctx, r.admin)
 	var total time.Duration
+	mctx := env.Measure(ctx) // round trips of the reads, not of heartbeats
 	for i, k := range keys {
 		start := time.Now()
-		it, err := reader.Get(ctx, k)
+		it, err := reader.Get(mctx, k)
 		lat[i] = time.Since(start)
 		total += lat[i]
 		if err != nil {
@@ -76,7 +77,7 @@ func (r *runner) latency(ctx context.Context, a Adapter, l2 bool) (LatencyRow, e
 	row.RedisOp = float64(max(cmds, 0)) / float64(row.Ops)
 	row.RTOp = -1
 	if env.clients.Load() > 0 {
-		row.RTOp = float64(env.RoundTrips()-rt) / float64(row.Ops)
+		row.RTOp = float64(env.MeasuredRoundTrips()-rt) / float64(row.Ops)
 	}
 	if l2 && row.Loads > 0 {
 		row.Note = fmt.Sprintf("%d of %d reads called the loader", row.Loads, row.Ops)

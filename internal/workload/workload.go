@@ -179,7 +179,7 @@ type Env struct {
 	Count     bool          // nodes count L1 hits (the mixed workload)
 
 	clients atomic.Int64 // go-redis clients made by GoRedis
-	calls   atomic.Int64 // round trips of go-redis clients made by GoRedis
+	marked  atomic.Int64 // round trips of go-redis clients made by GoRedis for a context from Measure
 	maxCall atomic.Int64 // longest round trip in nanoseconds, since ResetMaxCall
 }
 
@@ -199,8 +199,19 @@ func (e *Env) GoRedis() *redis.Client {
 	return c
 }
 
-// RoundTrips is the number of round trips of clients made by GoRedis.
-func (e *Env) RoundTrips() int64 { return e.calls.Load() }
+// measuredKey marks the contexts of Measure.
+type measuredKey struct{}
+
+// Measure returns ctx marked so that the round trips made for it (and for
+// contexts derived from it) are counted by MeasuredRoundTrips, and not the
+// background traffic of the clients (a cache's heartbeats).
+func (e *Env) Measure(ctx context.Context) context.Context {
+	return context.WithValue(ctx, measuredKey{}, true)
+}
+
+// MeasuredRoundTrips is the number of round trips made for contexts from
+// Measure.
+func (e *Env) MeasuredRoundTrips() int64 { return e.marked.Load() }
 
 // MaxCall is the longest round trip of a GoRedis client since ResetMaxCall.
 func (e *Env) MaxCall() time.Duration { return time.Duration(e.maxCall.Load()) }
@@ -216,7 +227,7 @@ func (h callCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		start := time.Now()
 		err := next(ctx, cmd)
-		h.done(start)
+		h.done(ctx, start)
 		return err
 	}
 }
@@ -225,13 +236,15 @@ func (h callCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		start := time.Now()
 		err := next(ctx, cmds)
-		h.done(start)
+		h.done(ctx, start)
 		return err
 	}
 }
 
-func (h callCounter) done(start time.Time) {
-	h.e.calls.Add(1)
+func (h callCounter) done(ctx context.Context, start time.Time) {
+	if ctx.Value(measuredKey{}) != nil {
+		h.e.marked.Add(1)
+	}
 	d := int64(time.Since(start))
 	for {
 		m := h.e.maxCall.Load()
