@@ -9,9 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
-	"github.com/matroska-go/matroska/internal/redistest"
 	"github.com/matroska-go/matroska/internal/workload"
 )
 
@@ -29,7 +26,7 @@ type Options struct {
 // results.json and the PNG plots into o.Out. It returns the results and the
 // names of the files written.
 func RunAll(ctx context.Context, o Options) (*workload.Results, []string, error) {
-	opts, where, stop, err := server(o.Redis)
+	opts, where, stop, err := workload.Server(o.Redis)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -75,32 +72,4 @@ func RunAll(ctx context.Context, o Options) (*workload.Results, []string, error)
 		return res, nil, err
 	}
 	return res, append(files, pngs...), nil
-}
-
-// server returns the options of the server at addr, or of a private
-// redis-server stopped by stop.
-func server(addr string) (opts *redis.Options, where string, stop func(), err error) {
-	if addr != "" {
-		if strings.Contains(addr, "://") {
-			if opts, err = redis.ParseURL(addr); err != nil {
-				return nil, "", nil, err
-			}
-		} else {
-			opts = &redis.Options{Addr: addr}
-		}
-		opts.ReadTimeout = 5 * time.Second
-		return opts, opts.Addr, func() {}, nil
-	}
-	dir, err := os.MkdirTemp("", "matroska-bench-")
-	if err != nil {
-		return nil, "", nil, err
-	}
-	srv, err := redistest.Launch(dir)
-	if err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, "", nil, fmt.Errorf("no Redis: pass -redis, or install redis-server (%w)", err)
-	}
-	opts = srv.Options()
-	opts.ReadTimeout = 5 * time.Second
-	return opts, "private redis-server on " + srv.Addr(), func() { srv.Stop(); _ = os.RemoveAll(dir) }, nil
 }

@@ -38,7 +38,9 @@ type clusterScripts struct {
 }
 
 func newClusterScripts() clusterScripts {
-	with := func(src string) *redis.Script { return redis.NewScript(luaSign + "\n" + luaClusterCommon + "\n" + src) }
+	with := func(src string) *redis.Script {
+		return redis.NewScript(luaUtil + "\n" + luaSign + "\n" + luaClusterCommon + "\n" + src)
+	}
 	return clusterScripts{
 		begin:    with(luaClusterBegin),
 		tomb:     with(luaClusterTomb),

@@ -8,8 +8,9 @@ import (
 
 // The Lua sources. envelope.lua (the envelope parser) is prepended to every
 // script that reads entries; common.lua holds the helpers of the write
-// scripts and is prepended to each of them, after sign.lua (the signing of
-// bus messages). So every script is one
+// scripts and is prepended to each of them, after util.lua (the clock and
+// small helpers, shared with the cluster scripts) and sign.lua (the signing
+// of bus messages). So every script is one
 // self-contained chunk that Redis caches by its SHA-1: go-redis runs it with
 // EVALSHA and falls back to EVAL (which caches it) on NOSCRIPT, after a
 // restart or SCRIPT FLUSH.
@@ -20,6 +21,8 @@ var (
 	luaCommon string
 	//go:embed lua/sign.lua
 	luaSign string
+	//go:embed lua/util.lua
+	luaUtil string
 	//go:embed lua/state.lua
 	luaState string
 	//go:embed lua/put.lua
@@ -49,7 +52,7 @@ type scripts struct {
 
 func newScripts() scripts {
 	with := func(src string) *redis.Script {
-		return redis.NewScript(luaEnvelope + "\n" + luaSign + "\n" + luaCommon + "\n" + src)
+		return redis.NewScript(luaEnvelope + "\n" + luaUtil + "\n" + luaSign + "\n" + luaCommon + "\n" + src)
 	}
 	return scripts{
 		state:      with(luaState),

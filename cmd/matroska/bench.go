@@ -11,11 +11,9 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/matroska-go/matroska/internal/redistest"
 	"github.com/matroska-go/matroska/internal/workload"
 )
 
@@ -91,30 +89,7 @@ func benchRedis(addr string) (opts *redis.Options, where string, stop func(), er
 	if addr == "" {
 		addr = os.Getenv("REDIS_URL")
 	}
-	if addr != "" {
-		if strings.Contains(addr, "://") {
-			opts, err = redis.ParseURL(addr)
-			if err != nil {
-				return nil, "", nil, fmt.Errorf("bench: %w", err)
-			}
-		} else {
-			opts = &redis.Options{Addr: addr}
-		}
-		opts.ReadTimeout = 5 * time.Second
-		return opts, opts.Addr, func() {}, nil
-	}
-	dir, err := os.MkdirTemp("", "matroska-bench-")
-	if err != nil {
-		return nil, "", nil, err
-	}
-	srv, err := redistest.Launch(dir)
-	if err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, "", nil, fmt.Errorf("bench needs Redis: pass -redis or set $REDIS_URL (%w)", err)
-	}
-	o := srv.Options()
-	o.ReadTimeout = 5 * time.Second
-	return o, "private redis-server on " + srv.Addr(), func() { srv.Stop(); _ = os.RemoveAll(dir) }, nil
+	return workload.Server(addr)
 }
 
 // isTerminal says whether f is a character device (a terminal).

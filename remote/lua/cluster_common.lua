@@ -2,23 +2,7 @@
 -- each). Every script touches the keys of one hash slot only, all passed in
 -- KEYS.
 
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-
-local function fmt_int(n)
-  return string.format('%d', n)
-end
-
-local function contains(list, s)
-  for i = 1, #list do
-    if list[i] == s then
-      return true
-    end
-  end
-  return false
-end
+-- now_ms, fmt_int and contains come from util.lua.
 
 -- entry_deps returns the dependency strings of a cluster entry v: the
 -- header "c1:<seq>:<epoch>\n" followed by an envelope (envelope.go). nil

@@ -1,27 +1,6 @@
 -- Helpers shared by every write script (scripts.go prepends this file).
 -- Key names are never spelled here: the prefixes arrive as arguments.
-
--- now_ms is Redis's own clock in milliseconds. Scores and trims of the
--- dependency sets use it, never a client's clock.
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-
--- fmt_int prints an integer without an exponent (tostring would print
--- 1e+15).
-local function fmt_int(n)
-  return string.format('%d', n)
-end
-
-local function contains(list, s)
-  for i = 1, #list do
-    if list[i] == s then
-      return true
-    end
-  end
-  return false
-end
+-- now_ms, fmt_int and contains come from util.lua.
 
 -- drop_entry deletes entry m (whose stored bytes are v) and then removes m
 -- from the dependency set of each of its dependencies except skip (a set

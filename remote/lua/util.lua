@@ -1,0 +1,25 @@
+-- Helpers of every write script, single Redis and cluster alike (prepended
+-- by scripts.go and cluster_exec.go before common.lua or
+-- cluster_common.lua).
+
+-- now_ms is Redis's own clock in milliseconds. Scores and trims of the
+-- dependency sets use it, never a client's clock.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- fmt_int prints an integer without an exponent (tostring would print
+-- 1e+15).
+local function fmt_int(n)
+  return string.format('%d', n)
+end
+
+local function contains(list, s)
+  for i = 1, #list do
+    if list[i] == s then
+      return true
+    end
+  end
+  return false
+end
