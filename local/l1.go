@@ -328,6 +328,16 @@ func (c *Cache) Stale(mark uint64, ds []deps.Dep) bool {
 	return c.tombs.stale(mark, ds, deps.Dep{})
 }
 
+// Unchanged reports whether this cache knows that no invalidation of ds,
+// nor of self (unless zero), came after mark and up to upto: it has applied
+// every sequence up to upto, mark is not below the floor, and none of them
+// has a tombstone above mark. False means it cannot tell, not that one came.
+func (c *Cache) Unchanged(mark, upto uint64, ds []deps.Dep, self deps.Dep) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.closed.Load() && c.applied.Load() >= upto && !c.tombs.stale(mark, ds, self)
+}
+
 // Invalidate applies the invalidation seq of ds: each dependency gets a
 // tombstone at max(its tombstone, seq), and every entry read before seq
 // (Mark < seq) that depends on one of ds is dropped; deps.Key(k) also drops

@@ -39,7 +39,7 @@ type clusterScripts struct {
 
 func newClusterScripts() clusterScripts {
 	with := func(src string) *redis.Script {
-		return redis.NewScript(luaUtil + "\n" + luaSign + "\n" + luaClusterCommon + "\n" + src)
+		return redis.NewScript(luaEnvelope + "\n" + luaUtil + "\n" + luaSign + "\n" + luaClusterCommon + "\n" + src)
 	}
 	return clusterScripts{
 		begin:    with(luaClusterBegin),

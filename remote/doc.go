@@ -8,7 +8,8 @@
 //
 //   - N:seq and N:epoch: the invalidation sequence and the random id of the
 //     current sequence ([State]);
-//   - N:e:<key>: an entry, an envelope ([AppendEnvelope], [DecodeEnvelope]);
+//   - N:e:<key>: an entry, an envelope ([AppendEnvelope], [DecodeEnvelope])
+//     that carries the sequence it is known current at ([Envelope.Mark]);
 //   - N:d:<dep>: the keys of the entries that depend on dep, a ZSET scored by
 //     each entry's expiry in milliseconds of Redis's own clock;
 //   - N:i:<dep>: a tombstone, the sequence number of dep's last
@@ -81,7 +82,9 @@
 // Redis with maxmemory-policy noeviction (or give it enough memory). Losing
 // N:seq or N:epoch is detected (the next write starts a new epoch, which
 // every node treats as a restart); losing a dependency set is detected too
-// (Read drops an entry that is no longer in every set it belongs to); losing
+// (Read drops an entry that is no longer in every set it belongs to, and a
+// caller of [Store.ReadUnchecked] checks the entry's mark against the
+// invalidations it knows of, or reads again with Read); losing
 // a tombstone early is not: a load in flight at that moment could store a
 // value that the lost tombstone would have refused.
 package remote

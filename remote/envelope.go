@@ -21,6 +21,14 @@ type Envelope struct {
 	// Payload is the encoded value (the codec's bytes), opaque to this
 	// package.
 	Payload []byte
+	// Mark is the sequence the entry is known current at: no invalidation
+	// of its dependencies, nor of deps.Key(its key), up to Mark predates it.
+	// Put stores the start mark it checked (the value's mark.Seq), Set the
+	// sequence of its own invalidation. 0 when unknown (an entry written in
+	// the first layout). A reader that knows every invalidation between Mark
+	// and the sequence it read at can tell, without the index, that the
+	// entry is current (see [Store.ReadUnchecked]).
+	Mark uint64
 	// TTL is the entry's remaining time to live as [Store.Read] found it
 	// (0 when unknown). It is not part of the stored bytes: AppendEnvelope
 	// ignores it, DecodeEnvelope leaves it 0, and Put and Set take the TTL
@@ -28,13 +36,16 @@ type Envelope struct {
 	TTL time.Duration
 }
 
-// The envelope layout: 'E', version, flags, a big-endian uint32 length n of
-// the deps block, the deps block (canonical dependency strings joined by
-// '\n'), then the payload.
+// The envelope layout: 'E', version 2, flags, the big-endian uint64 Mark, a
+// big-endian uint32 length n of the deps block, the deps block (canonical
+// dependency strings joined by '\n'), then the payload. Version 1, still
+// read, has no Mark (its header is 7 bytes: 'E', 1, flags, n). The Mark sits
+// at a fixed offset so that a script can write it (set.lua).
 const (
 	envMagic      = 'E'
-	envVersion    = 1
-	envHeaderLen  = 7
+	envVersion    = 2
+	envHeaderLen  = 15
+	envV1Header   = 7
 	flagNotFound  = 1 << 0
 	knownEnvFlags = flagNotFound
 )
@@ -60,6 +71,7 @@ func AppendEnvelope(dst []byte, e Envelope) []byte {
 		payload = nil
 	}
 	dst = append(dst, envMagic, envVersion, flags)
+	dst = binary.BigEndian.AppendUint64(dst, e.Mark)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(n))
 	for i, d := range e.Deps {
 		if i > 0 {
@@ -76,25 +88,35 @@ func AppendEnvelope(dst []byte, e Envelope) []byte {
 // invalid dependency, a payload in a negative entry) is an error wrapping
 // [ErrCorrupt]; DecodeEnvelope never panics.
 func DecodeEnvelope(b []byte) (Envelope, error) {
-	if len(b) < envHeaderLen {
+	if len(b) < envV1Header {
 		return Envelope{}, fmt.Errorf("%w: %d bytes, shorter than the header", ErrCorrupt, len(b))
 	}
 	if b[0] != envMagic {
 		return Envelope{}, fmt.Errorf("%w: bad magic byte 0x%02x", ErrCorrupt, b[0])
 	}
-	if b[1] != envVersion {
+	var e Envelope
+	hdr := envHeaderLen
+	switch b[1] {
+	case envVersion:
+		if len(b) < envHeaderLen {
+			return Envelope{}, fmt.Errorf("%w: %d bytes, shorter than the header", ErrCorrupt, len(b))
+		}
+		e.Mark = binary.BigEndian.Uint64(b[3:11])
+	case 1:
+		hdr = envV1Header
+	default:
 		return Envelope{}, fmt.Errorf("%w: unknown version %d", ErrCorrupt, b[1])
 	}
 	flags := b[2]
 	if flags&^knownEnvFlags != 0 {
 		return Envelope{}, fmt.Errorf("%w: unknown flags 0x%02x", ErrCorrupt, flags)
 	}
-	n := uint64(binary.BigEndian.Uint32(b[3:envHeaderLen]))
-	if n > uint64(len(b)-envHeaderLen) {
+	e.NotFound = flags&flagNotFound != 0
+	n := uint64(binary.BigEndian.Uint32(b[hdr-4 : hdr]))
+	if n > uint64(len(b)-hdr) {
 		return Envelope{}, fmt.Errorf("%w: deps block of %d bytes past the end", ErrCorrupt, n)
 	}
-	block := b[envHeaderLen : envHeaderLen+int(n)]
-	e := Envelope{NotFound: flags&flagNotFound != 0}
+	block := b[hdr : hdr+int(n)]
 	if len(block) > 0 {
 		e.Deps = make([]deps.Dep, 0, bytes.Count(block, newline)+1)
 		for {
@@ -110,7 +132,7 @@ func DecodeEnvelope(b []byte) (Envelope, error) {
 			block = rest
 		}
 	}
-	if payload := b[envHeaderLen+int(n):]; len(payload) > 0 {
+	if payload := b[hdr+int(n):]; len(payload) > 0 {
 		if e.NotFound {
 			return Envelope{}, fmt.Errorf("%w: negative entry with a %d-byte payload", ErrCorrupt, len(payload))
 		}

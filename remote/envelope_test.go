@@ -13,14 +13,26 @@ import (
 
 func TestEnvelopeLayout(t *testing.T) {
 	e := Envelope{Deps: []deps.Dep{deps.Id("article", 1), deps.Tag("home")}, Payload: []byte("xyz")}
+	e.Mark = 0x0102030405060708
 	got := AppendEnvelope([]byte("prefix"), e)
-	want := []byte("prefixE\x01\x00\x00\x00\x00\x15id:article:1\ntag:homexyz")
+	want := []byte("prefixE\x02\x00\x01\x02\x03\x04\x05\x06\x07\x08\x00\x00\x00\x15id:article:1\ntag:homexyz")
 	if !bytes.Equal(got, want) {
 		t.Fatalf("AppendEnvelope = %q, want %q", got, want)
 	}
 	neg := AppendEnvelope(nil, Envelope{NotFound: true, Payload: []byte("ignored")})
-	if want := []byte("E\x01\x01\x00\x00\x00\x00"); !bytes.Equal(neg, want) {
+	if want := []byte("E\x02\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"); !bytes.Equal(neg, want) {
 		t.Fatalf("negative envelope = %q, want %q", neg, want)
+	}
+}
+
+// Entries written in the first layout (no mark) still read, with Mark 0.
+func TestDecodeEnvelopeVersion1(t *testing.T) {
+	e, err := DecodeEnvelope([]byte("E\x01\x00\x00\x00\x00\x15id:article:1\ntag:homexyz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Mark != 0 || e.NotFound || !slices.Equal(e.Deps, []deps.Dep{deps.Id("article", 1), deps.Tag("home")}) || string(e.Payload) != "xyz" {
+		t.Fatalf("decoded %+v", e)
 	}
 }
 
@@ -32,7 +44,9 @@ func TestDecodeEnvelopeRejects(t *testing.T) {
 		{"empty", ""},
 		{"short header", "E\x01\x00\x00\x00"},
 		{"bad magic", "X\x01\x00\x00\x00\x00\x00"},
-		{"bad version", "E\x02\x00\x00\x00\x00\x00"},
+		{"bad version", "E\x03\x00\x00\x00\x00\x00"},
+		{"short version 2 header", "E\x02\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"},
+		{"version 2 length past end", "E\x02\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x05tag:"},
 		{"unknown flag", "E\x01\x02\x00\x00\x00\x00"},
 		{"length past end", "E\x01\x00\x00\x00\x00\x05tag:"},
 		{"huge length", "E\x01\x00\xff\xff\xff\xfftag:x"},
@@ -128,6 +142,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		Deps:    []deps.Dep{deps.Id("a", 1), deps.Condition("b", map[string]any{"x": nil, "y": "&="}), deps.All("c")},
 		Payload: []byte(`{"v":1}`),
 	}))
+	f.Add(AppendEnvelope(nil, Envelope{Mark: 1 << 40, Deps: []deps.Dep{deps.Tag("x")}, Payload: []byte("p")}))
 	f.Add([]byte(""))
 	f.Add([]byte("E"))
 	f.Add([]byte("E\x01\x00\xff\xff\xff\xff"))
@@ -147,7 +162,15 @@ func FuzzDecodeEnvelope(f *testing.F) {
 				t.Fatalf("accepted invalid dependency %q", d)
 			}
 		}
-		if again := AppendEnvelope(nil, e); !bytes.Equal(again, b) {
+		again := AppendEnvelope(nil, e)
+		if b[1] == 1 {
+			// The first layout re-encodes in the current one, as Mark 0.
+			if e.Mark != 0 || again[2] != b[2] || !bytes.Equal(again[envHeaderLen-4:], b[envV1Header-4:]) {
+				t.Fatalf("re-encoding %q (version 1) gave %q", b, again)
+			}
+			return
+		}
+		if !bytes.Equal(again, b) {
 			t.Fatalf("re-encoding %q gave %q", b, again)
 		}
 	})

@@ -133,7 +133,7 @@ func (e *env) snapshot(t testing.TB) map[string]string {
 // registered pending set of that dependency (an invalidation in phases has
 // set it aside: it reads as a miss and is about to be deleted). It returns
 // the violations as "key dep" strings.
-var checkIndexScript = redis.NewScript(`
+var checkIndexScript = redis.NewScript(luaEnvelope + `
 local pe, pd, kpend, pp = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local pending = {}
 for _, p in ipairs(redis.call('ZRANGE', kpend, 0, -1)) do
@@ -146,17 +146,13 @@ local bad = {}
 for _, ek in ipairs(redis.call('KEYS', pe .. '*')) do
   local v = redis.call('GET', ek)
   local m = string.sub(ek, #pe + 1)
-  local n = struct.unpack('>I4', v, 4)
-  if n > 0 then
-    local block = string.sub(v, 8, 7 + n)
-    for d in string.gmatch(block, '[^\n]+') do
-      local ok = redis.call('ZSCORE', pd .. d, m)
-      for _, set in ipairs(pending[d] or {}) do
-        ok = ok or redis.call('ZSCORE', set, m)
-      end
-      if not ok then
-        bad[#bad + 1] = m .. ' ' .. d
-      end
+  for _, d in ipairs(env_deps(v) or {}) do
+    local ok = redis.call('ZSCORE', pd .. d, m)
+    for _, set in ipairs(pending[d] or {}) do
+      ok = ok or redis.call('ZSCORE', set, m)
+    end
+    if not ok then
+      bad[#bad + 1] = m .. ' ' .. d
     end
   end
 end

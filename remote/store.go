@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -86,29 +87,15 @@ func (c Config) withDefaults() (Config, error) {
 	if i := strings.IndexFunc(c.Namespace, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }); i >= 0 {
 		return c, fmt.Errorf("%w: Namespace %q has whitespace or a control character", ErrConfig, c.Namespace)
 	}
-	switch {
-	case c.TombstoneHorizon == 0:
-		c.TombstoneHorizon = defaultTombstoneHorizon
-	case c.TombstoneHorizon < 0:
-		return c, fmt.Errorf("%w: negative TombstoneHorizon %v", ErrConfig, c.TombstoneHorizon)
-	}
-	switch {
-	case c.LogLength == 0:
-		c.LogLength = defaultLogLength
-	case c.LogLength < 0:
-		return c, fmt.Errorf("%w: negative LogLength %d", ErrConfig, c.LogLength)
-	}
-	switch {
-	case c.InvalidateBatch == 0:
-		c.InvalidateBatch = defaultInvalidateBatch
-	case c.InvalidateBatch < 0:
-		return c, fmt.Errorf("%w: negative InvalidateBatch %d", ErrConfig, c.InvalidateBatch)
-	}
-	switch {
-	case c.SweepAfter == 0:
-		c.SweepAfter = defaultSweepAfter
-	case c.SweepAfter < 0:
-		return c, fmt.Errorf("%w: negative SweepAfter %v", ErrConfig, c.SweepAfter)
+	for _, err := range []error{
+		orDefault(&c.TombstoneHorizon, defaultTombstoneHorizon, "TombstoneHorizon"),
+		orDefault(&c.LogLength, defaultLogLength, "LogLength"),
+		orDefault(&c.InvalidateBatch, defaultInvalidateBatch, "InvalidateBatch"),
+		orDefault(&c.SweepAfter, defaultSweepAfter, "SweepAfter"),
+	} {
+		if err != nil {
+			return c, err
+		}
 	}
 	if (c.Cluster || isCluster(c.Redis)) && strings.ContainsAny(c.Namespace, "{}") {
 		return c, fmt.Errorf("%w: Namespace %q has a brace (the cluster protocol uses {Namespace} as a hash tag)", ErrConfig, c.Namespace)
@@ -270,16 +257,59 @@ func (s *Store) Read(ctx context.Context, key string) (st State, e Envelope, fou
 	if len(res) != 5 {
 		return State{}, Envelope{}, false, fmt.Errorf("%w: read answered %d values", ErrState, len(res))
 	}
-	if seq, ok := res[0].(string); ok {
+	if lost, _ := res[4].(int64); lost == 1 {
+		s.lostIndex.Add(1)
+	}
+	pttl, _ := res[3].(int64)
+	return s.readResult(ctx, key, res[0], res[1], res[2], pttl)
+}
+
+// ReadUnchecked reads entry key in one round trip of plain commands, with
+// no script: MGET of N:seq, N:epoch and N:e:<key> (one atomic step, so the
+// State is a valid start mark, as with [Store.Read]), then PTTL of the
+// entry. It does not look at the entry's index: the caller serves the entry
+// only if it knows that no invalidation of the entry's dependencies, nor of
+// deps.Key(key), came between the entry's [Envelope.Mark] and the returned
+// State's sequence; otherwise it reads again with Read, which checks the
+// index in Redis (G2). Such a check from what a node has applied is as
+// strong as the index: an entry that survived an invalidation because its
+// index was lost has a Mark below that invalidation's sequence.
+//
+// Its results are those of Read. A Redis Cluster store has no unchecked
+// read: it runs Read.
+func (s *Store) ReadUnchecked(ctx context.Context, key string) (st State, e Envelope, found bool, err error) {
+	if s.cl != nil {
+		return s.Read(ctx, key)
+	}
+	ekey := s.keys.entry(key)
+	p := s.rdb.Pipeline()
+	mg := p.MGet(ctx, s.keys.seq, s.keys.epoch, ekey)
+	pt := p.PTTL(ctx, ekey)
+	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return State{}, Envelope{}, false, fmt.Errorf("remote: read %q: %w", key, err)
+	}
+	res := mg.Val()
+	if len(res) != 3 {
+		return State{}, Envelope{}, false, fmt.Errorf("%w: read answered %d values", ErrState, len(res))
+	}
+	var pttl int64
+	if d := pt.Val(); d > 0 {
+		pttl = d.Milliseconds()
+	}
+	return s.readResult(ctx, key, res[0], res[1], res[2], pttl)
+}
+
+// readResult makes the results of a read from the raw sequence, epoch and
+// entry (each a string, or nil when missing) and the entry's remaining TTL
+// in milliseconds (0 or less: unknown).
+func (s *Store) readResult(ctx context.Context, key string, seq, epoch, entry any, pttl int64) (st State, e Envelope, found bool, err error) {
+	if seq, ok := seq.(string); ok {
 		if st.Seq, err = parseSeq(seq); err != nil {
 			return State{}, Envelope{}, false, err
 		}
 	}
-	st.Epoch, _ = res[1].(string)
-	if lost, _ := res[4].(int64); lost == 1 {
-		s.lostIndex.Add(1)
-	}
-	raw, ok := res[2].(string)
+	st.Epoch, _ = epoch.(string)
+	raw, ok := entry.(string)
 	if !ok {
 		return st, Envelope{}, false, nil
 	}
@@ -287,13 +317,13 @@ func (s *Store) Read(ctx context.Context, key string) (st State, e Envelope, fou
 	if err != nil {
 		// Delete only the bytes that failed: a good entry written since
 		// then stays.
-		if derr := s.scripts.deleteIf.Run(ctx, s.rdb, []string{ekey}, raw).Err(); derr != nil {
+		if derr := s.scripts.deleteIf.Run(ctx, s.rdb, []string{s.keys.entry(key)}, raw).Err(); derr != nil {
 			err = fmt.Errorf("%w (and deleting it failed: %v)", err, derr)
 		}
 		return st, Envelope{}, false, fmt.Errorf("%w (key %q)", err, key)
 	}
-	if d, _ := res[3].(int64); d > 0 {
-		e.TTL = time.Duration(d) * time.Millisecond
+	if pttl > 0 {
+		e.TTL = time.Duration(pttl) * time.Millisecond
 	}
 	return st, e, true, nil
 }
@@ -301,6 +331,18 @@ func (s *Store) Read(ctx context.Context, key string) (st State, e Envelope, fou
 // LostIndex counts the entries Read dropped because part of their
 // dependency index was gone.
 func (s *Store) LostIndex() uint64 { return s.lostIndex.Load() }
+
+// orDefault sets the setting *v, named name, to def when it is zero, and
+// refuses it when it is negative.
+func orDefault[T int | int64 | time.Duration](v *T, def T, name string) error {
+	if *v < 0 {
+		return fmt.Errorf("%w: negative %s %v", ErrConfig, name, *v)
+	}
+	if *v == 0 {
+		*v = def
+	}
+	return nil
+}
 
 // newEpoch returns a fresh random epoch candidate: 16 bytes from
 // crypto/rand in hex.

@@ -122,6 +122,77 @@ func TestReadIsOneRoundTrip(t *testing.T) {
 	}
 }
 
+// ReadUnchecked is one round trip of plain commands (no script): MGET of
+// the sequence, the epoch and the entry, then PTTL. It returns what Read
+// returns for an indexed entry, a miss, and a corrupt entry (deleted).
+func TestReadUncheckedIsOnePlainRoundTrip(t *testing.T) {
+	e := newEnv(t)
+	e.mustPut(t, "k", deps.Tag("x"))
+	h := &countHook{}
+	e.rdb.AddHook(h)
+	st, got, found, err := e.s.ReadUnchecked(e.ctx, "k")
+	if err != nil || !found {
+		t.Fatalf("ReadUnchecked: found %v, %v", found, err)
+	}
+	if _, _, found, err := e.s.ReadUnchecked(e.ctx, "missing"); err != nil || found {
+		t.Fatalf("ReadUnchecked missing: found %v, %v", found, err)
+	}
+	trips := h.take()
+	if len(trips) != 2 || !slices.Equal(trips[0], []string{"mget t:seq t:epoch t:e:k", "pttl t:e:k"}) {
+		t.Fatalf("round trips = %q, want one pipeline of MGET and PTTL per read", trips)
+	}
+	wst, want, _, err := e.s.Read(e.ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st != wst || got.Mark != want.Mark || !slices.Equal(got.Deps, want.Deps) || string(got.Payload) != string(want.Payload) ||
+		got.TTL <= 0 || got.TTL > time.Minute {
+		t.Fatalf("ReadUnchecked = %+v %+v, Read = %+v %+v", st, got, wst, want)
+	}
+	if err := e.rdb.Set(e.ctx, e.s.EntryKey("bad"), "garbage", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, found, err := e.s.ReadUnchecked(e.ctx, "bad"); found || !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("ReadUnchecked of a corrupt entry = found %v, %v; want ErrCorrupt", found, err)
+	}
+	if e.exists(t, e.s.EntryKey("bad")) {
+		t.Fatal("the corrupt entry was not deleted")
+	}
+}
+
+// Every entry carries the sequence it is known current at: Put the start
+// mark it checked, Set the sequence of its own invalidation of Key(key).
+func TestEntriesCarryTheirMark(t *testing.T) {
+	e := newEnv(t)
+	e.invalidate(t, deps.Tag("other"))
+	e.invalidate(t, deps.Tag("other"))
+	mark := e.state(t)
+	if r := e.put(t, "p", time.Minute, mark, deps.Tag("x")); r != Stored {
+		t.Fatalf("Put = %v", r)
+	}
+	_, env, _, err := e.s.ReadUnchecked(e.ctx, "p")
+	if err != nil || env.Mark != mark.Seq || mark.Seq != 2 {
+		t.Fatalf("Put entry's mark = %d (%v), want %d", env.Mark, err, mark.Seq)
+	}
+	st, r, err := e.s.Set(e.ctx, "s", Envelope{Deps: []deps.Dep{deps.Tag("x")}, Payload: []byte("v")}, time.Minute, nil, "test")
+	if err != nil || r != Stored {
+		t.Fatalf("Set = %v, %v", r, err)
+	}
+	_, env, _, err = e.s.ReadUnchecked(e.ctx, "s")
+	if err != nil || env.Mark != st.Seq || st.Seq != 3 {
+		t.Fatalf("Set entry's mark = %d (%v), want %d", env.Mark, err, st.Seq)
+	}
+	// The scripts still parse the entries they wrote: an invalidation of
+	// the dependency drops both.
+	e.invalidate(t, deps.Tag("x"))
+	if e.exists(t, e.s.EntryKey("p")) || e.exists(t, e.s.EntryKey("s")) {
+		t.Fatal("entries survived an invalidation of their dependency")
+	}
+	if bad := e.indexViolations(t); len(bad) != 0 {
+		t.Fatalf("index violations %q", bad)
+	}
+}
+
 func TestPutRead(t *testing.T) {
 	e := newEnv(t)
 	st := e.state(t)

@@ -67,6 +67,7 @@ func (s *Store) Put(ctx context.Context, key string, e Envelope, ttl time.Durati
 		return 0, err
 	}
 	e.Deps = ds
+	e.Mark = mark.Seq
 	if s.cl != nil {
 		return s.cl.put(ctx, key, e, ttl, mark)
 	}
@@ -110,6 +111,7 @@ func (s *Store) Set(ctx context.Context, key string, e Envelope, ttl time.Durati
 		return State{}, 0, err
 	}
 	e.Deps = ds
+	e.Mark = 0 // set.lua writes its own sequence
 	if s.cl != nil {
 		return s.cl.set(ctx, key, e, ttl, mark, origin)
 	}

@@ -435,6 +435,9 @@ func (c *Cache) fillL1(key string, it local.Item, gen uint64, ttl time.Duration,
 	// Ristretto applies a new key asynchronously: wait (microseconds, on
 	// the fill path only) so that the next call on this node hits L1
 	// instead of repeating the round trip or, in one-process mode, the load.
+	// It is not only for speed: without it after L2 hits, the benchmark's
+	// mixed workload served stale reads (about 12 ms old) in two runs of
+	// three; the race it hides is not understood yet. Keep it.
 	c.l1.Wait()
 	return true
 }

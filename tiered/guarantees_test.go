@@ -220,16 +220,22 @@ func testG2LostIndex(t *testing.T, topo string) {
 	if _, err := matroska.GetOrLoad(bg(), c, "k", counted(&n, 1, dep)); err != nil {
 		t.Fatal(err)
 	}
-	// The index of the entry is lost (as eviction under maxmemory would).
+	// The index of the entry is lost (as eviction under maxmemory would),
+	// so an invalidation of its dependency misses it.
 	if err := cl.rdb.Del(bg(), c.L2().DepKey(dep)).Err(); err != nil {
 		t.Fatal(err)
 	}
-	c.L1().Reset(c.L1().Applied()) // read through to Redis
-	if _, err := matroska.Get[int](bg(), c, "k"); !errors.Is(err, matroska.ErrMiss) {
-		t.Fatalf("an entry without its index was served: %v", err)
+	if err := c.Invalidate(bg(), dep); err != nil {
+		t.Fatal(err)
 	}
-	if c.Stats().LostIndex != 1 {
-		t.Fatalf("LostIndex = %d, want 1", c.Stats().LostIndex)
+	if n := len(cl.keys(t, "*"+c.L2().EntryKey("k"))); n != 1 {
+		t.Fatal("test premise: the invalidation should have missed the unindexed entry")
+	}
+	if _, err := matroska.Get[int](bg(), c, "k"); !errors.Is(err, matroska.ErrMiss) {
+		t.Fatalf("an entry that outlived an invalidation without its index was served: %v", err)
+	}
+	if n := len(cl.keys(t, "*"+c.L2().EntryKey("k"))); n != 0 {
+		t.Fatal("the unindexed entry was not dropped")
 	}
 	// FLUSHALL: the node notices (epoch) and serves misses, not its L1.
 	if _, err := matroska.GetOrLoad(bg(), c, "k2", counted(&n, 2, dep)); err != nil {
@@ -240,6 +246,86 @@ func testG2LostIndex(t *testing.T, topo string) {
 		_, ok := c.L1().Get("k2")
 		return !ok
 	})
+}
+
+// A node reads entries with plain commands and vouches for them from the
+// invalidations it has applied, not from their index. An entry whose index
+// is lost survives the invalidation that should have dropped it; a node
+// that applied that invalidation, or one that has not heard of it yet, must
+// still never serve it: both read it again with the index check, which
+// drops it.
+func TestG2_LostIndexIsNeverServedStale(t *testing.T) {
+	cl := newCluster(t, 3)
+	a, b, lag := cl.nodes[0], cl.nodes[1], cl.nodes[2]
+	data := newDB()
+	loader := func(key string, dep deps.Dep) matroska.LoadFunc[int] {
+		return func(ctx context.Context, rec *matroska.Recorder) (int, error) {
+			rec.Depend(dep)
+			return data.get(key), nil
+		}
+	}
+	orphan := func(key string, dep deps.Dep) {
+		t.Helper()
+		if _, err := matroska.GetOrLoad(bg(), a, key, loader(key, dep)); err != nil {
+			t.Fatal(err)
+		}
+		// The index of the entry is lost (as eviction under maxmemory would).
+		if err := cl.rdb.Del(bg(), a.L2().DepKey(dep)).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// missesAndDrops checks that node, which cannot vouch for the orphan
+	// key after the invalidation it escaped, reads it again with the index
+	// check: a miss, and the entry is gone from Redis.
+	missesAndDrops := func(node *tiered.Cache, who, key string) {
+		t.Helper()
+		if v, err := matroska.Get[int](bg(), node, key); !errors.Is(err, matroska.ErrMiss) {
+			t.Fatalf("%s served %d, %v after the invalidation; want a miss", who, v, err)
+		}
+		if st := node.Stats(); st.CheckedReads != 1 {
+			t.Fatalf("%s: CheckedReads = %d; want the entry read again with the index check", who, st.CheckedReads)
+		}
+		if n, _ := cl.rdb.Exists(bg(), a.L2().EntryKey(key)).Result(); n != 0 {
+			t.Fatalf("%s: the check in Redis did not drop the unindexed entry", who)
+		}
+	}
+
+	d1 := deps.Id("article", 1)
+	orphan("k1", d1)
+	// No invalidation has passed the entry: it is current, and B serves it
+	// from one plain read.
+	if v, err := matroska.Get[int](bg(), b, "k1"); err != nil || v != 0 {
+		t.Fatalf("Get = %d, %v; want the current value 0", v, err)
+	}
+	if st := b.Stats(); st.L2Hits != 1 || st.CheckedReads != 0 {
+		t.Fatalf("L2Hits = %d, CheckedReads = %d; want a hit vouched for by B", st.L2Hits, st.CheckedReads)
+	}
+	data.bump("k1")
+	if err := a.Invalidate(bg(), d1); err != nil {
+		t.Fatal(err)
+	}
+	st, err := a.L2().State(bg())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := cl.rdb.Exists(bg(), a.L2().EntryKey("k1")).Result(); n != 1 {
+		t.Fatal("test premise: the invalidation should have missed the unindexed entry")
+	}
+	waitFor(t, 5*time.Second, "B applies the invalidation", func() bool { return b.L1().Applied() >= st.Seq })
+	missesAndDrops(b, "B", "k1")
+
+	// A node that has not applied the invalidation yet cannot vouch for
+	// the entry either.
+	d2 := deps.Id("article", 2)
+	orphan("k2", d2)
+	gate := make(chan struct{})
+	lag.SetApplyHook(func(uint64) { <-gate })
+	defer close(gate)
+	data.bump("k2")
+	if err := a.Invalidate(bg(), d2); err != nil {
+		t.Fatal(err)
+	}
+	missesAndDrops(lag, "a lagging node", "k2")
 }
 
 func TestG3_ReadYourWrites(t *testing.T) {

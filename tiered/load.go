@@ -212,7 +212,7 @@ func (c *Cache) readL2(ctx context.Context, key string, decode func([]byte) (any
 	}
 	useL1 := c.l1Trusted()
 	rctx, cancel := context.WithTimeout(ctx, c.cfg.RedisTimeout)
-	st, env, ok, err := c.l2.Read(rctx, key)
+	st, env, ok, err := c.readRedis(rctx, key, useL1)
 	cancel()
 	if err != nil && !errors.Is(err, remote.ErrCorrupt) {
 		return nil, false, Mark{}, c.redisFailed(err)
@@ -253,6 +253,33 @@ func (c *Cache) readL2(ctx context.Context, key string, decode func([]byte) (any
 		c.fillL1(key, it, gen, ttl, env.Payload)
 	}
 	return res, true, mark, nil
+}
+
+// readRedis reads key from Redis in one round trip when it can. A node
+// whose L1 is trusted has applied every invalidation up to its
+// [local.Cache.Applied]: it reads the entry with plain commands and checks
+// it against those (the entry's mark against the tombstones of its
+// dependencies), which needs no script and no look at the index. When it
+// cannot tell (the read saw a sequence it has not applied yet, or the entry
+// is older than what it remembers), or the entry was overtaken (its index
+// was lost: an invalidation missed it), it reads again with the script that
+// checks the entry against its index in Redis and drops it if that is gone
+// (G2).
+func (c *Cache) readRedis(ctx context.Context, key string, trusted bool) (remote.State, remote.Envelope, bool, error) {
+	if !trusted || c.l2.Cluster() {
+		return c.l2.Read(ctx, key)
+	}
+	st, env, ok, err := c.l2.ReadUnchecked(ctx, key)
+	if err != nil || !ok {
+		return st, env, ok, err
+	}
+	if epoch := *c.epoch.Load(); st.Epoch != "" && st.Epoch == epoch &&
+		c.l1.Unchanged(env.Mark, st.Seq, env.Deps, deps.Key(key)) &&
+		epoch == *c.epoch.Load() { // no reset to another epoch in between
+		return st, env, ok, nil
+	}
+	c.n.checkedReads.Add(1)
+	return c.l2.Read(ctx, key)
 }
 
 // load is the body of one shared load: L2, then (with the lease on) the

@@ -18,6 +18,14 @@ import (
 	"github.com/matroska-go/matroska/tiered"
 )
 
+// isDrainCall reports whether cmd runs remote's drain script (a later phase
+// of an invalidation in phases) in namespace "t": "EVALSHA <sha> 1
+// t:pending ...".
+func isDrainCall(cmd redis.Cmder) bool {
+	a := cmd.Args()
+	return len(a) > 3 && cmd.Name() == "evalsha" && fmt.Sprint(a[2]) == "1" && a[3] == "t:pending"
+}
+
 // drainHook counts the calls of remote's drain script (the later phases of
 // an invalidation in phases: "EVALSHA <sha> 1 <ns>:pending ...") and delays
 // each by 30ms, as a slow link would, to widen the time between phases.
@@ -27,7 +35,7 @@ func (h *drainHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 func (h *drainHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		if a := cmd.Args(); len(a) > 3 && cmd.Name() == "evalsha" && fmt.Sprint(a[2]) == "1" && a[3] == "t:pending" {
+		if isDrainCall(cmd) {
 			h.n.Add(1)
 			time.Sleep(30 * time.Millisecond)
 		}

@@ -23,6 +23,7 @@ type Stats struct {
 	RefusedFills uint64 // L1 fills refused by a tombstone, the floor or a reset
 	Corrupt      uint64 // undecodable entries met in Redis (treated as misses)
 	LostIndex    uint64 // entries in Redis dropped on read because part of their index was gone (G2)
+	CheckedReads uint64 // Redis reads this node could not vouch for from the invalidations it applied, read again with the index check (G2)
 
 	InvalidationsSent    uint64 // Invalidate, Delete and Set calls that reached Redis
 	Unfinished           uint64 // of those, invalidations in phases whose clean-up was cut short (in effect; swept later)
@@ -53,7 +54,7 @@ type counters struct {
 	loads, loadErrors, shared, rejoined atomic.Uint64
 	refusedPuts, refusedFills, corrupt  atomic.Uint64
 	sent, applied, flushes, unfinished  atomic.Uint64
-	degraded                            atomic.Uint64
+	degraded, checkedReads              atomic.Uint64
 }
 
 // Stats returns the cache's counters.
@@ -70,6 +71,7 @@ func (c *Cache) Stats() Stats {
 		RefusedPuts:          c.n.refusedPuts.Load(),
 		RefusedFills:         c.n.refusedFills.Load(),
 		Corrupt:              c.n.corrupt.Load(),
+		CheckedReads:         c.n.checkedReads.Load(),
 		InvalidationsSent:    c.n.sent.Load(),
 		Unfinished:           c.n.unfinished.Load(),
 		InvalidationsApplied: c.n.applied.Load(),

@@ -3,7 +3,6 @@ package tiered_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -22,7 +21,7 @@ func (h *failDrain) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 func (h *failDrain) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		if a := cmd.Args(); len(a) > 3 && cmd.Name() == "evalsha" && fmt.Sprint(a[2]) == "1" && a[3] == "t:pending" {
+		if isDrainCall(cmd) {
 			if h.failed.CompareAndSwap(false, true) {
 				err := errors.New("injected: connection lost")
 				cmd.SetErr(err)

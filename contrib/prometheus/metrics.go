@@ -30,6 +30,7 @@ var definitions = []definition{
 	{"", "refused_fills", "L1 fills refused by a tombstone, the floor or a reset.", true, func(s *tiered.Stats) float64 { return count(s.RefusedFills) }},
 	{"", "corrupt_entries", "Undecodable entries met in Redis.", true, func(s *tiered.Stats) float64 { return count(s.Corrupt) }},
 	{"", "lost_index", "Redis entries dropped on read because part of their index was gone.", true, func(s *tiered.Stats) float64 { return count(s.LostIndex) }},
+	{"", "checked_reads", "Redis reads the node could not vouch for from the invalidations it applied, read again with the index check.", true, func(s *tiered.Stats) float64 { return count(s.CheckedReads) }},
 	{"", "invalidations_sent", "Invalidations that reached Redis.", true, func(s *tiered.Stats) float64 { return count(s.InvalidationsSent) }},
 	{"", "invalidations_applied", "Bus messages applied to L1.", true, func(s *tiered.Stats) float64 { return count(s.InvalidationsApplied) }},
 	{"l1", "flushes", "L1 resets: first sync, a gap the log could not fill, an epoch change.", true, func(s *tiered.Stats) float64 { return count(s.Flushes) }},

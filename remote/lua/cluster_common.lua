@@ -5,8 +5,8 @@
 -- now_ms, fmt_int and contains come from util.lua.
 
 -- entry_deps returns the dependency strings of a cluster entry v: the
--- header "c1:<seq>:<epoch>\n" followed by an envelope (envelope.go). nil
--- when v is not such an entry.
+-- header "c1:<seq>:<epoch>\n" followed by an envelope, parsed by env_deps
+-- (envelope.lua). nil when v is not such an entry.
 local function entry_deps(v)
   if type(v) ~= 'string' or string.sub(v, 1, 3) ~= 'c1:' then
     return nil
@@ -15,25 +15,7 @@ local function entry_deps(v)
   if not nl then
     return nil
   end
-  local o = nl + 1
-  if #v < o + 6 or string.byte(v, o) ~= 69 or string.byte(v, o + 1) ~= 1 then
-    return nil
-  end
-  local stop = o + 6 + struct.unpack('>I4', v, o + 3)
-  if stop > #v then
-    return nil
-  end
-  local out = {}
-  local i = o + 7
-  while i <= stop do
-    local j = string.find(v, '\n', i, true)
-    if not j or j > stop then
-      j = stop + 1
-    end
-    out[#out + 1] = string.sub(v, i, j - 1)
-    i = j + 1
-  end
-  return out
+  return env_deps(string.sub(v, nl + 1))
 end
 
 -- tomb_newer reports whether tombstone t ("<seq>:<epoch>", or false) is

@@ -1,22 +1,30 @@
 -- The envelope parser, shared by the read script and the write scripts
--- (scripts.go prepends this file to each).
+-- (scripts.go prepends this file to each), and by the cluster scripts.
 
 -- env_deps returns the dependency strings of envelope v (see envelope.go),
 -- or nil when v is not an envelope this code can read. Invalidate parses
 -- every member with it: it is the inner loop, hence the single-dependency
 -- fast path.
 local function env_deps(v)
-  if type(v) ~= 'string' or #v < 7 or string.byte(v, 1) ~= 69 or string.byte(v, 2) ~= 1 then
+  if type(v) ~= 'string' or #v < 7 or string.byte(v, 1) ~= 69 then
     return nil
   end
-  local stop = 7 + struct.unpack('>I4', v, 4)
+  -- The header: 15 bytes in version 2 (with the mark), 7 in version 1.
+  local hdr = 15
+  local ver = string.byte(v, 2)
+  if ver == 1 then
+    hdr = 7
+  elseif ver ~= 2 or #v < 15 then
+    return nil
+  end
+  local stop = hdr + struct.unpack('>I4', v, hdr - 3)
   if stop > #v then
     return nil
   end
-  if stop == 7 then
+  if stop == hdr then
     return {}
   end
-  local block = string.sub(v, 8, stop)
+  local block = string.sub(v, hdr + 1, stop)
   local j = string.find(block, '\n', 1, true)
   if not j then
     return {block}
@@ -30,4 +38,10 @@ local function env_deps(v)
   end
   out[k + 1] = string.sub(block, i)
   return out
+end
+
+-- env_marked returns envelope v (version 2, see envelope.go) with its mark
+-- set to seq.
+local function env_marked(v, seq)
+  return string.sub(v, 1, 3) .. struct.pack('>I8', seq) .. string.sub(v, 12)
 end

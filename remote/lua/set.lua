@@ -21,6 +21,7 @@ local epoch = ensure_state(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
 local seq = redis.call('INCR', KEYS[1])
 local pending = invalidate_deps(pe, pd, pi, pp, KEYS[4], ARGV, keydep_at, keydep_at, 1,
                                 seq, epoch, ARGV[3], budget, lease, key)
-write_entry(pe, pd, key, ARGV[11], tonumber(ARGV[10]), ARGV, deps_first)
+-- The entry is current as of this invalidation of Key(key): its mark.
+write_entry(pe, pd, key, env_marked(ARGV[11], seq), tonumber(ARGV[10]), ARGV, deps_first)
 announce(ARGV[5], KEYS[3], ARGV[4], epoch, seq, ARGV[2], {ARGV[keydep_at]}, 1, ARGV[18])
 return {0, seq, epoch, pending, claim_overdue(KEYS[4], lease)}
