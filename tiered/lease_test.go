@@ -116,7 +116,7 @@ func testG8LeaseOneLoaderAcrossNodes(t *testing.T, topo string) {
 }
 
 // blockLoader returns a loader that signals started, blocks until release
-// is closed, and returns value.
+// is closed (or its context ends), and returns value.
 func blockLoader(calls *atomic.Int64, started chan<- struct{}, release <-chan struct{}, value int) matroska.LoadFunc[int] {
 	return func(ctx context.Context, rec *matroska.Recorder) (int, error) {
 		calls.Add(1)
@@ -125,7 +125,11 @@ func blockLoader(calls *atomic.Int64, started chan<- struct{}, release <-chan st
 		case started <- struct{}{}:
 		default:
 		}
-		<-release
+		select {
+		case <-release:
+		case <-ctx.Done(): // Close ends a held refresh when a test fails early
+			return 0, ctx.Err()
+		}
 		return value, nil
 	}
 }

@@ -37,6 +37,7 @@ type result struct {
 	started  time.Time // when the load (or L2 read) began
 	due      bool      // an L2 entry due for a refresh (RefreshAfter)
 	retry    bool      // a background refresh ended without a value for callers that joined it
+	refresh  bool      // the result of a background refresh (not of a miss's load)
 }
 
 // Peek returns key's L1 entry when L1 may be trusted now. It is the hot

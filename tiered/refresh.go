@@ -126,10 +126,22 @@ func (c *Cache) startRefresh(key string, l *Loader, o *callOptions) {
 		defer a.wg.Done()
 		ctx, cancel := context.WithTimeout(a.ctx, c.cfg.LoadTimeout)
 		defer cancel()
-		v, _, _ := c.flights.Do(key, func() (any, error) {
-			return c.refresh(ctx, key, &lv, &ov), nil
-		})
-		failed := v.(*result).retry // nothing refreshed: no new attempt for LeaseTime
+		var res *result
+		// The flight may be a miss's, not this refresh: the miss whose L2
+		// read found the entry due and started this refresh, still running,
+		// or any other. Its result refreshed nothing: run again once it has
+		// ended (a few times at most, should misses keep coming).
+		for range 3 {
+			v, _, _ := c.flights.Do(key, func() (any, error) {
+				r := c.refresh(ctx, key, &lv, &ov)
+				r.refresh = true
+				return r, nil
+			})
+			if res = v.(*result); res.refresh {
+				break
+			}
+		}
+		failed := res.retry || !res.refresh // nothing refreshed: no new attempt for LeaseTime
 		a.mu.Lock()
 		if failed {
 			a.refreshing[key] = time.Now().Add(c.cfg.LeaseTime)

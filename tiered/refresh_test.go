@@ -52,7 +52,11 @@ func (s *source) load(ctx context.Context, rec *matroska.Recorder) (int, error) 
 	s.mu.Unlock()
 	if gate != nil {
 		s.started <- struct{}{}
-		<-gate
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
 	}
 	return v, nil
 }
