@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/matroska-go/matroska/bus"
 	"github.com/matroska-go/matroska/deps"
@@ -42,7 +41,7 @@ type Cache struct {
 	// served until the bus has applied it. See wrote.
 	own atomic.Pointer[Mark]
 
-	flights singleflight.Group
+	flights flights
 	ahead   ahead // the lease, refresh-ahead, stale-if-error: see lease.go, refresh.go
 	breaker breaker
 	n       counters

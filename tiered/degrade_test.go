@@ -129,3 +129,56 @@ func TestCloseIsIdempotentAndFinal(t *testing.T) {
 		})
 	}
 }
+
+// TestCallerLeavesDuringTheL2Read: the caller that starts a shared load
+// reads Redis on its own goroutine. When its context ends during that read
+// it leaves with its context's error at once; that is not a Redis failure
+// (the breaker does not count it), and a caller that joined the load still
+// gets the value: the load reads again, without the caller that left,
+// instead of calling the loader.
+func TestCallerLeavesDuringTheL2Read(t *testing.T) {
+	srv := redistest.Start(t)
+	proxy := newProxy(t, srv.Addr())
+	writer := newNode(t, srv.Client(t))
+	reader := newNode(t, proxyClient(t, srv, proxy), func(cfg *tiered.Config) {
+		cfg.RedisTimeout = 2 * time.Second
+		cfg.TrustWindow = 5 * time.Second
+		cfg.BreakerThreshold = 1
+	})
+	var n atomic.Int64
+	load := counted(&n, 42, deps.Tag("t"))
+	if v, err := matroska.GetOrLoad(bg(), writer, "k", load); err != nil || v != 42 {
+		t.Fatal(v, err)
+	}
+	proxy.Delay(300 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(bg(), 50*time.Millisecond)
+	defer cancel()
+	type answer struct {
+		v   int
+		err error
+	}
+	joined := make(chan answer, 1)
+	go func() {
+		time.Sleep(10 * time.Millisecond) // the caller above has started the load
+		v, err := matroska.GetOrLoad(bg(), reader, "k", load)
+		joined <- answer{v, err}
+	}()
+	start := time.Now()
+	_, err := matroska.GetOrLoad(ctx, reader, "k", load)
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, tiered.ErrUnavailable) {
+		t.Fatalf("the caller whose context ended got %v, want its deadline alone", err)
+	}
+	if d := time.Since(start); d > 250*time.Millisecond {
+		t.Fatalf("the caller left %v after a 50ms deadline: it waited for Redis", d)
+	}
+	if a := <-joined; a.err != nil || a.v != 42 {
+		t.Fatalf("the caller that joined got %d, %v", a.v, a.err)
+	}
+	s := reader.Stats()
+	if s.BreakerOpens != 0 || s.Degraded != 0 || n.Load() != 1 {
+		t.Fatalf("breaker opens %d, degraded %d, loader calls %d: want 0, 0, 1 (the writer's)", s.BreakerOpens, s.Degraded, n.Load())
+	}
+	if s.Shared == 0 {
+		t.Fatal("the second caller did not join the load")
+	}
+}

@@ -102,15 +102,10 @@ func (c *Cache) Miss(ctx context.Context, key string, l Loader, opts ...Option) 
 	if err := o.check(); err != nil {
 		return nil, err
 	}
-	// The load runs detached from this caller: a caller that gives up does
-	// not cancel it for the others, and its result still fills the cache.
-	lctx := context.WithoutCancel(ctx)
 	came := time.Now()
 	for joined := 0; ; joined++ {
-		res, shared, err := c.join(ctx, key, func() (any, error) {
-			lctx, cancel := context.WithTimeout(lctx, c.cfg.LoadTimeout)
-			defer cancel()
-			return c.load(lctx, key, &l, &o), nil
+		res, shared, err := c.flights.do(ctx, key, func() (*result, func() *result) {
+			return c.load(ctx, key, &l, &o)
 		})
 		if err != nil {
 			return nil, err
@@ -134,26 +129,6 @@ func (c *Cache) Miss(ctx context.Context, key string, l Loader, opts ...Option) 
 			rec.consumed(key, res.deps, res.mark, res.known)
 		}
 		return res.val, res.err
-	}
-}
-
-// join runs load as key's shared flight, or joins the one in progress, and
-// returns its result and whether it was shared. A caller whose ctx can end
-// waits for the flight, which runs on a goroutine of its own, and leaves
-// with ctx.Err() when ctx ends. A caller whose ctx can never end (Done is
-// nil) could not leave anyway: it runs the flight itself, which spares the
-// goroutine and the hand-over of the result, a sixth of an L2 hit's time
-// on a loaded two-core machine (BenchmarkL2HitVsRaw).
-func (c *Cache) join(ctx context.Context, key string, load func() (any, error)) (*result, bool, error) {
-	if ctx.Done() == nil {
-		v, _, shared := c.flights.Do(key, load)
-		return v.(*result), shared, nil
-	}
-	select {
-	case r := <-c.flights.DoChan(key, load):
-		return r.Val.(*result), r.Shared, nil
-	case <-ctx.Done():
-		return nil, false, ctx.Err()
 	}
 }
 
@@ -216,6 +191,9 @@ func (c *Cache) readL2(ctx context.Context, key string, decode func([]byte) (any
 	st, env, ok, err := c.readRedis(rctx, key, useL1)
 	cancel()
 	if err != nil && !errors.Is(err, remote.ErrCorrupt) {
+		if ctx.Err() != nil {
+			return nil, false, Mark{}, ctx.Err() // the caller's end, not Redis's failure
+		}
 		return nil, false, Mark{}, c.redisFailed(err)
 	}
 	c.breaker.success()
@@ -283,13 +261,49 @@ func (c *Cache) readRedis(ctx context.Context, key string, trusted bool) (remote
 	return c.l2.Read(ctx, key)
 }
 
-// load is the body of one shared load: L2, then (with the lease on) the
-// lease or the wait for another node's entry (see lease.go), then the
-// loader, then the put.
-func (c *Cache) load(ctx context.Context, key string, l *Loader, o *callOptions) *result {
+// load is one shared load, in two steps (see flights). The first, on the
+// goroutine of the caller that started the flight, reads L2, bounded by
+// RedisTimeout and by the caller's ctx: a hit ends the flight. The rest
+// runs detached from the caller (one that gives up does not cancel it for
+// the others, and its result still fills the cache), bounded by
+// LoadTimeout: (with the lease on) the lease or the wait for another node's
+// entry (see lease.go), then the loader, then the put, with the start mark
+// of the first step's read, so that a miss stays two round trips.
+func (c *Cache) load(ctx context.Context, key string, l *Loader, o *callOptions) (*result, func() *result) {
 	start := time.Now()
 	gen := c.l1.Generation()
 	res, found, mark, err := c.readL2(ctx, key, l.Decode, gen, o)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		// The caller gave up during the read: the flight reads again
+		// without it, for the callers that joined.
+		return nil, c.detached(ctx, func(ctx context.Context) *result {
+			start, gen = time.Now(), c.l1.Generation()
+			res, found, mark, err = c.readL2(ctx, key, l.Decode, gen, o)
+			return c.afterRead(ctx, key, l, o, start, gen, res, found, mark, err)
+		})
+	case found:
+		return c.afterRead(ctx, key, l, o, start, gen, res, found, mark, err), nil
+	}
+	return nil, c.detached(ctx, func(ctx context.Context) *result {
+		return c.afterRead(ctx, key, l, o, start, gen, res, found, mark, err)
+	})
+}
+
+// detached returns run as the rest of a flight: on a context detached from
+// the caller's ctx (its values kept), bounded by LoadTimeout.
+func (c *Cache) detached(ctx context.Context, run func(context.Context) *result) func() *result {
+	return func() *result {
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.LoadTimeout)
+		defer cancel()
+		return run(lctx)
+	}
+}
+
+// afterRead ends a load after its L2 read, started at start with L1
+// generation gen: with the entry the read found, or with the lease, the
+// loader and the put, at the read's start mark (see loadMissing).
+func (c *Cache) afterRead(ctx context.Context, key string, l *Loader, o *callOptions, start time.Time, gen uint64, res *result, found bool, mark Mark, err error) *result {
 	if found {
 		res.started = start
 		if res.due {
@@ -297,6 +311,13 @@ func (c *Cache) load(ctx context.Context, key string, l *Loader, o *callOptions)
 		}
 		return res
 	}
+	return c.loadMissing(ctx, key, l, o, start, gen, res, mark, err)
+}
+
+// loadMissing is the rest of a load whose L2 read found nothing (or
+// failed: err): the lease, the loader and the put, with the read's start
+// mark.
+func (c *Cache) loadMissing(ctx context.Context, key string, l *Loader, o *callOptions, start time.Time, gen uint64, res *result, mark Mark, err error) *result {
 	kept := res // a value kept for StaleIfError, or nil
 	if err == nil && c.l2 != nil && o.lease {
 		r, out, mk, held, lerr := c.leaseOrWait(ctx, key, l, o, gen, mark, false)

@@ -132,12 +132,12 @@ func (c *Cache) startRefresh(key string, l *Loader, o *callOptions) {
 		// or any other. Its result refreshed nothing: run again once it has
 		// ended (a few times at most, should misses keep coming).
 		for range 3 {
-			v, _, _ := c.flights.Do(key, func() (any, error) {
+			res, _, _ = c.flights.do(context.Background(), key, func() (*result, func() *result) {
 				r := c.refresh(ctx, key, &lv, &ov)
 				r.refresh = true
 				return r, nil
 			})
-			if res = v.(*result); res.refresh {
+			if res.refresh {
 				break
 			}
 		}
