@@ -17,7 +17,8 @@ import (
 // the benchmark harness). Reported: ns/op (Read), get-ns/op (a GET of the
 // same bytes under another key), pipe-ns/op (a pipeline of GET seq, GET
 // epoch, GET entry: the floor of a read that returns the start mark), and
-// the ratios x-get and x-pipe.
+// the ratios x-get and x-pipe; unchecked-ns/op and unchecked-x-get, the same
+// for ReadUnchecked (MGET of seq, epoch and entry, and PTTL).
 func BenchmarkReadVsRaw(b *testing.B) {
 	e := newEnv(b)
 	payload := bytes.Repeat([]byte("x"), 300)
@@ -61,9 +62,16 @@ func BenchmarkReadVsRaw(b *testing.B) {
 			}
 		}
 	}
+	plain := func(n int) {
+		for range n {
+			if _, _, found, err := e.s.ReadUnchecked(e.ctx, "k"); err != nil || !found {
+				b.Fatal(found, err)
+			}
+		}
+	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	t := alternateRounds(b.N, read, get, pipe)
+	t := alternateRounds(b.N, read, get, pipe, plain)
 	b.StopTimer()
 	n := float64(b.N)
 	b.ReportMetric(float64(t[0])/n, "ns/op")
@@ -71,6 +79,8 @@ func BenchmarkReadVsRaw(b *testing.B) {
 	b.ReportMetric(float64(t[2])/n, "pipe-ns/op")
 	b.ReportMetric(float64(t[0])/float64(t[1]), "x-get")
 	b.ReportMetric(float64(t[0])/float64(t[2]), "x-pipe")
+	b.ReportMetric(float64(t[3])/n, "unchecked-ns/op")
+	b.ReportMetric(float64(t[3])/float64(t[1]), "unchecked-x-get")
 }
 
 // alternateRounds runs each of fs for n calls in rounds of a few calls, in

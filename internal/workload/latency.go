@@ -8,76 +8,166 @@ import (
 	"time"
 )
 
-// latency measures one read per key, one goroutine, on a node whose L1 has
-// never seen the keys. With l2, the keys were put in Redis by another node
-// first (an L2 hit); without, they are in no tier (a miss: read, load, put).
-func (r *runner) latency(ctx context.Context, a Adapter, l2 bool) (LatencyRow, error) {
-	row := LatencyRow{Adapter: a.Name()}
+// latencyRound is the number of reads each adapter makes in its turn of
+// the latency workloads.
+const latencyRound = 250
+
+// latency measures one read per key, one goroutine, on a node of each
+// adapter whose L1 has never seen the keys. With l2, the keys were put in
+// Redis by another node of the adapter first (an L2 hit); without, they are
+// in no tier (a miss: read, load, put). The adapters take turns in rounds
+// of latencyRound reads, so that load from other processes, which drifts
+// over a run, weighs on all of them alike, as a comparison of ratios needs;
+// Redis's command counter is read around each turn. It returns a row per
+// adapter, in order, and the first error of each adapter (which stops that
+// adapter, not the others).
+func (r *runner) latency(ctx context.Context, adapters []Adapter, l2 bool, step func(Adapter)) ([]LatencyRow, []error) {
+	rows := make([]LatencyRow, len(adapters))
+	errs := make([]error, len(adapters))
+	var lanes []*latencyLane
+	defer func() {
+		for _, l := range lanes {
+			l.close(r)
+		}
+	}()
+	for i, a := range adapters {
+		step(a)
+		rows[i] = LatencyRow{Adapter: a.Name()}
+		if l2 && !a.Features().L2 {
+			rows[i].Note = "no Redis tier"
+			continue
+		}
+		l, err := r.openLane(ctx, a, l2, &rows[i])
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		l.at = i
+		lanes = append(lanes, l)
+	}
+	for pos := 0; ; pos += latencyRound {
+		more := false
+		for _, l := range lanes {
+			if l.done || pos >= len(l.keys) {
+				continue
+			}
+			more = true
+			if err := l.turn(ctx, r, pos, min(pos+latencyRound, len(l.keys))); err != nil {
+				errs[l.at], l.done = err, true
+			}
+		}
+		if !more {
+			break
+		}
+	}
+	for _, l := range lanes {
+		if errs[l.at] == nil {
+			l.finish(l2, adapters[l.at])
+		}
+	}
+	return rows, errs
+}
+
+// latencyLane is one adapter's part of a latency workload.
+type latencyLane struct {
+	at     int // the adapter's index
+	row    *LatencyRow
+	env    *Env
+	reader Node
+	src    *Source
+	first  int
+	keys   []string
+	lat    []time.Duration
+	total  time.Duration
+	loads  int64
+	rt     int64
+	cmds   int64
+	done   bool
+}
+
+// openLane prepares a's keys (put in Redis by another node of a, with l2)
+// and a reader that has seen only warm-up keys.
+func (r *runner) openLane(ctx context.Context, a Adapter, l2 bool, row *LatencyRow) (*latencyLane, error) {
 	const warmKeys = 50
 	n := r.cfg.MissKeys
 	first := 1_000_000 // ids past the source's versions: version 0
 	if l2 {
 		n, first = r.cfg.L2Keys, 0
 	}
-	src := NewSource(0, 0)
-	env := r.env(src)
-	defer r.finish(env)
+	l := &latencyLane{row: row, src: NewSource(0, 0), first: first + warmKeys}
+	l.env = r.env(l.src)
 	keys := make([]string, n+warmKeys)
 	for i := range keys {
 		keys[i] = Key(first + i)
 	}
 	if l2 {
-		w, err := a.Open(ctx, env)
+		w, err := a.Open(ctx, l.env)
 		if err != nil {
-			return row, err
+			r.finish(l.env)
+			return nil, err
 		}
 		err = fillParallel(ctx, w, keys, 8)
 		_ = w.Close()
 		if err != nil {
-			return row, fmt.Errorf("fill: %w", err)
+			r.finish(l.env)
+			return nil, fmt.Errorf("fill: %w", err)
 		}
 	}
-	reader, err := a.Open(ctx, env)
+	reader, err := a.Open(ctx, l.env)
 	if err != nil {
-		return row, err
+		r.finish(l.env)
+		return nil, err
 	}
-	defer reader.Close()
+	l.reader = reader
 	for _, k := range keys[:warmKeys] { // connections, scripts loaded
 		if _, err := reader.Get(ctx, k); err != nil {
-			return row, err
+			l.close(r)
+			return nil, err
 		}
 	}
-	keys = keys[warmKeys:]
-	lat := make([]time.Duration, len(keys))
-	loads, rt, cmds := src.Calls(), env.MeasuredRoundTrips(), commands(ctx, r.admin)
-	var total time.Duration
-	mctx := env.Measure(ctx) // round trips of the reads, not of heartbeats
-	for i, k := range keys {
+	l.keys = keys[warmKeys:]
+	l.lat = make([]time.Duration, 0, len(l.keys))
+	l.loads, l.rt = l.src.Calls(), l.env.MeasuredRoundTrips()
+	return l, nil
+}
+
+// turn reads keys[from:to], timing each read.
+func (l *latencyLane) turn(ctx context.Context, r *runner, from, to int) error {
+	cmds := commands(ctx, r.admin)
+	mctx := l.env.Measure(ctx) // round trips of the reads, not of heartbeats
+	for i := from; i < to; i++ {
 		start := time.Now()
-		it, err := reader.Get(mctx, k)
-		lat[i] = time.Since(start)
-		total += lat[i]
+		it, err := l.reader.Get(mctx, l.keys[i])
+		d := time.Since(start)
 		if err != nil {
-			return row, err
+			return err
 		}
-		if want := first + warmKeys + i; it.ID != want {
-			return row, fmt.Errorf("read %s: got item %d", k, it.ID)
+		l.lat = append(l.lat, d)
+		l.total += d
+		if want := l.first + i; it.ID != want {
+			return fmt.Errorf("read %s: got item %d", l.keys[i], it.ID)
 		}
 	}
-	cmds = commands(ctx, r.admin) - cmds - 1
-	row.Loads = src.Calls() - loads
-	row.Ops = len(keys)
+	l.cmds += commands(ctx, r.admin) - cmds - 1 // not the INFO that read the counter
+	return nil
+}
+
+// finish fills the lane's row from what its turns measured.
+func (l *latencyLane) finish(l2 bool, a Adapter) {
+	row := l.row
+	row.Loads = l.src.Calls() - l.loads
+	row.Ops = len(l.lat)
 	row.Measured = true
 	if row.Ops == 0 {
-		return row, nil
+		return
 	}
-	row.Mean = total / time.Duration(row.Ops)
-	slices.Sort(lat)
-	row.P50, row.P99 = pct(lat, 50), pct(lat, 99)
-	row.RedisOp = float64(max(cmds, 0)) / float64(row.Ops)
+	row.Mean = l.total / time.Duration(row.Ops)
+	slices.Sort(l.lat)
+	row.P50, row.P99 = pct(l.lat, 50), pct(l.lat, 99)
+	row.RedisOp = float64(max(l.cmds, 0)) / float64(row.Ops)
 	row.RTOp = -1
-	if env.clients.Load() > 0 {
-		row.RTOp = float64(env.MeasuredRoundTrips()-rt) / float64(row.Ops)
+	if l.env.clients.Load() > 0 {
+		row.RTOp = float64(l.env.MeasuredRoundTrips()-l.rt) / float64(row.Ops)
 	}
 	if l2 && row.Loads > 0 {
 		row.Note = fmt.Sprintf("%d of %d reads called the loader", row.Loads, row.Ops)
@@ -85,7 +175,15 @@ func (r *runner) latency(ctx context.Context, a Adapter, l2 bool) (LatencyRow, e
 	if !a.Features().L2 {
 		row.Note = "no Redis: the loader alone"
 	}
-	return row, nil
+}
+
+// close closes the lane's reader and deletes its keys.
+func (l *latencyLane) close(r *runner) {
+	if l.reader != nil {
+		_ = l.reader.Close()
+		l.reader = nil
+		r.finish(l.env)
+	}
 }
 
 // fillParallel reads every key through n with g goroutines.

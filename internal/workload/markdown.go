@@ -78,8 +78,8 @@ func (res *Results) WriteMarkdown(w io.Writer) error {
 		}
 		b.WriteString("\n")
 	}
-	lat("L2 hit (cold L1)", fmt.Sprintf("Another node put %d keys in Redis; a node that never saw them reads each once, one goroutine. Round trips are counted on go-redis clients (n/o: not observable, rueidis pipelines its commands itself); Redis cmds/read is counted by the server and includes commands run inside scripts.", c.L2Keys), res.L2)
-	lat("Miss, load and put", fmt.Sprintf("%d keys in no tier, each read once, one goroutine, a loader that returns at once.", c.MissKeys), res.Miss)
+	lat("L2 hit (cold L1)", fmt.Sprintf("Another node put %d keys in Redis; a node that never saw them reads each once, one goroutine. The caches take turns in rounds of %d reads, so that load from other processes weighs on all alike. Round trips are counted on go-redis clients (n/o: not observable, rueidis pipelines its commands itself); Redis cmds/read is counted by the server and includes commands run inside scripts.", c.L2Keys, latencyRound), res.L2)
+	lat("Miss, load and put", fmt.Sprintf("%d keys in no tier, each read once, one goroutine, a loader that returns at once; the caches take turns in rounds of %d reads.", c.MissKeys, latencyRound), res.Miss)
 
 	if len(res.Propagation) > 0 {
 		fmt.Fprintf(&b, "## Invalidation propagation to %d nodes\n\nEvery node holds the key in L1; node 0 invalidates it (this library: Invalidate of the key's dependency; the others: DEL or their delete call); one goroutine polls every node's L1 (this library: Peek; rueidis: DoCache until IsCacheHit is false) and notes when each stops serving it. Latency is from the call to the last node's eviction, over %d rounds.\n\n", c.Nodes, c.Rounds)

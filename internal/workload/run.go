@@ -62,6 +62,13 @@ func Run(ctx context.Context, cfg Config, opts *redis.Options, namespace string,
 	defer prog.End()
 
 	for _, w := range cfg.Workloads {
+		if w == WL2 || w == WMiss {
+			// The adapters take turns within one run (see latency).
+			if err := r.latencies(ctx, w, adapters, res); err != nil {
+				return res, err
+			}
+			continue
+		}
 		for _, a := range adapters {
 			if err := ctx.Err(); err != nil {
 				return res, err
@@ -110,20 +117,6 @@ func (r *runner) one(ctx context.Context, w string, a Adapter, res *Results) err
 	switch w {
 	case WHit:
 		return r.hit(ctx, a, res)
-	case WL2:
-		r.prog.Step("L2 hit (cold L1)", a.Name())
-		if !f.L2 {
-			res.L2 = append(res.L2, LatencyRow{Adapter: a.Name(), Note: "no Redis tier"})
-			return nil
-		}
-		row, err := r.latency(ctx, a, true)
-		res.L2 = append(res.L2, row)
-		return err
-	case WMiss:
-		r.prog.Step("miss, load and put", a.Name())
-		row, err := r.latency(ctx, a, false)
-		res.Miss = append(res.Miss, row)
-		return err
 	case WPropagation:
 		r.prog.Step(fmt.Sprintf("invalidation to %d nodes", r.cfg.Nodes), a.Name())
 		if !f.CrossNode {
@@ -161,6 +154,32 @@ func (r *runner) one(ctx context.Context, w string, a Adapter, res *Results) err
 		return err
 	}
 	return fmt.Errorf("%w: unknown workload %q", ErrConfig, w)
+}
+
+// latencies runs workload w (WL2 or WMiss) on the adapters that run it, all
+// in one latency run, and records their rows and errors.
+func (r *runner) latencies(ctx context.Context, w string, adapters []Adapter, res *Results) error {
+	var on []Adapter
+	for _, a := range adapters {
+		if runsOn(a, w) {
+			on = append(on, a)
+		}
+	}
+	label, l2, rows := "miss, load and put", false, &res.Miss
+	if w == WL2 {
+		label, l2, rows = "L2 hit (cold L1)", true, &res.L2
+	}
+	got, errs := r.latency(ctx, on, l2, func(a Adapter) { r.prog.Step(label, a.Name()) })
+	*rows = append(*rows, got...)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for i, err := range errs {
+		if err != nil {
+			res.Errors = append(res.Errors, fmt.Sprintf("%s / %s: %v", w, on[i].Name(), err))
+		}
+	}
+	return nil
 }
 
 // env returns a fresh environment under its own namespace.
