@@ -40,22 +40,24 @@ type coarseClock struct {
 }
 
 // startCoarseClock returns a running coarse clock; stop it with halt. The
-// clock's goroutine also calls sweep every sweepEvery ticks.
-func startCoarseClock(sweep func()) *coarseClock {
+// clock's goroutine also calls tick on every tick and sweep every
+// sweepEvery ticks.
+func startCoarseClock(tick, sweep func()) *coarseClock {
 	k := &coarseClock{base: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
-	go k.run(sweep)
+	go k.run(tick, sweep)
 	return k
 }
 
-func (k *coarseClock) run(sweep func()) {
+func (k *coarseClock) run(tick, sweep func()) {
 	defer close(k.done)
 	t := time.NewTicker(ClockResolution)
 	defer t.Stop()
-	for tick := 1; ; tick++ {
+	for n := 1; ; n++ {
 		select {
 		case <-t.C:
 			k.now.Store(int64(time.Since(k.base)))
-			if tick%sweepEvery == 0 {
+			tick()
+			if n%sweepEvery == 0 {
 				sweep()
 			}
 		case <-k.stop:

@@ -9,7 +9,8 @@ import (
 	"github.com/matroska-go/matroska/deps"
 )
 
-// checkConsistency waits until Ristretto has applied its buffers, applies
+// checkConsistency hands the staged fills to Ristretto, waits until it has
+// applied its buffers, applies
 // the pending prunes, and checks the index invariant (see index): every
 // indexed item is live, of the current generation, indexed under each of
 // its deps, and is what Ristretto holds for its key; every dep set is
@@ -21,8 +22,16 @@ func (c *Cache) checkConsistency() error {
 	if c.closed.Load() {
 		return nil
 	}
+	c.handOverLocked()
 	c.rc.Wait()
 	c.drainLocked()
+	c.unstageLocked()
+	c.smu.RLock()
+	staged := len(c.staged)
+	c.smu.RUnlock()
+	if staged != 0 || c.waiting != 0 {
+		return fmt.Errorf("%d fills still staged (%d waiting) after a hand-over", staged, c.waiting)
+	}
 	gen := c.gen.Load()
 	for k, it := range c.idx.keys {
 		switch {

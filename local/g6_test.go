@@ -9,13 +9,24 @@ import (
 )
 
 // TestG6_NoResurrection: Ristretto applies the Set of a new key on its own
-// goroutine, after Fill returns; an Invalidate right after the Fill deletes
-// the key from the store before that Set lands, and the Set then makes the
-// item visible until Ristretto processes the buffered delete. Get must miss
-// throughout: the item is dead. Each round reads until Ristretto has applied
-// everything. Without the dead flag about one round in five sees a
-// resurrected entry.
+// goroutine, after the fill was handed to it; an Invalidate right after
+// deletes the key from the store before that Set lands, and the Set then
+// makes the item visible until Ristretto processes the buffered delete. Get
+// must miss throughout: the item is dead. Each round reads until Ristretto
+// has applied everything. Without the dead flag about one round in five sees
+// a resurrected entry. The fills are handed to Ristretto before the
+// invalidation ("handed over"), or still staged when it comes ("staged").
 func TestG6_NoResurrection(t *testing.T) {
+	for _, handOver := range []bool{true, false} {
+		name := "staged"
+		if handOver {
+			name = "handed over"
+		}
+		t.Run(name, func(t *testing.T) { testNoResurrection(t, handOver) })
+	}
+}
+
+func testNoResurrection(t *testing.T, handOver bool) {
 	c := newTestCache(t, Config{})
 	const keys, rounds = 50, 200
 	d := deps.Tag("g6")
@@ -30,6 +41,11 @@ func TestG6_NoResurrection(t *testing.T) {
 			if !c.Fill(names[i], Item{Value: round, Deps: ds, Mark: mark}, gen, time.Minute, 1) {
 				t.Fatalf("round %d: fill of %s refused", round, names[i])
 			}
+		}
+		if handOver {
+			c.mu.Lock()
+			c.handOverLocked() // the Sets are in Ristretto's buffer, or applied
+			c.mu.Unlock()
 		}
 		c.Invalidate(mark+1, ds)
 		// Ristretto may still be applying the Sets, then the Dels: read
@@ -85,5 +101,44 @@ func TestG6_DeleteAndReset(t *testing.T) {
 		}
 	}
 	c.Wait()
+	mustConsistent(t, c)
+}
+
+// TestFillIsVisibleAtOnce: a fill is a hit for the next Get, before any
+// Wait (it is staged), and the clock's goroutine hands the staged fills to
+// Ristretto by itself.
+func TestFillIsVisibleAtOnce(t *testing.T) {
+	c := newTestCache(t, Config{})
+	const n = 100 // below stageLimit: Fill leaves them to the clock
+	gen := c.Generation()
+	for i := range n {
+		k := "v:" + strconv.Itoa(i)
+		if !c.Fill(k, Item{Value: i, Mark: 1}, gen, time.Minute, 1) {
+			t.Fatalf("fill of %s refused", k)
+		}
+		if it, ok := c.Get(k); !ok || it.Value != i {
+			t.Fatalf("Get right after the fill of %s: %v, %v", k, it, ok)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c.smu.RLock()
+		staged := len(c.staged)
+		c.smu.RUnlock()
+		if staged == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d fills still staged after 5s: the clock does not hand them over", staged)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	c.rc.Wait()
+	for i := range n {
+		k := "v:" + strconv.Itoa(i)
+		if got, ok := c.rc.Get(k); !ok || got.Value != i {
+			t.Fatalf("Ristretto does not hold %s after the hand-over", k)
+		}
+	}
 	mustConsistent(t, c)
 }

@@ -14,6 +14,8 @@ type item struct {
 	Item           // as filled; Deps is the cache's own copy
 	key     string // the key it was filled under
 	gen     uint64 // the generation it was filled in
+	cost    int64  // Ristretto cost (at least 1)
+	handed  bool   // a staged fill handed to Ristretto (under Cache.mu)
 	expires int64  // Get misses from this time on (Cache.now's scale)
 	keep    int64  // the entry leaves the index from this time on: expires plus Item.Grace
 

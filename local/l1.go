@@ -55,6 +55,14 @@ type Cache struct {
 
 	pq pruneQueue // own lock; written by Ristretto's callbacks, drained under mu
 
+	// staged holds, by key, the fills that Ristretto may not hold yet (see
+	// Fill): those not handed to it (waiting counts them) and those handed
+	// to it whose Set it may not have applied. Written under mu and smu;
+	// Get reads it under smu alone, after a Ristretto miss.
+	smu     sync.RWMutex
+	staged  map[string]*item
+	waiting int // under mu
+
 	// life keeps Close from closing Ristretto under a Wait: Wait holds it
 	// shared (waits run concurrently, without mu), Close exclusively.
 	life sync.RWMutex
@@ -84,6 +92,7 @@ func New(cfg Config) (*Cache, error) {
 		idx:     newIndex(),
 		tombs:   newTombstones(cfg.Tombstones),
 		clock:   cfg.Clock,
+		staged:  map[string]*item{},
 	}
 	c.gen.Store(1)
 	rc, err := ristretto.NewCache(&ristretto.Config[string, *item]{
@@ -100,7 +109,7 @@ func New(cfg Config) (*Cache, error) {
 	if c.clock != nil {
 		c.base = c.clock.Now()
 	} else {
-		c.coarse = startCoarseClock(c.sweep)
+		c.coarse = startCoarseClock(c.tick, c.sweep)
 	}
 	return c, nil
 }
@@ -142,7 +151,9 @@ func (c *Cache) Get(key string) (_ *Item, _ bool) {
 	// after the Del of its invalidation is seen dead (the dead flag was set
 	// before the Del, which precedes the Set under the store's shard lock).
 	if !ok || it == nil || it.dead.Load() || it.gen != c.gen.Load() {
-		return
+		if it, ok = c.getStaged(key); !ok {
+			return
+		}
 	}
 	if now := c.now(); now >= it.expires {
 		if now >= it.keep {
@@ -169,10 +180,27 @@ func (c *Cache) GetStale(key string) (_ *Item, _ bool) {
 	}
 	defer c.recoverClosed()
 	it, ok := c.rc.Get(key)
-	if !ok || it == nil || it.dead.Load() || it.gen != c.gen.Load() || c.now() >= it.keep {
-		return
+	if !ok || it == nil || it.dead.Load() || it.gen != c.gen.Load() {
+		if it, ok = c.getStaged(key); !ok {
+			return
+		}
+	}
+	if c.now() >= it.keep {
+		return nil, false
 	}
 	return &it.Item, true
+}
+
+// getStaged returns key's staged fill (see Fill) unless it left the index
+// (dead) or is of an earlier generation.
+func (c *Cache) getStaged(key string) (*item, bool) {
+	c.smu.RLock()
+	it := c.staged[key]
+	c.smu.RUnlock()
+	if it == nil || it.dead.Load() || it.gen != c.gen.Load() {
+		return nil, false
+	}
+	return it, true
 }
 
 // expire drops it, found expired by Get, from the index and from Ristretto,
@@ -220,10 +248,17 @@ func (c *Cache) Generation() uint64 { return c.gen.Load() }
 //     older than what is cached);
 //   - the cache is closed.
 //
-// It also returns false if Ristretto dropped the Set (its buffer was full;
-// counted as Dropped). True means the entry was handed to Ristretto, which
-// applies it asynchronously and may still refuse it: a Get right after Fill
-// may miss.
+// True means the entry is in the index, and a Get right after Fill hits it.
+// With the cache's own clock (Config.Clock nil), the entry is staged: Get
+// finds it in a map of its own, and the clock's goroutine hands it to
+// Ristretto within about ClockResolution (or Fill does, once stageLimit
+// entries wait), so that the caller of Fill does not pay for waking
+// Ristretto's goroutine. Ristretto may still refuse it then (its admission
+// policy, or a full buffer, counted as Dropped): the entry then leaves the
+// cache, as an evicted one does. With a Config.Clock, Fill hands the entry
+// to Ristretto at once and returns false if Ristretto dropped it; Ristretto
+// applies it asynchronously, so a Get right after may miss until
+// [Cache.Wait].
 //
 // Fill replaces key's previous entry. It copies it.Deps; it.Value is kept
 // as is and shared with every Get: do not modify it after Fill.
@@ -236,7 +271,7 @@ func (c *Cache) Fill(key string, it Item, gen uint64, ttl time.Duration, cost in
 		*reason++
 		return false
 	}
-	ni := &item{Item: it, key: key, gen: gen, expires: c.expiry(min(ttl, c.maxTTL))}
+	ni := &item{Item: it, key: key, gen: gen, cost: max(cost, 1), expires: c.expiry(min(ttl, c.maxTTL))}
 	ni.keep = ni.expires
 	if it.Grace > 0 {
 		ni.keep = c.expiry(min(ttl, c.maxTTL) + it.Grace)
@@ -246,7 +281,123 @@ func (c *Cache) Fill(key string, it Item, gen uint64, ttl time.Duration, cost in
 		ni.due = min(c.expiry(it.Refresh), ni.expires)
 	}
 	ni.Deps = cloneDeps(it.Deps)
-	if c.idx.keys[key] != nil {
+	if c.coarse != nil {
+		if old := c.idx.insert(ni); old != nil {
+			old.dead.Store(true) // Ristretto may still hold it, or apply its buffered Set
+		}
+		c.smu.Lock()
+		if old := c.staged[key]; old != nil && !old.handed {
+			c.waiting--
+		}
+		c.staged[key] = ni
+		c.smu.Unlock()
+		c.waiting++
+		c.n.fills++
+		if c.waiting >= stageLimit {
+			c.handOverLocked()
+		}
+		return true
+	}
+	if !c.setLocked(ni, c.idx.keys[key] != nil) {
+		return false
+	}
+	if old := c.idx.insert(ni); old != nil {
+		old.dead.Store(true) // it may still land in Ristretto after ni (both buffered)
+	}
+	c.n.fills++
+	return true
+}
+
+// stageLimit is the number of waiting fills at which Fill hands them to
+// Ristretto itself instead of leaving them to the clock's goroutine.
+const stageLimit = 256
+
+// tick, called by the clock's goroutine on every tick, hands the waiting
+// fills to Ristretto and unstages those it holds. It skips its turn when mu
+// is busy: the clock's goroutine never waits on it.
+func (c *Cache) tick() {
+	c.smu.RLock()
+	n := len(c.staged)
+	c.smu.RUnlock()
+	if n == 0 || !c.mu.TryLock() {
+		return
+	}
+	defer c.mu.Unlock()
+	if !c.closed.Load() {
+		c.drainLocked()
+		c.unstageLocked()
+		c.handOverLocked()
+	}
+}
+
+// handOverLocked hands every waiting fill that is still the entry of its
+// key to Ristretto. A fill that Ristretto drops leaves the index. The fills
+// stay staged until Ristretto holds them (see unstageLocked), so that Get
+// never misses in between.
+func (c *Cache) handOverLocked() {
+	if c.waiting == 0 {
+		return
+	}
+	c.waiting = 0
+	var gone []*item
+	for key, it := range c.staged { // read under mu: only holders of mu write it
+		switch {
+		case it.handed:
+		case it.dead.Load() || c.idx.keys[key] != it:
+			gone = append(gone, it)
+		case !c.setLocked(it, true):
+			it.dead.Store(true)
+			c.idx.remove(it)
+			gone = append(gone, it)
+		default:
+			it.handed = true
+		}
+	}
+	c.unstage(gone)
+}
+
+// unstageLocked removes from staged the fills handed to Ristretto that it
+// now holds, and those that left the index (Ristretto refused or evicted
+// them, or they were invalidated, deleted or replaced).
+func (c *Cache) unstageLocked() {
+	var gone []*item
+	for key, it := range c.staged {
+		switch {
+		case it.dead.Load() || c.idx.keys[key] != it:
+			if !it.handed {
+				c.waiting--
+			}
+			gone = append(gone, it)
+		case it.handed:
+			if got, ok := c.rc.Get(key); ok && got == it {
+				gone = append(gone, it)
+			}
+		}
+	}
+	c.unstage(gone)
+}
+
+// unstage removes items from staged, unless their key was staged again.
+func (c *Cache) unstage(items []*item) {
+	if len(items) == 0 {
+		return
+	}
+	c.smu.Lock()
+	for _, it := range items {
+		if c.staged[it.key] == it {
+			delete(c.staged, it.key)
+		}
+	}
+	c.smu.Unlock()
+}
+
+// setLocked hands ni to Ristretto. mayHold says whether Ristretto may hold
+// an earlier entry of its key, or have its Set buffered (a flush of staged
+// fills cannot tell, and assumes so). It returns false, counted as Dropped,
+// if Ristretto dropped the Set.
+func (c *Cache) setLocked(ni *item, mayHold bool) bool {
+	key := ni.key
+	if mayHold {
 		// A Set of a key that Ristretto's store holds replaces the value in
 		// place. If the store does not hold it yet (the previous fill is
 		// still buffered), the Set is buffered as new and Ristretto's policy
@@ -261,21 +412,17 @@ func (c *Cache) Fill(key string, it Item, gen uint64, ttl time.Duration, cost in
 		}
 	}
 	// No Ristretto TTL: Get checks ni.expires (see Cache.expire).
-	if !c.rc.Set(key, ni, max(cost, 1)) {
+	if !c.rc.Set(key, ni, ni.cost) {
 		// Nothing was stored: Set returns false only for a new key
 		// whose Set did not fit in the buffer. The previous entry, if any,
 		// stays as valid as it was.
 		c.n.dropped++
 		return false
 	}
-	// The index is updated under the same lock hold as the Set, so an
-	// invalidation sees either both or neither. If Ristretto rejects ni
-	// before this line, its callback's prune is queued and applied by a
-	// later holder of mu, when ni is in the index.
-	if old := c.idx.insert(ni); old != nil {
-		old.dead.Store(true) // it may still land in Ristretto after ni (both buffered)
-	}
-	c.n.fills++
+	// The caller updates the index under the same lock hold as the Set,
+	// so an invalidation sees either both or neither. If Ristretto rejects
+	// ni before that, its callback's prune is queued and applied by a later
+	// holder of mu, when ni is in the index.
 	return true
 }
 
@@ -429,6 +576,10 @@ func (c *Cache) Reset(seq uint64) {
 	}
 	c.gen.Add(1)
 	c.idx = newIndex()
+	c.smu.Lock()
+	clear(c.staged)
+	c.smu.Unlock()
+	c.waiting = 0
 	c.tombs.reset(seq)
 	c.applied.Store(seq)
 	c.n.resets++
@@ -438,19 +589,25 @@ func (c *Cache) Reset(seq uint64) {
 	c.drainLocked() // items queued before the bump: no longer indexed, a no-op
 }
 
-// Wait blocks until Ristretto has applied every Fill made before it, and
-// the index has caught up with Ristretto's evictions: after Wait, a Fill
-// that was accepted (and admitted) is visible to Get. Waits run
+// Wait hands the staged fills to Ristretto and blocks until Ristretto has
+// applied every Fill made before it, and the index has caught up with
+// Ristretto's evictions and refusals: after Wait, every Fill accepted before
+// it is in Ristretto's store (and no longer staged) or has left the index. Waits run
 // concurrently with each other and with every other method but Close.
 func (c *Cache) Wait() {
 	c.life.RLock()
 	defer c.life.RUnlock()
+	c.mu.Lock()
 	if c.closed.Load() {
+		c.mu.Unlock()
 		return
 	}
+	c.handOverLocked()
+	c.mu.Unlock()
 	c.rc.Wait()
 	c.mu.Lock()
 	c.drainLocked()
+	c.unstageLocked()
 	c.mu.Unlock()
 }
 
@@ -473,6 +630,10 @@ func (c *Cache) Close() {
 	c.closed.Store(true)
 	c.rc.Close()
 	c.idx = newIndex()
+	c.smu.Lock()
+	clear(c.staged)
+	c.smu.Unlock()
+	c.waiting = 0
 	c.drainLocked()
 }
 
