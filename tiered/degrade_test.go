@@ -166,7 +166,7 @@ func TestCallerLeavesDuringTheL2Read(t *testing.T) {
 	start := time.Now()
 	_, err := matroska.GetOrLoad(ctx, reader, "k", load)
 	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, tiered.ErrUnavailable) {
-		t.Fatalf("the caller whose context ended got %v, want its deadline alone", err)
+		t.Fatalf("the caller whose context ended got %v after %v, want its deadline alone; stats %+v", err, time.Since(start), reader.Stats())
 	}
 	if d := time.Since(start); d > 250*time.Millisecond {
 		t.Fatalf("the caller left %v after a 50ms deadline: it waited for Redis", d)

@@ -191,8 +191,8 @@ func (c *Cache) readL2(ctx context.Context, key string, decode func([]byte) (any
 	st, env, ok, err := c.readRedis(rctx, key, useL1)
 	cancel()
 	if err != nil && !errors.Is(err, remote.ErrCorrupt) {
-		if ctx.Err() != nil {
-			return nil, false, Mark{}, ctx.Err() // the caller's end, not Redis's failure
+		if ended(ctx) {
+			return nil, false, Mark{}, endError(ctx) // the caller's end, not Redis's failure
 		}
 		return nil, false, Mark{}, c.redisFailed(err)
 	}
@@ -274,7 +274,7 @@ func (c *Cache) load(ctx context.Context, key string, l *Loader, o *callOptions)
 	gen := c.l1.Generation()
 	res, found, mark, err := c.readL2(ctx, key, l.Decode, gen, o)
 	switch {
-	case err != nil && ctx.Err() != nil:
+	case err != nil && ended(ctx):
 		// The caller gave up during the read: the flight reads again
 		// without it, for the callers that joined.
 		return nil, c.detached(ctx, func(ctx context.Context) *result {
@@ -288,6 +288,26 @@ func (c *Cache) load(ctx context.Context, key string, l *Loader, o *callOptions)
 	return nil, c.detached(ctx, func(ctx context.Context) *result {
 		return c.afterRead(ctx, key, l, o, start, gen, res, found, mark, err)
 	})
+}
+
+// ended reports whether ctx has ended or reached its deadline. A call that
+// failed because its context's deadline passed can return before the
+// context's timer has fired (the socket's deadline is the same time), so
+// Err alone may still be nil then.
+func ended(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
+}
+
+// endError is the error of a call whose ctx has ended (see ended).
+func endError(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return context.DeadlineExceeded
 }
 
 // detached returns run as the rest of a flight: on a context detached from
