@@ -87,7 +87,9 @@ var (
 //     for it and share its result. A caller whose ctx ends stops waiting
 //     and gets ctx.Err(); the load goes on for the others (it runs on a
 //     context detached from callers' cancellation, bounded by
-//     Config.LoadTimeout).
+//     Config.LoadTimeout). The Redis read that starts a load runs on the
+//     first caller's goroutine, bounded by its ctx and by RedisTimeout; if
+//     that ctx ends during the read, the load reads again for the others.
 //   - A loader error is returned to every waiter and never cached; a loader
 //     panic becomes an error wrapping ErrLoaderPanic for every waiter.
 //   - A loader returning ErrNotFound stores a negative entry: later calls

@@ -26,14 +26,18 @@
 //
 // # Visibility
 //
-// Ristretto applies a Set of a new key asynchronously and may drop it (a
-// full buffer, or its admission policy), so a successful [Cache.Fill] is a
-// promise that the entry may be served, not that it will be. The opposite is
-// strict: once [Cache.Invalidate], [Cache.Delete] or [Cache.Reset] has
+// Ristretto applies a Set of a new key asynchronously, on its own
+// goroutine. With the cache's own clock, [Cache.Fill] does not wait for it:
+// it stages the entry, which [Cache.Get] finds at once (after a Ristretto
+// miss, in a map of staged entries), and the clock's goroutine hands staged
+// entries to Ristretto on its next tick, and unstages each once Ristretto
+// holds it. Ristretto may still drop an entry (a full buffer, or its
+// admission policy), so a successful Fill is a promise that the entry may be
+// served, not that it will be. The opposite is strict: once [Cache.Invalidate], [Cache.Delete] or [Cache.Reset] has
 // returned, [Cache.Get] never returns an entry they dropped, even if
 // Ristretto's buffered Set of that entry lands afterwards (G6): every entry
 // carries a dead flag, set before its removal from Ristretto, and the
-// generation it was filled in.
+// generation it was filled in, which Get checks on both of its paths.
 //
 // # Sharing
 //
