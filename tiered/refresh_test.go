@@ -255,3 +255,49 @@ func TestAheadOptionsChecked(t *testing.T) {
 		}
 	}
 }
+
+// TestRefreshThatJoinsAMissRunsAgain: a refresh goes through the node's
+// shared flight of its key. When that flight is another caller's miss (here
+// a caller that asked for the key's value as another type, whose load is
+// held), the refresh gets a result that refreshed nothing: it must run
+// again once that flight has ended, not count itself done.
+func TestRefreshThatJoinsAMissRunsAgain(t *testing.T) {
+	c := newNode(t, nil)
+	opts := []matroska.Option{matroska.TTL(10 * time.Second), matroska.RefreshAfter(50 * time.Millisecond)}
+	var loads atomic.Int64
+	load := func(ctx context.Context, rec *matroska.Recorder) (int, error) {
+		return int(loads.Add(1)), nil
+	}
+	if v, err := matroska.GetOrLoad(bg(), c, "k", load, opts...); err != nil || v != 1 {
+		t.Fatal(v, err)
+	}
+	time.Sleep(80 * time.Millisecond) // due for a refresh
+	started, release := make(chan struct{}), make(chan struct{})
+	missDone := make(chan error, 1)
+	go func() {
+		_, err := matroska.GetOrLoad(bg(), c, "k", func(ctx context.Context, rec *matroska.Recorder) (string, error) {
+			close(started)
+			<-release
+			return "", errSource
+		})
+		missDone <- err
+	}()
+	<-started // the miss's flight holds the key
+	if v, err := matroska.GetOrLoad(bg(), c, "k", load, opts...); err != nil || v != 1 {
+		t.Fatalf("a hit past the soft TTL: %d, %v", v, err)
+	}
+	time.Sleep(50 * time.Millisecond) // the refresh joins the miss's flight
+	close(release)
+	if err := <-missDone; !errors.Is(err, errSource) {
+		t.Fatalf("the held miss: %v", err)
+	}
+	waitFor(t, 5*time.Second, "the refresh stores a value", func() bool {
+		return c.Stats().RefreshesStored == 1
+	})
+	if s := c.Stats(); s.Refreshes != 1 {
+		t.Fatalf("%d refreshes started, want 1", s.Refreshes)
+	}
+	if v, err := matroska.GetOrLoad(bg(), c, "k", load, opts...); err != nil || v != 2 {
+		t.Fatalf("after the refresh: %d, %v; want 2", v, err)
+	}
+}
