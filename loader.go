@@ -23,7 +23,9 @@ type Option = tiered.Option
 type Mark = tiered.Mark
 
 // LoadFunc loads the value of a key on a miss and records its
-// dependencies in rec. Returning ErrNotFound caches a negative entry.
+// dependencies in rec. Returning ErrNotFound caches a negative entry. It
+// should return when ctx ends: ctx carries Config.LoadTimeout, and Close
+// cancels the contexts of background refreshes and waits for them.
 type LoadFunc[T any] func(ctx context.Context, rec *Recorder) (T, error)
 
 // Load calls f: a LoadFunc is a Loader.
@@ -89,7 +91,8 @@ var (
 //     context detached from callers' cancellation, bounded by
 //     Config.LoadTimeout). The Redis read that starts a load runs on the
 //     first caller's goroutine, bounded by its ctx and by RedisTimeout; if
-//     that ctx ends during the read, the load reads again for the others.
+//     that ctx ends during the read, the load reads again for the others
+//     (and go-redis closes the connection the cut read was on).
 //   - A loader error is returned to every waiter and never cached; a loader
 //     panic becomes an error wrapping ErrLoaderPanic for every waiter.
 //   - A loader returning ErrNotFound stores a negative entry: later calls
