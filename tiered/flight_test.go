@@ -105,13 +105,8 @@ func TestFlightsJoinersShareAndLeave(t *testing.T) {
 	}()
 	waitJoined(t, &g, "k", 2)
 	cancel()
-	select {
-	case err := <-left:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("the caller that gave up got %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("a caller whose context ended still waits for the flight")
+	if err := recv(t, left, "a caller whose context ended still waits for the flight"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("the caller that gave up got %v", err)
 	}
 	close(release)
 	for _, ch := range []chan out{leader, joiner} {
@@ -153,16 +148,12 @@ func TestFlightsStarterLeavesDuringTheRest(t *testing.T) {
 	}()
 	waitJoined(t, &g, "k", 1)
 	cancel()
-	select {
-	case err := <-left:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("the starter got %v, want context.Canceled", err)
-		}
-	case <-time.After(5 * time.Second):
-		close(release)
-		t.Fatal("the starter still waits for the rest after its context ended")
+	let := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(let) // if the test fails before
+	if err := recv(t, left, "the starter still waits for the rest after its context ended"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("the starter got %v, want context.Canceled", err)
 	}
-	close(release)
+	let()
 	if res := <-joined; res.val != "v" {
 		t.Fatalf("the joiner got %v, want the rest's value", res.val)
 	}
@@ -198,17 +189,26 @@ func TestFlightsPanicEndsTheFlight(t *testing.T) {
 	if recovered != "decoder bug" {
 		t.Fatalf("the caller recovered %v, want the panic", recovered)
 	}
-	select {
-	case res := <-joined:
-		if res.err == nil {
-			t.Fatal("the joiner got no error from a flight that panicked")
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the joiner of a flight that panicked waits forever")
+	if res := recv(t, joined, "the joiner of a flight that panicked waits forever"); res.err == nil {
+		t.Fatal("the joiner got no error from a flight that panicked")
 	}
 	res, _, err := g.do(context.Background(), "k", func() (*result, func() *result) { return &result{val: 1}, nil })
 	if err != nil || res.val != 1 {
 		t.Fatalf("after the panic: %v, %v", res, err)
+	}
+}
+
+// recv returns the next value from ch, or fails the test with what after
+// 5 seconds.
+func recv[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(5 * time.Second):
+		t.Fatal(what)
+		var zero T
+		return zero
 	}
 }
 
