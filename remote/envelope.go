@@ -29,22 +29,31 @@ type Envelope struct {
 	// and the sequence it read at can tell, without the index, that the
 	// entry is current (see [Store.ReadUnchecked]).
 	Mark uint64
-	// TTL is the entry's remaining time to live as [Store.Read] found it
-	// (0 when unknown). It is not part of the stored bytes: AppendEnvelope
-	// ignores it, DecodeEnvelope leaves it 0, and Put and Set take the TTL
-	// as an argument.
+	// Expires is when the entry expires in Redis, by the clock of the node
+	// that wrote it: [Store.Put] and [Store.Set] set it from their TTL
+	// argument, just before the write. Zero when unknown (an entry written
+	// in an older layout). It lets a reader know the entry's remaining time
+	// to live without asking Redis (see [Store.ReadUnchecked]).
+	Expires time.Time
+	// TTL is the entry's remaining time to live as a read found it (0 when
+	// unknown). It is not part of the stored bytes: AppendEnvelope ignores
+	// it, DecodeEnvelope leaves it 0, and Put and Set take the TTL as an
+	// argument.
 	TTL time.Duration
 }
 
-// The envelope layout: 'E', version 2, flags, the big-endian uint64 Mark, a
+// The envelope layout: 'E', version 3, flags, the big-endian uint64 Mark,
+// the big-endian int64 Expires in Unix milliseconds (0: unknown), a
 // big-endian uint32 length n of the deps block, the deps block (canonical
-// dependency strings joined by '\n'), then the payload. Version 1, still
-// read, has no Mark (its header is 7 bytes: 'E', 1, flags, n). The Mark sits
-// at a fixed offset so that a script can write it (set.lua).
+// dependency strings joined by '\n'), then the payload. Older layouts are
+// still read: version 2 has no Expires (a 15-byte header), version 1 no
+// Mark either (7 bytes: 'E', 1, flags, n). The Mark sits at the same fixed
+// offset in versions 2 and 3, so that a script can write it (set.lua).
 const (
 	envMagic      = 'E'
-	envVersion    = 2
-	envHeaderLen  = 15
+	envVersion    = 3
+	envHeaderLen  = 23
+	envV2Header   = 15
 	envV1Header   = 7
 	flagNotFound  = 1 << 0
 	knownEnvFlags = flagNotFound
@@ -70,8 +79,13 @@ func AppendEnvelope(dst []byte, e Envelope) []byte {
 		flags |= flagNotFound
 		payload = nil
 	}
+	var expires int64
+	if !e.Expires.IsZero() {
+		expires = max(e.Expires.UnixMilli(), 1)
+	}
 	dst = append(dst, envMagic, envVersion, flags)
 	dst = binary.BigEndian.AppendUint64(dst, e.Mark)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(expires))
 	dst = binary.BigEndian.AppendUint32(dst, uint32(n))
 	for i, d := range e.Deps {
 		if i > 0 {
@@ -95,17 +109,30 @@ func DecodeEnvelope(b []byte) (Envelope, error) {
 		return Envelope{}, fmt.Errorf("%w: bad magic byte 0x%02x", ErrCorrupt, b[0])
 	}
 	var e Envelope
-	hdr := envHeaderLen
+	var hdr int
 	switch b[1] {
 	case envVersion:
-		if len(b) < envHeaderLen {
-			return Envelope{}, fmt.Errorf("%w: %d bytes, shorter than the header", ErrCorrupt, len(b))
-		}
-		e.Mark = binary.BigEndian.Uint64(b[3:11])
+		hdr = envHeaderLen
+	case 2:
+		hdr = envV2Header
 	case 1:
 		hdr = envV1Header
 	default:
 		return Envelope{}, fmt.Errorf("%w: unknown version %d", ErrCorrupt, b[1])
+	}
+	if len(b) < hdr {
+		return Envelope{}, fmt.Errorf("%w: %d bytes, shorter than the header", ErrCorrupt, len(b))
+	}
+	if hdr > envV1Header {
+		e.Mark = binary.BigEndian.Uint64(b[3:11])
+	}
+	if hdr == envHeaderLen {
+		switch ms := int64(binary.BigEndian.Uint64(b[11:19])); {
+		case ms < 0:
+			return Envelope{}, fmt.Errorf("%w: expiry %d", ErrCorrupt, ms)
+		case ms > 0:
+			e.Expires = time.UnixMilli(ms)
+		}
 	}
 	flags := b[2]
 	if flags&^knownEnvFlags != 0 {

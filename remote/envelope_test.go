@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"pgregory.net/rapid"
 
@@ -14,14 +16,33 @@ import (
 func TestEnvelopeLayout(t *testing.T) {
 	e := Envelope{Deps: []deps.Dep{deps.Id("article", 1), deps.Tag("home")}, Payload: []byte("xyz")}
 	e.Mark = 0x0102030405060708
+	e.Expires = time.UnixMilli(0x1112131415161718)
+	e.TTL = time.Hour // not stored
 	got := AppendEnvelope([]byte("prefix"), e)
-	want := []byte("prefixE\x02\x00\x01\x02\x03\x04\x05\x06\x07\x08\x00\x00\x00\x15id:article:1\ntag:homexyz")
+	want := []byte("prefixE\x03\x00\x01\x02\x03\x04\x05\x06\x07\x08\x11\x12\x13\x14\x15\x16\x17\x18\x00\x00\x00\x15id:article:1\ntag:homexyz")
 	if !bytes.Equal(got, want) {
 		t.Fatalf("AppendEnvelope = %q, want %q", got, want)
 	}
+	back, err := DecodeEnvelope(got[len("prefix"):])
+	if err != nil || back.Mark != e.Mark || !back.Expires.Equal(e.Expires) || back.TTL != 0 {
+		t.Fatalf("DecodeEnvelope = %+v, %v", back, err)
+	}
 	neg := AppendEnvelope(nil, Envelope{NotFound: true, Payload: []byte("ignored")})
-	if want := []byte("E\x02\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"); !bytes.Equal(neg, want) {
+	if want := []byte("E\x03\x01" + strings.Repeat("\x00", 20)); !bytes.Equal(neg, want) {
 		t.Fatalf("negative envelope = %q, want %q", neg, want)
+	}
+}
+
+// Entries written in the second layout (no expiry) still read, with a zero
+// Expires.
+func TestDecodeEnvelopeVersion2(t *testing.T) {
+	e, err := DecodeEnvelope([]byte("E\x02\x00\x01\x02\x03\x04\x05\x06\x07\x08\x00\x00\x00\x15id:article:1\ntag:homexyz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Mark != 0x0102030405060708 || !e.Expires.IsZero() || e.NotFound ||
+		!slices.Equal(e.Deps, []deps.Dep{deps.Id("article", 1), deps.Tag("home")}) || string(e.Payload) != "xyz" {
+		t.Fatalf("decoded %+v", e)
 	}
 }
 
@@ -44,8 +65,12 @@ func TestDecodeEnvelopeRejects(t *testing.T) {
 		{"empty", ""},
 		{"short header", "E\x01\x00\x00\x00"},
 		{"bad magic", "X\x01\x00\x00\x00\x00\x00"},
-		{"bad version", "E\x03\x00\x00\x00\x00\x00"},
+		{"bad version", "E\x04\x00\x00\x00\x00\x00"},
+		{"version 0", "E\x00\x00\x00\x00\x00\x00"},
 		{"short version 2 header", "E\x02\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"},
+		{"short version 3 header", "E\x03\x00" + strings.Repeat("\x00", 19)},
+		{"version 3 length past end", "E\x03\x00" + strings.Repeat("\x00", 16) + "\x00\x00\x00\x05tag:"},
+		{"negative expiry", "E\x03\x00" + strings.Repeat("\x00", 8) + "\x80" + strings.Repeat("\x00", 11)},
 		{"version 2 length past end", "E\x02\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x05tag:"},
 		{"unknown flag", "E\x01\x02\x00\x00\x00\x00"},
 		{"length past end", "E\x01\x00\x00\x00\x00\x05tag:"},
@@ -109,6 +134,10 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 			NotFound: rapid.Bool().Draw(t, "notFound"),
 			Deps:     rapid.SliceOfN(genDep(), 0, 6).Draw(t, "deps"),
 			Payload:  rapid.SliceOfN(rapid.Byte(), 0, 64).Draw(t, "payload"),
+			Mark:     rapid.Uint64().Draw(t, "mark"),
+		}
+		if ms := rapid.Int64Range(0, 1<<50).Draw(t, "expires"); ms > 0 {
+			in.Expires = time.UnixMilli(ms)
 		}
 		prefix := rapid.SliceOfN(rapid.Byte(), 0, 4).Draw(t, "prefix")
 		b := AppendEnvelope(slices.Clone(prefix), in)
@@ -119,7 +148,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("DecodeEnvelope: %v", err)
 		}
-		if out.NotFound != in.NotFound || !slices.Equal(out.Deps, in.Deps) {
+		if out.NotFound != in.NotFound || !slices.Equal(out.Deps, in.Deps) || out.Mark != in.Mark || !out.Expires.Equal(in.Expires) {
 			t.Fatalf("round trip: got %+v, want %+v", out, in)
 		}
 		wantPayload := in.Payload
@@ -142,7 +171,8 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		Deps:    []deps.Dep{deps.Id("a", 1), deps.Condition("b", map[string]any{"x": nil, "y": "&="}), deps.All("c")},
 		Payload: []byte(`{"v":1}`),
 	}))
-	f.Add(AppendEnvelope(nil, Envelope{Mark: 1 << 40, Deps: []deps.Dep{deps.Tag("x")}, Payload: []byte("p")}))
+	f.Add(AppendEnvelope(nil, Envelope{Mark: 1 << 40, Expires: time.UnixMilli(1 << 41), Deps: []deps.Dep{deps.Tag("x")}, Payload: []byte("p")}))
+	f.Add([]byte("E\x02\x00\x00\x00\x00\x00\x00\x00\x00\x07\x00\x00\x00\x05tag:xp"))
 	f.Add([]byte(""))
 	f.Add([]byte("E"))
 	f.Add([]byte("E\x01\x00\xff\xff\xff\xff"))
@@ -163,10 +193,20 @@ func FuzzDecodeEnvelope(f *testing.F) {
 			}
 		}
 		again := AppendEnvelope(nil, e)
-		if b[1] == 1 {
-			// The first layout re-encodes in the current one, as Mark 0.
-			if e.Mark != 0 || again[2] != b[2] || !bytes.Equal(again[envHeaderLen-4:], b[envV1Header-4:]) {
+		switch b[1] {
+		case 1:
+			// The first layout re-encodes in the current one, as Mark 0
+			// and no expiry.
+			if e.Mark != 0 || !e.Expires.IsZero() || again[2] != b[2] ||
+				!bytes.Equal(again[3:envHeaderLen-4], make([]byte, 16)) || !bytes.Equal(again[envHeaderLen-4:], b[envV1Header-4:]) {
 				t.Fatalf("re-encoding %q (version 1) gave %q", b, again)
+			}
+			return
+		case 2:
+			// The second layout re-encodes with no expiry.
+			if !e.Expires.IsZero() || !bytes.Equal(again[2:11], b[2:11]) ||
+				!bytes.Equal(again[11:19], make([]byte, 8)) || !bytes.Equal(again[envHeaderLen-4:], b[envV2Header-4:]) {
+				t.Fatalf("re-encoding %q (version 2) gave %q", b, again)
 			}
 			return
 		}

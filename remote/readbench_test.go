@@ -18,7 +18,7 @@ import (
 // same bytes under another key), pipe-ns/op (a pipeline of GET seq, GET
 // epoch, GET entry: the floor of a read that returns the start mark), and
 // the ratios x-get and x-pipe; unchecked-ns/op and unchecked-x-get, the same
-// for ReadUnchecked (MGET of seq, epoch and entry, and PTTL).
+// for ReadUnchecked (one MGET of seq, epoch and entry).
 func BenchmarkReadVsRaw(b *testing.B) {
 	e := newEnv(b)
 	payload := bytes.Repeat([]byte("x"), 300)

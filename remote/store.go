@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -266,14 +265,19 @@ func (s *Store) Read(ctx context.Context, key string) (st State, e Envelope, fou
 
 // ReadUnchecked reads entry key in one round trip of plain commands, with
 // no script: MGET of N:seq, N:epoch and N:e:<key> (one atomic step, so the
-// State is a valid start mark, as with [Store.Read]), then PTTL of the
-// entry. It does not look at the entry's index: the caller serves the entry
-// only if it knows that no invalidation of the entry's dependencies, nor of
-// deps.Key(key), came between the entry's [Envelope.Mark] and the returned
-// State's sequence; otherwise it reads again with Read, which checks the
-// index in Redis (G2). Such a check from what a node has applied is as
-// strong as the index: an entry that survived an invalidation because its
-// index was lost has a Mark below that invalidation's sequence.
+// State is a valid start mark, as with [Store.Read]). It does not look at
+// the entry's index: the caller serves the entry only if it knows that no
+// invalidation of the entry's dependencies, nor of deps.Key(key), came
+// between the entry's [Envelope.Mark] and the returned State's sequence;
+// otherwise it reads again with Read, which checks the index in Redis (G2).
+// Such a check from what a node has applied is as strong as the index: an
+// entry that survived an invalidation because its index was lost has a
+// Mark below that invalidation's sequence.
+//
+// The Envelope's TTL comes from its Expires, on this node's clock: clocks
+// that disagree by d make it d too long or too short (it is at least 1ms
+// while Redis holds the entry). An entry in an older layout, which has no
+// Expires, is read again with Read, which asks Redis for its TTL.
 //
 // Its results are those of Read. A Redis Cluster store has no unchecked
 // read: it runs Read.
@@ -281,27 +285,24 @@ func (s *Store) ReadUnchecked(ctx context.Context, key string) (st State, e Enve
 	if s.cl != nil {
 		return s.Read(ctx, key)
 	}
-	ekey := s.keys.entry(key)
-	p := s.rdb.Pipeline()
-	mg := p.MGet(ctx, s.keys.seq, s.keys.epoch, ekey)
-	pt := p.PTTL(ctx, ekey)
-	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+	res, err := s.rdb.MGet(ctx, s.keys.seq, s.keys.epoch, s.keys.entry(key)).Result()
+	if err != nil {
 		return State{}, Envelope{}, false, fmt.Errorf("remote: read %q: %w", key, err)
 	}
-	res := mg.Val()
 	if len(res) != 3 {
 		return State{}, Envelope{}, false, fmt.Errorf("%w: read answered %d values", ErrState, len(res))
 	}
-	var pttl int64
-	if d := pt.Val(); d > 0 {
-		pttl = d.Milliseconds()
+	st, e, found, err = s.readResult(ctx, key, res[0], res[1], res[2], 0)
+	if found && e.Expires.IsZero() {
+		return s.Read(ctx, key)
 	}
-	return s.readResult(ctx, key, res[0], res[1], res[2], pttl)
+	return st, e, found, err
 }
 
 // readResult makes the results of a read from the raw sequence, epoch and
 // entry (each a string, or nil when missing) and the entry's remaining TTL
-// in milliseconds (0 or less: unknown).
+// in milliseconds (0 or less: unknown; then the envelope's Expires gives
+// it).
 func (s *Store) readResult(ctx context.Context, key string, seq, epoch, entry any, pttl int64) (st State, e Envelope, found bool, err error) {
 	if seq, ok := seq.(string); ok {
 		if st.Seq, err = parseSeq(seq); err != nil {
@@ -322,8 +323,11 @@ func (s *Store) readResult(ctx context.Context, key string, seq, epoch, entry an
 		}
 		return st, Envelope{}, false, fmt.Errorf("%w (key %q)", err, key)
 	}
-	if pttl > 0 {
+	switch {
+	case pttl > 0:
 		e.TTL = time.Duration(pttl) * time.Millisecond
+	case !e.Expires.IsZero():
+		e.TTL = max(time.Until(e.Expires), time.Millisecond)
 	}
 	return st, e, true, nil
 }

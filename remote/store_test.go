@@ -122,9 +122,10 @@ func TestReadIsOneRoundTrip(t *testing.T) {
 	}
 }
 
-// ReadUnchecked is one round trip of plain commands (no script): MGET of
-// the sequence, the epoch and the entry, then PTTL. It returns what Read
-// returns for an indexed entry, a miss, and a corrupt entry (deleted).
+// ReadUnchecked is one round trip of one plain command (no script): MGET
+// of the sequence, the epoch and the entry. It returns what Read returns
+// for an indexed entry (the remaining TTL from the entry's expiry), a miss,
+// and a corrupt entry (deleted).
 func TestReadUncheckedIsOnePlainRoundTrip(t *testing.T) {
 	e := newEnv(t)
 	e.mustPut(t, "k", deps.Tag("x"))
@@ -138,15 +139,15 @@ func TestReadUncheckedIsOnePlainRoundTrip(t *testing.T) {
 		t.Fatalf("ReadUnchecked missing: found %v, %v", found, err)
 	}
 	trips := h.take()
-	if len(trips) != 2 || !slices.Equal(trips[0], []string{"mget t:seq t:epoch t:e:k", "pttl t:e:k"}) {
-		t.Fatalf("round trips = %q, want one pipeline of MGET and PTTL per read", trips)
+	if len(trips) != 2 || !slices.Equal(trips[0], []string{"mget t:seq t:epoch t:e:k"}) || !slices.Equal(trips[1], []string{"mget t:seq t:epoch t:e:missing"}) {
+		t.Fatalf("round trips = %q, want one MGET per read", trips)
 	}
 	wst, want, _, err := e.s.Read(e.ctx, "k")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st != wst || got.Mark != want.Mark || !slices.Equal(got.Deps, want.Deps) || string(got.Payload) != string(want.Payload) ||
-		got.TTL <= 0 || got.TTL > time.Minute {
+		got.TTL < want.TTL-time.Second || got.TTL > time.Minute {
 		t.Fatalf("ReadUnchecked = %+v %+v, Read = %+v %+v", st, got, wst, want)
 	}
 	if err := e.rdb.Set(e.ctx, e.s.EntryKey("bad"), "garbage", time.Minute).Err(); err != nil {
@@ -157,6 +158,60 @@ func TestReadUncheckedIsOnePlainRoundTrip(t *testing.T) {
 	}
 	if e.exists(t, e.s.EntryKey("bad")) {
 		t.Fatal("the corrupt entry was not deleted")
+	}
+}
+
+// An entry in the second layout has no expiry: ReadUnchecked reads it again
+// with Read, whose script asks Redis for its TTL.
+func TestReadUncheckedOfAnOlderLayoutAsksForTheTTL(t *testing.T) {
+	e := newEnv(t)
+	e.mustPut(t, "old", deps.Tag("x"))
+	v2 := []byte("E\x02\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x05tag:xv:old")
+	if _, err := DecodeEnvelope(v2); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.rdb.Set(e.ctx, e.s.EntryKey("old"), v2, 30*time.Second).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := e.s.Read(e.ctx, "warm-up"); err != nil { // loads the script
+		t.Fatal(err)
+	}
+	h := &countHook{}
+	e.rdb.AddHook(h)
+	_, got, found, err := e.s.ReadUnchecked(e.ctx, "old")
+	if err != nil || !found || string(got.Payload) != "v:old" || !got.Expires.IsZero() {
+		t.Fatalf("ReadUnchecked = %+v, found %v, %v", got, found, err)
+	}
+	if got.TTL <= 29*time.Second || got.TTL > 30*time.Second {
+		t.Fatalf("TTL %v, want Redis's (about 30s)", got.TTL)
+	}
+	if trips := h.take(); len(trips) != 2 || !strings.HasPrefix(trips[1][0], "evalsha ") {
+		t.Fatalf("round trips = %q, want the MGET, then the read script", trips)
+	}
+}
+
+// The remaining TTL of an unchecked read comes from the entry's expiry on
+// this node's clock, and is never 0 (unknown) while Redis holds the entry.
+func TestReadUncheckedTTLFromTheExpiry(t *testing.T) {
+	e := newEnv(t)
+	if r := e.put(t, "k", 30*time.Second, e.state(t), deps.Tag("x")); r != Stored {
+		t.Fatalf("Put = %v", r)
+	}
+	_, got, found, err := e.s.ReadUnchecked(e.ctx, "k")
+	if err != nil || !found {
+		t.Fatalf("ReadUnchecked: found %v, %v", found, err)
+	}
+	if until := time.Until(got.Expires); until <= 29*time.Second || until > 30*time.Second || got.TTL <= 29*time.Second || got.TTL > until+time.Millisecond {
+		t.Fatalf("Expires in %v, TTL %v; want both about 30s", until, got.TTL)
+	}
+	// An entry that expired by this node's clock but not yet in Redis (the
+	// writer's clock ran behind) reads with the shortest TTL, not as unknown.
+	past := AppendEnvelope(nil, Envelope{Deps: []deps.Dep{deps.Tag("x")}, Payload: []byte("v:k"), Expires: time.Now().Add(-time.Minute)})
+	if err := e.rdb.Set(e.ctx, e.s.EntryKey("k"), past, redis.KeepTTL).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, got, found, err = e.s.ReadUnchecked(e.ctx, "k"); err != nil || !found || got.TTL != time.Millisecond {
+		t.Fatalf("ReadUnchecked of an entry past its expiry: TTL %v, found %v, %v; want 1ms", got.TTL, found, err)
 	}
 }
 

@@ -60,7 +60,8 @@ func resultOf(verdict int64) (PutResult, error) {
 // expiry on Redis's clock, expired members trimmed, the set's TTL raised
 // to at least ttl), writes the entry with TTL ttl, and removes key from the
 // sets of the dependencies of the entry it replaces that the new one does
-// not have. Duplicate dependencies are stored once.
+// not have. Duplicate dependencies are stored once. The stored envelope's
+// Mark is mark.Seq and its Expires ttl from now; e's own are ignored.
 func (s *Store) Put(ctx context.Context, key string, e Envelope, ttl time.Duration, mark State) (PutResult, error) {
 	ds, err := checkWrite(key, e, ttl)
 	if err != nil {
@@ -68,6 +69,7 @@ func (s *Store) Put(ctx context.Context, key string, e Envelope, ttl time.Durati
 	}
 	e.Deps = ds
 	e.Mark = mark.Seq
+	e.Expires = time.Now().Add(ttl)
 	if s.cl != nil {
 		return s.cl.put(ctx, key, e, ttl, mark)
 	}
@@ -98,7 +100,9 @@ func (s *Store) Put(ctx context.Context, key string, e Envelope, ttl time.Durati
 // logs the invalidation and publishes it with origin. When more entries
 // contain key than [Config.InvalidateBatch], the script sets them aside
 // instead (they read as misses from then on) and further calls delete them
-// before Set returns, as [Store.Invalidate] does. It returns the new State;
+// before Set returns, as [Store.Invalidate] does. The stored envelope's
+// Mark is that invalidation's sequence and its Expires ttl from now. It
+// returns the new State;
 // when refused, the state Redis holds. An error after the first call
 // wraps [ErrUnfinished] and comes with the new State and Stored: the write
 // is in effect.
@@ -112,6 +116,7 @@ func (s *Store) Set(ctx context.Context, key string, e Envelope, ttl time.Durati
 	}
 	e.Deps = ds
 	e.Mark = 0 // set.lua writes its own sequence
+	e.Expires = time.Now().Add(ttl)
 	if s.cl != nil {
 		return s.cl.set(ctx, key, e, ttl, mark, origin)
 	}

@@ -9,12 +9,20 @@ local function env_deps(v)
   if type(v) ~= 'string' or #v < 7 or string.byte(v, 1) ~= 69 then
     return nil
   end
-  -- The header: 15 bytes in version 2 (with the mark), 7 in version 1.
-  local hdr = 15
+  -- The header: 23 bytes in version 3 (with the mark and the expiry), 15
+  -- in version 2 (with the mark), 7 in version 1.
   local ver = string.byte(v, 2)
-  if ver == 1 then
+  local hdr
+  if ver == 3 then
+    hdr = 23
+  elseif ver == 2 then
+    hdr = 15
+  elseif ver == 1 then
     hdr = 7
-  elseif ver ~= 2 or #v < 15 then
+  else
+    return nil
+  end
+  if #v < hdr then
     return nil
   end
   local stop = hdr + struct.unpack('>I4', v, hdr - 3)
@@ -40,8 +48,8 @@ local function env_deps(v)
   return out
 end
 
--- env_marked returns envelope v (version 2, see envelope.go) with its mark
--- set to seq.
+-- env_marked returns envelope v (version 2 or 3, see envelope.go) with its
+-- mark set to seq.
 local function env_marked(v, seq)
   return string.sub(v, 1, 3) .. struct.pack('>I8', seq) .. string.sub(v, 12)
 end
