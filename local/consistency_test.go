@@ -47,23 +47,31 @@ func (c *Cache) checkConsistency() error {
 			return fmt.Errorf("index: key %q is indexed but Ristretto holds %p (found %v), not %p", k, got, ok, it)
 		}
 		for _, d := range it.Deps {
-			if _, ok := c.idx.byDep[d][k]; !ok {
+			if !c.idx.byDep[d].has(k) {
 				return fmt.Errorf("index: key %q is missing from the set of its dep %s", k, d)
 			}
 		}
 	}
 	for d, set := range c.idx.byDep {
-		if len(set) == 0 {
+		if set.len() == 0 {
 			return fmt.Errorf("index: empty set for dep %s", d)
 		}
-		for k := range set {
+		if set.single && set.many != nil {
+			return fmt.Errorf("index: the set of dep %s is both single and a map", d)
+		}
+		var err error
+		set.each(func(k string) {
 			it := c.idx.keys[k]
-			if it == nil {
-				return fmt.Errorf("index: dep %s names key %q, which is not indexed", d, k)
+			switch {
+			case err != nil:
+			case it == nil:
+				err = fmt.Errorf("index: dep %s names key %q, which is not indexed", d, k)
+			case !slices.Contains(it.Deps, d):
+				err = fmt.Errorf("index: dep %s names key %q, which does not depend on it", d, k)
 			}
-			if !slices.Contains(it.Deps, d) {
-				return fmt.Errorf("index: dep %s names key %q, which does not depend on it", d, k)
-			}
+		})
+		if err != nil {
+			return err
 		}
 	}
 	return nil

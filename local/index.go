@@ -37,13 +37,78 @@ type item struct {
 // queue is drained, every item in the index is in Ristretto (or expired).
 type index struct {
 	keys  map[string]*item
-	byDep map[deps.Dep]map[string]struct{}
+	byDep map[deps.Dep]depKeys
 }
 
 func newIndex() index {
 	return index{
 		keys:  make(map[string]*item),
-		byDep: make(map[deps.Dep]map[string]struct{}),
+		byDep: make(map[deps.Dep]depKeys),
+	}
+}
+
+// depKeys is the set of keys that depend on one dependency. Most
+// dependencies name one entity, on which one entry depends: that key is
+// held inline, and a map is made only for a second key (it saves the
+// map's allocation, about 200 bytes, on most fills). The zero value is the
+// empty set.
+type depKeys struct {
+	one  string              // the only key, when single
+	many map[string]struct{} // every key, once there have been two
+	// single reports that one holds the only key (many is nil then).
+	single bool
+}
+
+func (s depKeys) len() int {
+	if s.single {
+		return 1
+	}
+	return len(s.many)
+}
+
+func (s depKeys) has(k string) bool {
+	if s.single {
+		return s.one == k
+	}
+	_, ok := s.many[k]
+	return ok
+}
+
+// add returns the set with k added.
+func (s depKeys) add(k string) depKeys {
+	switch {
+	case s.many != nil:
+		s.many[k] = struct{}{}
+	case !s.single:
+		s.one, s.single = k, true
+	case s.one != k:
+		s.many = map[string]struct{}{s.one: {}, k: {}}
+		s.one, s.single = "", false
+	}
+	return s
+}
+
+// remove returns the set without k.
+func (s depKeys) remove(k string) depKeys {
+	switch {
+	case s.single && s.one == k:
+		return depKeys{}
+	case s.many != nil:
+		delete(s.many, k)
+	}
+	return s
+}
+
+// each calls f with every key of the set. f may remove keys from the set
+// (through the index) meanwhile: each sees a key at most once, and not one
+// removed before its turn.
+func (s depKeys) each(f func(k string)) {
+	if s.single {
+		f(s.one)
+		return
+	}
+	for k := range s.many {
+		f(k)
 	}
 }
 
@@ -57,12 +122,7 @@ func (x *index) insert(it *item) (old *item) {
 	}
 	x.keys[it.key] = it
 	for _, d := range it.Deps {
-		set := x.byDep[d]
-		if set == nil {
-			set = make(map[string]struct{}, 1)
-			x.byDep[d] = set
-		}
-		set[it.key] = struct{}{}
+		x.byDep[d] = x.byDep[d].add(it.key)
 	}
 	return old
 }
@@ -81,10 +141,10 @@ func (x *index) remove(it *item) bool {
 // unlink removes it's key from the sets of it's deps.
 func (x *index) unlink(it *item) {
 	for _, d := range it.Deps {
-		set := x.byDep[d]
-		delete(set, it.key)
-		if len(set) == 0 {
+		if set := x.byDep[d].remove(it.key); set.len() == 0 {
 			delete(x.byDep, d)
+		} else {
+			x.byDep[d] = set
 		}
 	}
 }

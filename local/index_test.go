@@ -1,10 +1,13 @@
 package local
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"testing"
 	"time"
+
+	"pgregory.net/rapid"
 
 	"github.com/matroska-go/matroska/deps"
 )
@@ -101,4 +104,49 @@ func TestPruneOnlyThatItem(t *testing.T) {
 	if !old.dead.Load() {
 		t.Fatal("replaced item is not dead")
 	}
+}
+
+// depKeys holds one key inline and turns into a map at the second; it
+// behaves as a set of strings throughout, and each tolerates removals of
+// the keys it visits (Invalidate drops entries while it ranges).
+func TestDepKeysIsASet(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		var s depKeys
+		model := map[string]bool{}
+		key := rapid.SampledFrom([]string{"", "a", "b", "c"})
+		for i := range rapid.IntRange(0, 30).Draw(t, "ops") {
+			k := key.Draw(t, fmt.Sprint("key", i))
+			if rapid.Bool().Draw(t, fmt.Sprint("add", i)) {
+				s = s.add(k)
+				model[k] = true
+			} else {
+				s = s.remove(k)
+				delete(model, k)
+			}
+			if s.len() != len(model) || (s.single && s.many != nil) {
+				t.Fatalf("set %+v, want %v", s, model)
+			}
+			for _, k := range []string{"", "a", "b", "c"} {
+				if s.has(k) != model[k] {
+					t.Fatalf("set %+v has(%q) = %v, want %v", s, k, s.has(k), model[k])
+				}
+			}
+		}
+		seen := map[string]int{}
+		s.each(func(k string) {
+			seen[k]++
+			s = s.remove(k) // as dropLocked does through the index
+		})
+		if len(seen) != len(model) {
+			t.Fatalf("each visited %v, want %v", seen, model)
+		}
+		for k, n := range seen {
+			if !model[k] || n != 1 {
+				t.Fatalf("each visited %q %d times; the set was %v", k, n, model)
+			}
+		}
+		if s.len() != 0 {
+			t.Fatalf("set %+v not empty after removing every key", s)
+		}
+	})
 }

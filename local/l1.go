@@ -505,13 +505,13 @@ func (c *Cache) Invalidate(seq uint64, ds []deps.Dep) {
 		}
 		c.tombs.record(d, seq)
 		// dropLocked removes k from this set (and the set from byDep when it
-		// empties) while we range over it, which Go allows.
-		for k := range c.idx.byDep[d] {
+		// empties) while each ranges over it, which each allows.
+		c.idx.byDep[d].each(func(k string) {
 			if it := c.idx.keys[k]; it.Mark < seq {
 				c.dropLocked(it)
 				c.n.invalidated++
 			}
-		}
+		})
 		if k, ok := d.KeyName(); ok {
 			if it := c.idx.keys[k]; it != nil && it.Mark < seq {
 				c.dropLocked(it)
