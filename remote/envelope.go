@@ -19,7 +19,8 @@ type Envelope struct {
 	// the entry.
 	Deps []deps.Dep
 	// Payload is the encoded value (the codec's bytes), opaque to this
-	// package.
+	// package. In an envelope returned by a read it shares memory with the
+	// reply's string: read it, never modify it.
 	Payload []byte
 	// Mark is the sequence the entry is known current at: no invalidation
 	// of its dependencies, nor of deps.Key(its key), up to Mark predates it.

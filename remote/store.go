@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode"
+	"unsafe"
 
 	"github.com/redis/go-redis/v9"
 
@@ -314,7 +315,9 @@ func (s *Store) readResult(ctx context.Context, key string, seq, epoch, entry an
 	if !ok {
 		return st, Envelope{}, false, nil
 	}
-	e, err = DecodeEnvelope([]byte(raw))
+	// The reply's string is this read's own: its bytes are decoded in
+	// place, not copied (Envelope.Payload aliases them and is read only).
+	e, err = DecodeEnvelope(unsafe.Slice(unsafe.StringData(raw), len(raw)))
 	if err != nil {
 		// Delete only the bytes that failed: a good entry written since
 		// then stays.

@@ -7,6 +7,8 @@ import "encoding/json"
 // fill from Redis and on a put.
 type Codec interface {
 	Marshal(v any) ([]byte, error)
+	// Unmarshal decodes data into v. data is read-only: it shares memory
+	// with the string of Redis's reply, which is not copied.
 	Unmarshal(data []byte, v any) error
 }
 
