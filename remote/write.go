@@ -102,10 +102,9 @@ func (s *Store) Put(ctx context.Context, key string, e Envelope, ttl time.Durati
 // instead (they read as misses from then on) and further calls delete them
 // before Set returns, as [Store.Invalidate] does. The stored envelope's
 // Mark is that invalidation's sequence and its Expires ttl from now. It
-// returns the new State;
-// when refused, the state Redis holds. An error after the first call
-// wraps [ErrUnfinished] and comes with the new State and Stored: the write
-// is in effect.
+// returns the new State; when refused, the state Redis holds. An error
+// after the first call wraps [ErrUnfinished] and comes with the new State
+// and Stored: the write is in effect.
 func (s *Store) Set(ctx context.Context, key string, e Envelope, ttl time.Duration, mark *State, origin string) (State, PutResult, error) {
 	ds, err := checkWrite(key, e, ttl)
 	if err != nil {
