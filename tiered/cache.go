@@ -41,11 +41,12 @@ type Cache struct {
 	// served until the bus has applied it. See wrote.
 	own atomic.Pointer[Mark]
 
-	flights flights
-	ahead   ahead // the lease, refresh-ahead, stale-if-error: see lease.go, refresh.go
-	breaker breaker
-	n       counters
-	closed  atomic.Bool
+	flights   flights
+	deadlines *deadlines // bound each Redis call to RedisTimeout
+	ahead     ahead      // the lease, refresh-ahead, stale-if-error: see lease.go, refresh.go
+	breaker   breaker
+	n         counters
+	closed    atomic.Bool
 }
 
 // New returns a cache configured by cfg. With cfg.Redis set it subscribes
@@ -62,9 +63,10 @@ func New(cfg Config) (*Cache, error) {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	c := &Cache{
-		cfg:    cfg,
-		origin: cfg.NodeID,
-		l1:     l1,
+		cfg:       cfg,
+		origin:    cfg.NodeID,
+		l1:        l1,
+		deadlines: newDeadlines(cfg.RedisTimeout),
 		breaker: breaker{
 			threshold: int64(cfg.BreakerThreshold),
 			cooldown:  cfg.BreakerCooldown,
@@ -151,6 +153,7 @@ func (c *Cache) Close() error {
 		err = c.bus.Close()
 	}
 	c.l1.Close()
+	c.deadlines.close()
 	return err
 }
 
@@ -215,7 +218,7 @@ func (c *Cache) Set(ctx context.Context, key string, value any, opts ...Option) 
 		mark = &remote.State{Seq: o.mark.seq, Epoch: o.mark.epoch}
 	}
 	env := remote.Envelope{Deps: o.deps, Payload: payload}
-	rctx, cancel := context.WithTimeout(ctx, c.cfg.RedisTimeout)
+	rctx, cancel := c.deadlines.bound(ctx)
 	st, res, err := c.l2.Set(rctx, key, env, l2TTL(ttl, false, &o), mark, c.origin)
 	cancel()
 	if err != nil && !c.unfinished(err) {

@@ -74,7 +74,9 @@ type Config struct {
 	// default: 30 seconds
 	LoadTimeout time.Duration
 
-	// RedisTimeout bounds each Redis call of Get, GetOrLoad and Set.
+	// RedisTimeout bounds each Redis call of Get, GetOrLoad and Set. Calls
+	// whose context cannot end (context.Background) share a deadline per
+	// millisecond, which bounds them by RedisTimeout plus at most 1ms.
 	// default: 250 milliseconds
 	RedisTimeout time.Duration
 

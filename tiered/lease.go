@@ -76,7 +76,7 @@ func (f *fillWaiters) subscribedLocked(c *Cache) bool {
 	if time.Now().Before(f.retryAt) {
 		return false
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.RedisTimeout)
+	ctx, cancel := c.deadlines.bound(context.Background())
 	defer cancel()
 	var ps *redis.PubSub
 	if c.l2.Cluster() {
@@ -164,7 +164,7 @@ func (c *Cache) leaseOrWait(ctx context.Context, key string, l *Loader, o *callO
 	waited, notified := false, false
 	for {
 		ch := a.fills.register(c, key)
-		rctx, cancel := context.WithTimeout(ctx, c.cfg.RedisTimeout)
+		rctx, cancel := c.deadlines.bound(ctx)
 		ok, left, err := c.l2.AcquireLease(rctx, key, token, c.cfg.LeaseTime)
 		cancel()
 		if err != nil {
@@ -255,7 +255,7 @@ func (c *Cache) holdLease(key, token string) *heldLease {
 		for {
 			select {
 			case <-t.C:
-				ctx, cancel := context.WithTimeout(context.Background(), c.cfg.RedisTimeout)
+				ctx, cancel := c.deadlines.bound(context.Background())
 				ok, err := c.l2.RenewLease(ctx, key, token, c.cfg.LeaseTime)
 				cancel()
 				if err != nil || !ok {
@@ -281,7 +281,7 @@ func (c *Cache) releaseLease(h *heldLease) {
 	if c.ahead.ctx.Err() != nil {
 		return // closed: a dead holder releases nothing
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.RedisTimeout)
+	ctx, cancel := c.deadlines.bound(context.Background())
 	defer cancel()
 	if _, err := c.l2.ReleaseLease(ctx, h.key, h.token); err != nil {
 		_ = c.redisFailed(err) // the lease runs out; waiters poll

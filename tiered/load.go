@@ -187,7 +187,7 @@ func (c *Cache) readL2(ctx context.Context, key string, decode func([]byte) (any
 		return nil, false, Mark{}, fmt.Errorf("%w: circuit breaker open", ErrUnavailable)
 	}
 	useL1 := c.l1Trusted()
-	rctx, cancel := context.WithTimeout(ctx, c.cfg.RedisTimeout)
+	rctx, cancel := c.deadlines.bound(ctx)
 	st, env, ok, err := c.readRedis(rctx, key, useL1)
 	cancel()
 	if err != nil && !errors.Is(err, remote.ErrCorrupt) {
@@ -409,7 +409,7 @@ func (c *Cache) loadPut(ctx context.Context, key string, l *Loader, o *callOptio
 	ttl = c.jitter(ttl, o.noJitter || o.refresh > 0)
 	if c.l2 != nil {
 		useL1 := c.l1Trusted()
-		rctx, cancel := context.WithTimeout(ctx, c.cfg.RedisTimeout)
+		rctx, cancel := c.deadlines.bound(ctx)
 		env := remote.Envelope{NotFound: res.notFound, Deps: ds, Payload: payload}
 		put, err := c.l2.Put(rctx, key, env, l2TTL(ttl, res.notFound, o), remote.State{Seq: m.seq, Epoch: m.epoch})
 		cancel()
