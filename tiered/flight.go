@@ -19,11 +19,11 @@ type flights struct {
 	m  map[string]*flight
 }
 
-// flight is one key's flight in progress.
+// flight is one key's flight in progress. Its fields are under flights.mu.
 type flight struct {
-	done chan struct{} // closed once res is set
+	done chan struct{} // made by the first caller that waits; closed once res is set
 	res  *result
-	dups int // callers that joined it, under flights.mu
+	dups int // callers that joined it
 }
 
 // step is the first step of a flight: a final result, or nil and the rest
@@ -40,11 +40,12 @@ func (g *flights) do(ctx context.Context, key string, first step) (*result, bool
 	g.mu.Lock()
 	if f, ok := g.m[key]; ok {
 		f.dups++
+		done := f.channel()
 		g.mu.Unlock()
-		res, err := f.wait(ctx)
+		res, err := f.wait(ctx, done)
 		return res, true, err
 	}
-	f := &flight{done: make(chan struct{})}
+	f := &flight{}
 	if g.m == nil {
 		g.m = map[string]*flight{}
 	}
@@ -53,16 +54,24 @@ func (g *flights) do(ctx context.Context, key string, first step) (*result, bool
 
 	res, rest := g.first(key, f, first)
 	if rest == nil {
-		return g.end(key, f, res), f.shared(g), nil
+		res, shared := g.end(key, f, res)
+		return res, shared, nil
 	}
 	if ctx.Done() == nil {
 		// A caller that can never give up runs the rest too, which spares
 		// the goroutine and the hand-over of the result.
-		return g.end(key, f, g.rest(key, f, rest)), f.shared(g), nil
+		res, shared := g.end(key, f, g.rest(key, f, rest))
+		return res, shared, nil
 	}
+	g.mu.Lock()
+	done := f.channel()
+	g.mu.Unlock()
 	go func() { g.end(key, f, g.rest(key, f, rest)) }()
-	res, err := f.wait(ctx)
-	return res, f.shared(g), err
+	res, err := f.wait(ctx, done)
+	g.mu.Lock()
+	shared := f.dups > 0
+	g.mu.Unlock()
+	return res, shared, err
 }
 
 // first runs the first step; a panic ends the flight for the callers that
@@ -89,32 +98,39 @@ func (g *flights) recoverEnd(key string, f *flight) {
 }
 
 // end records res as f's result, removes f from the flights (the next
-// caller of key starts a new one) and wakes the callers that joined it.
-func (g *flights) end(key string, f *flight, res *result) *result {
+// caller of key starts a new one) and wakes the callers that joined it. It
+// returns res and whether a caller joined f: as in singleflight, the result
+// of a flight that others joined is shared for its starter too.
+func (g *flights) end(key string, f *flight, res *result) (*result, bool) {
 	g.mu.Lock()
 	f.res = res
 	if g.m[key] == f {
 		delete(g.m, key)
 	}
+	shared, done := f.dups > 0, f.done
 	g.mu.Unlock()
-	close(f.done)
-	return res
+	if done != nil {
+		close(done)
+	}
+	return res, shared
 }
 
-// wait waits for f's result, or for ctx to end.
-func (f *flight) wait(ctx context.Context) (*result, error) {
+// channel returns the channel closed when f ends, making it for the first
+// caller that waits (a flight nobody waits for makes none). Under
+// flights.mu.
+func (f *flight) channel() chan struct{} {
+	if f.done == nil {
+		f.done = make(chan struct{})
+	}
+	return f.done
+}
+
+// wait waits on done, f's channel, for f's result, or for ctx to end.
+func (f *flight) wait(ctx context.Context, done chan struct{}) (*result, error) {
 	select {
-	case <-f.done:
-		return f.res, nil
+	case <-done:
+		return f.res, nil // written before done was closed
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-}
-
-// shared reports whether a caller joined f: as in singleflight, the
-// result of a flight that others joined is shared for its starter too.
-func (f *flight) shared(g *flights) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return f.dups > 0
 }
