@@ -38,8 +38,9 @@ func noLoad(context.Context, *matroska.Recorder) (benchItem, error) { return ben
 // every key is read once (the reader's L1 is reset, untimed, whenever the
 // keys are used up), as in the harness's L2 hit workload. Reported:
 // ns/op (the L2 hit), raw-ns/op and x-raw, their ratio. The callers' context
-// is context.Background (which can never end) or one that can be canceled
-// (a request's): the shared load then runs on a goroutine of its own.
+// is context.Background (which can never end: its Redis calls share a
+// deadline) or one that can be canceled (a request's: each Redis call gets
+// a timeout context of its own).
 //
 // pace=0 reads back to back. On a small VM that favours whichever read
 // leaves the shorter gap before the next request: a Redis server idle for
