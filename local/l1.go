@@ -263,7 +263,12 @@ func (c *Cache) Generation() uint64 { return c.gen.Load() }
 // Fill replaces key's previous entry. It copies it.Deps; it.Value is kept
 // as is and shared with every Get: do not modify it after Fill.
 func (c *Cache) Fill(key string, it Item, gen uint64, ttl time.Duration, cost int64) bool {
-	self := deps.Key(key) // allocates: outside the lock
+	return c.FillKeyed(key, deps.Key(key), it, gen, ttl, cost)
+}
+
+// FillKeyed is Fill for a caller that holds deps.Key(key) already, as
+// self: it spares building it again.
+func (c *Cache) FillKeyed(key string, self deps.Dep, it Item, gen uint64, ttl time.Duration, cost int64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.drainLocked()

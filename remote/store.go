@@ -118,6 +118,10 @@ type Store struct {
 	lease   string // SweepAfter in milliseconds, a script argument
 	pads    string // the signing pads of bus messages, "" to publish them unsigned
 
+	// stateKeys holds the sequence and epoch keys as command arguments,
+	// boxed once: ReadUnchecked does not box them again on every read.
+	stateKeys [2]any
+
 	// afterPhase, when set (by tests), is called after each script call of
 	// an invalidation in phases with the registry member and the number of
 	// its members left ("" and 0 after the first call). An error stops the
@@ -150,6 +154,7 @@ func New(cfg Config) (*Store, error) {
 		lease:   ttlMillis(cfg.SweepAfter),
 		pads:    signingPads(cfg.Signer),
 	}
+	s.stateKeys = [2]any{s.keys.seq, s.keys.epoch}
 	if cfg.Cluster || isCluster(cfg.Redis) {
 		s.cl = newClusterStore(cfg, &s.lostIndex)
 		s.keys.useCluster(s.cl.k)
@@ -286,7 +291,9 @@ func (s *Store) ReadUnchecked(ctx context.Context, key string) (st State, e Enve
 	if s.cl != nil {
 		return s.Read(ctx, key)
 	}
-	res, err := s.rdb.MGet(ctx, s.keys.seq, s.keys.epoch, s.keys.entry(key)).Result()
+	cmd := redis.NewSliceCmd(ctx, "mget", s.stateKeys[0], s.stateKeys[1], s.keys.entry(key))
+	_ = s.rdb.Process(ctx, cmd)
+	res, err := cmd.Result()
 	if err != nil {
 		return State{}, Envelope{}, false, fmt.Errorf("remote: read %q: %w", key, err)
 	}

@@ -206,7 +206,7 @@ func (c *Cache) Set(ctx context.Context, key string, value any, opts ...Option) 
 		}
 		s := c.applyLocal(keyDep)
 		c.writeMu.Unlock()
-		c.fillL1(key, local.Item{Value: value, Deps: o.deps, Mark: s, Grace: o.stale}, gen, ttl, payload)
+		c.fillL1(key, deps.Key(key), local.Item{Value: value, Deps: o.deps, Mark: s, Grace: o.stale}, gen, ttl, payload)
 		return nil
 	}
 	if !c.breaker.allow() {
@@ -233,7 +233,7 @@ func (c *Cache) Set(ctx context.Context, key string, value any, opts ...Option) 
 	c.l1.Invalidate(st.Seq, keyDep)
 	c.wrote(st)
 	if c.l1Trusted() && st.Epoch == *c.epoch.Load() {
-		c.fillL1(key, local.Item{Value: value, Deps: o.deps, Mark: st.Seq, Grace: o.stale}, gen, ttl, payload)
+		c.fillL1(key, deps.Key(key), local.Item{Value: value, Deps: o.deps, Mark: st.Seq, Grace: o.stale}, gen, ttl, payload)
 	}
 	return nil
 }
@@ -425,12 +425,12 @@ func (c *Cache) jitter(ttl time.Duration, off bool) time.Duration {
 const entryOverhead = 160
 
 // fillL1 fills L1 and reports whether the fill was accepted.
-func (c *Cache) fillL1(key string, it local.Item, gen uint64, ttl time.Duration, payload []byte) bool {
+func (c *Cache) fillL1(key string, self deps.Dep, it local.Item, gen uint64, ttl time.Duration, payload []byte) bool {
 	cost := int64(len(key) + len(payload) + entryOverhead)
 	for _, d := range it.Deps {
 		cost += int64(len(d.String()) + 48)
 	}
-	if !c.l1.Fill(key, it, gen, ttl, cost) {
+	if !c.l1.FillKeyed(key, self, it, gen, ttl, cost) {
 		c.n.refusedFills.Add(1)
 		return false
 	}

@@ -187,8 +187,9 @@ func (c *Cache) readL2(ctx context.Context, key string, decode func([]byte) (any
 		return nil, false, Mark{}, fmt.Errorf("%w: circuit breaker open", ErrUnavailable)
 	}
 	useL1 := c.l1Trusted()
+	self := deps.Key(key)
 	rctx, cancel := c.deadlines.bound(ctx)
-	st, env, ok, err := c.readRedis(rctx, key, useL1)
+	st, env, ok, err := c.readRedis(rctx, key, self, useL1)
 	cancel()
 	if err != nil && !errors.Is(err, remote.ErrCorrupt) {
 		if ended(ctx) {
@@ -229,7 +230,7 @@ func (c *Cache) readL2(ctx context.Context, key string, decode func([]byte) (any
 		if refreshIn < 0 {
 			it.Refresh = time.Nanosecond // due now: every hit asks, startRefresh runs one
 		}
-		c.fillL1(key, it, gen, ttl, env.Payload)
+		c.fillL1(key, self, it, gen, ttl, env.Payload)
 	}
 	return res, true, mark, nil
 }
@@ -244,7 +245,7 @@ func (c *Cache) readL2(ctx context.Context, key string, decode func([]byte) (any
 // was lost: an invalidation missed it), it reads again with the script that
 // checks the entry against its index in Redis and drops it if that is gone
 // (G2).
-func (c *Cache) readRedis(ctx context.Context, key string, trusted bool) (remote.State, remote.Envelope, bool, error) {
+func (c *Cache) readRedis(ctx context.Context, key string, self deps.Dep, trusted bool) (remote.State, remote.Envelope, bool, error) {
 	if !trusted || c.l2.Cluster() {
 		return c.l2.Read(ctx, key)
 	}
@@ -253,7 +254,7 @@ func (c *Cache) readRedis(ctx context.Context, key string, trusted bool) (remote
 		return st, env, ok, err
 	}
 	if epoch := *c.epoch.Load(); st.Epoch != "" && st.Epoch == epoch &&
-		c.l1.Unchanged(env.Mark, st.Seq, env.Deps, deps.Key(key)) &&
+		c.l1.Unchanged(env.Mark, st.Seq, env.Deps, self) &&
 		epoch == *c.epoch.Load() { // no reset to another epoch in between
 		return st, env, ok, nil
 	}
@@ -277,16 +278,30 @@ func (c *Cache) load(ctx context.Context, key string, l *Loader, o *callOptions)
 	case err != nil && ended(ctx):
 		// The caller gave up during the read: the flight reads again
 		// without it, for the callers that joined.
-		return nil, c.detached(ctx, func(ctx context.Context) *result {
-			start, gen = time.Now(), c.l1.Generation()
-			res, found, mark, err = c.readL2(ctx, key, l.Decode, gen, o)
-			return c.afterRead(ctx, key, l, o, start, gen, res, found, mark, err)
-		})
+		return nil, c.readAgain(ctx, key, *l, *o)
 	case found:
 		return c.afterRead(ctx, key, l, o, start, gen, res, found, mark, err), nil
 	}
-	return nil, c.detached(ctx, func(ctx context.Context) *result {
-		return c.afterRead(ctx, key, l, o, start, gen, res, found, mark, err)
+	return nil, c.afterMiss(ctx, key, *l, *o, start, gen, res, mark, err)
+}
+
+// readAgain is the rest of a load whose caller gave up during its L2 read:
+// the read again, and what follows it. It takes the loader and the options
+// by value, as afterMiss does, so that they move to the heap here and not
+// in load, whose L2 hit keeps them on the caller's stack.
+func (c *Cache) readAgain(ctx context.Context, key string, l Loader, o callOptions) func() *result {
+	return c.detached(ctx, func(ctx context.Context) *result {
+		start, gen := time.Now(), c.l1.Generation()
+		res, found, mark, err := c.readL2(ctx, key, l.Decode, gen, &o)
+		return c.afterRead(ctx, key, &l, &o, start, gen, res, found, mark, err)
+	})
+}
+
+// afterMiss is the rest of a load whose L2 read found nothing (see
+// loadMissing).
+func (c *Cache) afterMiss(ctx context.Context, key string, l Loader, o callOptions, start time.Time, gen uint64, res *result, mark Mark, err error) func() *result {
+	return c.detached(ctx, func(ctx context.Context) *result {
+		return c.loadMissing(ctx, key, &l, &o, start, gen, res, mark, err)
 	})
 }
 
@@ -435,7 +450,7 @@ func (c *Cache) loadPut(ctx context.Context, key string, l *Loader, o *callOptio
 	}
 	it := local.Item{Value: v, NotFound: res.notFound, Deps: ds, Mark: m.seq}
 	aheadItem(&it, o)
-	if !c.fillL1(key, it, gen, ttl, payload) && refresh && c.l2 == nil {
+	if !c.fillL1(key, deps.Key(key), it, gen, ttl, payload) && refresh && c.l2 == nil {
 		c.ahead.n.refreshRefused.Add(1)
 	} else if refresh && c.l2 == nil {
 		c.ahead.n.refreshStored.Add(1)
