@@ -76,7 +76,8 @@ type Config struct {
 
 	// RedisTimeout bounds each Redis call of Get, GetOrLoad and Set. Calls
 	// whose context cannot end (context.Background) share a deadline per
-	// millisecond, which bounds them by RedisTimeout plus at most 1ms.
+	// window of a sixteenth of RedisTimeout (at least 1ms), which bounds
+	// them by RedisTimeout plus at most that window.
 	// default: 250 milliseconds
 	RedisTimeout time.Duration
 

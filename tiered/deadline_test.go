@@ -22,11 +22,11 @@ func TestDeadlines(t *testing.T) {
 	defer cancelB()
 	after := time.Now()
 	dl, ok := a.Deadline()
-	if !ok || dl.Before(before.Add(timeout)) || dl.After(after.Add(timeout+deadlineWindow)) {
-		t.Fatalf("shared deadline %v (set %v), want %v to %v after the call", dl, ok, timeout, timeout+deadlineWindow)
+	if !ok || dl.Before(before.Add(timeout)) || dl.After(after.Add(timeout+d.window)) {
+		t.Fatalf("shared deadline %v (set %v), want %v to %v after the call", dl, ok, timeout, timeout+d.window)
 	}
-	if bdl, ok := b.Deadline(); !ok || bdl.Before(dl) || bdl.After(time.Now().Add(timeout+deadlineWindow)) {
-		t.Fatalf("deadline of a later call %v, want from %v to %v after it", bdl, timeout, timeout+deadlineWindow)
+	if bdl, ok := b.Deadline(); !ok || bdl.Before(dl) || bdl.After(time.Now().Add(timeout+d.window)) {
+		t.Fatalf("deadline of a later call %v, want from %v to %v after it", bdl, timeout, timeout+d.window)
 	}
 
 	// A caller's values pass through; the deadline is still shared.
@@ -35,12 +35,24 @@ func TestDeadlines(t *testing.T) {
 	if got := v.Value(ctxKey{}); got != "traced" {
 		t.Fatalf("Value = %v, want the caller's", got)
 	}
-	if vdl, ok := v.Deadline(); !ok || vdl.Before(dl) || vdl.After(time.Now().Add(timeout+deadlineWindow)) {
+	if vdl, ok := v.Deadline(); !ok || vdl.Before(dl) || vdl.After(time.Now().Add(timeout+d.window)) {
 		t.Fatalf("deadline of a call with values %v, want a shared one", vdl)
 	}
 
+	// A window is a sixteenth of the timeout (6.25ms here), not a fixed
+	// millisecond: calls over 3ms see at most two shared contexts.
+	seen := map[context.Context]bool{}
+	for t0 := time.Now(); time.Since(t0) < 3*time.Millisecond; time.Sleep(100 * time.Microsecond) {
+		x, cancelX := d.bound(context.Background())
+		cancelX()
+		seen[x] = true
+	}
+	if len(seen) > 2 {
+		t.Fatalf("%d shared contexts over 3ms, want windows of %v", len(seen), timeout/windowShare)
+	}
+
 	// The next window has a later deadline.
-	time.Sleep(2 * deadlineWindow)
+	time.Sleep(2 * d.window)
 	c, cancelC := d.bound(context.Background())
 	defer cancelC()
 	if cdl, _ := c.Deadline(); !cdl.After(dl) {
@@ -95,11 +107,11 @@ func TestDeadlinesDropThePast(t *testing.T) {
 	for range 50 {
 		_, cancel := d.bound(context.Background())
 		cancel()
-		time.Sleep(deadlineWindow)
+		time.Sleep(d.window)
 	}
 	// Windows whose deadline has passed may linger until the next renewal
 	// (their timers run on their own), but not many.
 	if n := len(d.live); n > 15 {
-		t.Fatalf("%d shared contexts kept with a 5ms timeout and 1ms windows", n)
+		t.Fatalf("%d shared contexts kept with a 5ms timeout and %v windows", n, d.window)
 	}
 }
