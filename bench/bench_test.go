@@ -55,6 +55,18 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("results.md has no L1 hit row for %s", a.Name())
 		}
 	}
+	l2 := map[string]bool{}
+	for _, r := range res.L2 {
+		l2[r.Adapter] = r.Measured
+	}
+	for _, r := range res.L2Paced {
+		if r.Measured != l2[r.Adapter] || (r.Measured && r.Ops != cfg.L2Keys) {
+			t.Errorf("paced L2 hit of %s: %+v, back to back measured: %v", r.Adapter, r, l2[r.Adapter])
+		}
+	}
+	if len(res.L2Paced) != len(res.L2) || !bytes.Contains(md, []byte("## L2 hit (cold L1), paced")) {
+		t.Errorf("%d paced L2 rows for %d back to back; results.md has the section: %v", len(res.L2Paced), len(res.L2), bytes.Contains(md, []byte("## L2 hit (cold L1), paced")))
+	}
 	for _, r := range res.Stampede {
 		if r.Adapter == workload.MatroskaLeaseName && (!r.Measured || r.MaxLoads != 1) {
 			t.Errorf("stampede with the lease: %+v, want one loader call", r)

@@ -131,8 +131,9 @@ func Plots(res *workload.Results, dir string) ([]string, error) {
 		}
 	}
 
-	// L2 hit and miss latency.
+	// L2 hit (back to back and paced) and miss latency.
 	names, one, par = nil, nil, nil
+	var paced []float64
 	for _, l := range res.L2 {
 		if !l.Measured {
 			continue
@@ -142,13 +143,19 @@ func Plots(res *workload.Results, dir string) ([]string, error) {
 				names = append(names, l.Adapter)
 				one = append(one, us(l.Mean))
 				par = append(par, us(m.Mean))
+				paced = append(paced, 0)
+				for _, p := range res.L2Paced {
+					if p.Measured && p.Adapter == l.Adapter {
+						paced[len(paced)-1] = us(p.Mean)
+					}
+				}
 			}
 		}
 	}
 	if len(names) > 0 {
 		if err := save("l2-and-miss.png", func(p string) error {
 			return bars(p, "L2 hit (cold L1) and miss+load+put, mean (lower is better)", "µs per read", names,
-				[]series{{"L2 hit", one}, {"miss, load, put", par}})
+				[]series{{"L2 hit", one}, {"L2 hit, paced " + res.Config.Pace.String(), paced}, {"miss, load, put", par}})
 		}); err != nil {
 			return files, err
 		}

@@ -34,6 +34,7 @@ type Config struct {
 	HitDuration    time.Duration // each L1 hit measurement (single, parallel)
 	HitKeys        int           // keys the L1 hit workload cycles through
 	L2Keys         int           // keys read once each from a cold L1
+	Pace           time.Duration // busy work before each read of the paced L2 hit measurement
 	MissKeys       int           // keys loaded once each
 	Nodes          int           // nodes of the propagation and stampede workloads
 	Rounds         int           // invalidations measured for propagation
@@ -56,6 +57,7 @@ var Full = Config{
 	HitDuration:    2 * time.Second,
 	HitKeys:        1024,
 	L2Keys:         10000,
+	Pace:           200 * time.Microsecond,
 	MissKeys:       5000,
 	Nodes:          8,
 	Rounds:         200,
@@ -79,6 +81,7 @@ var Quick = Config{
 	HitDuration:    300 * time.Millisecond,
 	HitKeys:        256,
 	L2Keys:         1000,
+	Pace:           200 * time.Microsecond,
 	MissKeys:       500,
 	Nodes:          8,
 	Rounds:         30,
@@ -105,6 +108,7 @@ func (c Config) withDefaults() (Config, error) {
 	durs := []struct{ v, def *time.Duration }{
 		{&c.HitDuration, &d.HitDuration}, {&c.StampedeLoad, &d.StampedeLoad},
 		{&c.MixedDuration, &d.MixedDuration}, {&c.MixedLoad, &d.MixedLoad}, {&c.TTL, &d.TTL},
+		{&c.Pace, &d.Pace},
 	}
 	for _, x := range durs {
 		if *x.v == 0 {

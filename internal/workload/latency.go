@@ -18,10 +18,11 @@ const latencyRound = 250
 // in no tier (a miss: read, load, put). The adapters take turns in rounds
 // of latencyRound reads, so that load from other processes, which drifts
 // over a run, weighs on all of them alike, as a comparison of ratios needs;
-// Redis's command counter is read around each turn. It returns a row per
+// Redis's command counter is read around each turn. With pace, each read
+// comes after that long of busy work (see spin). It returns a row per
 // adapter, in order, and the first error of each adapter (which stops that
 // adapter, not the others).
-func (r *runner) latency(ctx context.Context, adapters []Adapter, l2 bool, step func(Adapter)) ([]LatencyRow, []error) {
+func (r *runner) latency(ctx context.Context, adapters []Adapter, l2 bool, pace time.Duration, step func(Adapter)) ([]LatencyRow, []error) {
 	rows := make([]LatencyRow, len(adapters))
 	errs := make([]error, len(adapters))
 	var lanes []*latencyLane
@@ -42,7 +43,7 @@ func (r *runner) latency(ctx context.Context, adapters []Adapter, l2 bool, step 
 			errs[i] = err
 			continue
 		}
-		l.at = i
+		l.at, l.pace = i, pace
 		lanes = append(lanes, l)
 	}
 	for pos := 0; ; pos += latencyRound {
@@ -70,7 +71,8 @@ func (r *runner) latency(ctx context.Context, adapters []Adapter, l2 bool, step 
 
 // latencyLane is one adapter's part of a latency workload.
 type latencyLane struct {
-	at     int // the adapter's index
+	at     int           // the adapter's index
+	pace   time.Duration // busy work before each read
 	row    *LatencyRow
 	env    *Env
 	reader Node
@@ -136,6 +138,7 @@ func (l *latencyLane) turn(ctx context.Context, r *runner, from, to int) error {
 	cmds := commands(ctx, r.admin)
 	mctx := l.env.Measure(ctx) // round trips of the reads, not of heartbeats
 	for i := from; i < to; i++ {
+		spin(l.pace)
 		start := time.Now()
 		it, err := l.reader.Get(mctx, l.keys[i])
 		d := time.Since(start)
@@ -183,6 +186,19 @@ func (l *latencyLane) close(r *runner) {
 		_ = l.reader.Close()
 		l.reader = nil
 		r.finish(l.env)
+	}
+}
+
+// spin keeps the goroutine busy for d, as a service's work between two
+// reads would. Back to back, how soon one read follows the previous one
+// changes the next one's round trip on a small VM: a Redis server (and a
+// client core) idle for more than a few microseconds answers tens of
+// microseconds later, so a cache whose reads do more work before and after
+// their round trip is measured against a raw client that often finds the
+// server still awake. After a pause, every read of every cache finds it
+// idle. A sleep would idle the client's core too.
+func spin(d time.Duration) {
+	for start := time.Now(); d > 0 && time.Since(start) < d; {
 	}
 }
 

@@ -27,7 +27,7 @@ func (res *Results) fillRatios() {
 			}
 		}
 	}
-	for _, rows := range [][]LatencyRow{res.L2, res.Miss} {
+	for _, rows := range [][]LatencyRow{res.L2, res.L2Paced, res.Miss} {
 		for i := range rows {
 			for _, b := range rows {
 				if b.Adapter == GoRedisName && b.Mean > 0 && rows[i].Measured {
@@ -79,6 +79,7 @@ func (res *Results) WriteMarkdown(w io.Writer) error {
 		b.WriteString("\n")
 	}
 	lat("L2 hit (cold L1)", fmt.Sprintf("Another node put %d keys in Redis; a node that never saw them reads each once, one goroutine. The caches take turns in rounds of %d reads, so that load from other processes weighs on all alike. Round trips are counted on go-redis clients (n/o: not observable, rueidis pipelines its commands itself); Redis cmds/read is counted by the server and includes commands run inside scripts.", c.L2Keys, latencyRound), res.L2)
+	lat(fmt.Sprintf("L2 hit (cold L1), paced %v", c.Pace), fmt.Sprintf("The same, with %v of busy work before every read of every cache, as a service does between reads: each read finds Redis idle. Back to back, a read on a small VM is fast when it follows the previous one within a few microseconds (the server is still awake) and tens of microseconds slower otherwise, so the back-to-back ratio also measures how much work a cache does between its round trips.", c.Pace), res.L2Paced)
 	lat("Miss, load and put", fmt.Sprintf("%d keys in no tier, each read once, one goroutine, a loader that returns at once; the caches take turns in rounds of %d reads.", c.MissKeys, latencyRound), res.Miss)
 
 	if len(res.Propagation) > 0 {
@@ -193,9 +194,14 @@ func (res *Results) writeTargets(b *strings.Builder) {
 	for _, r := range res.L2 {
 		if r.Adapter == MatroskaName && r.Measured {
 			if r.Ratio > 0 {
-				ts = append(ts, target{"L2 hit <= 1.2x raw go-redis GET + decode", fmt.Sprintf("%.2fx", r.Ratio), yes(r.Ratio <= 1.2)})
+				ts = append(ts, target{"L2 hit <= 1.2x raw go-redis GET + decode (back to back)", fmt.Sprintf("%.2fx", r.Ratio), yes(r.Ratio <= 1.2)})
 			}
 			ts = append(ts, target{"L2 hit: one round trip", f2(r.RTOp), yes(r.RTOp >= 0 && r.RTOp <= 1.05)})
+		}
+	}
+	for _, r := range res.L2Paced {
+		if r.Adapter == MatroskaName && r.Measured && r.Ratio > 0 {
+			ts = append(ts, target{fmt.Sprintf("L2 hit <= 1.2x raw go-redis GET + decode (paced %v)", res.Config.Pace), fmt.Sprintf("%.2fx", r.Ratio), yes(r.Ratio <= 1.2)})
 		}
 	}
 	for _, r := range res.Miss {

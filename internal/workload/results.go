@@ -14,6 +14,7 @@ type Results struct {
 
 	Hit         []HitRow
 	L2          []LatencyRow
+	L2Paced     []LatencyRow // the L2 hit again, with Config.Pace of work before each read
 	Miss        []LatencyRow
 	Propagation []PropagationRow
 	BigDep      []BigDepRow

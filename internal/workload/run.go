@@ -52,8 +52,8 @@ func Run(ctx context.Context, cfg Config, opts *redis.Options, namespace string,
 		for _, a := range adapters {
 			if runsOn(a, w) {
 				steps++
-				if w == WHit {
-					steps++
+				if w == WHit || w == WL2 {
+					steps++ // WHit: 1 and GOMAXPROCS goroutines; WL2: back to back and paced
 				}
 			}
 		}
@@ -165,18 +165,28 @@ func (r *runner) latencies(ctx context.Context, w string, adapters []Adapter, re
 			on = append(on, a)
 		}
 	}
-	label, l2, rows := "miss, load and put", false, &res.Miss
+	type pass struct {
+		label string
+		pace  time.Duration
+		rows  *[]LatencyRow
+	}
+	passes := []pass{{"miss, load and put", 0, &res.Miss}}
 	if w == WL2 {
-		label, l2, rows = "L2 hit (cold L1)", true, &res.L2
+		passes = []pass{
+			{"L2 hit (cold L1)", 0, &res.L2},
+			{fmt.Sprintf("L2 hit (cold L1), paced %v", r.cfg.Pace), r.cfg.Pace, &res.L2Paced},
+		}
 	}
-	got, errs := r.latency(ctx, on, l2, func(a Adapter) { r.prog.Step(label, a.Name()) })
-	*rows = append(*rows, got...)
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	for i, err := range errs {
-		if err != nil {
-			res.Errors = append(res.Errors, fmt.Sprintf("%s / %s: %v", w, on[i].Name(), err))
+	for _, p := range passes {
+		got, errs := r.latency(ctx, on, w == WL2, p.pace, func(a Adapter) { r.prog.Step(p.label, a.Name()) })
+		*p.rows = append(*p.rows, got...)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		for i, err := range errs {
+			if err != nil {
+				res.Errors = append(res.Errors, fmt.Sprintf("%s / %s: %v", p.label, on[i].Name(), err))
+			}
 		}
 	}
 	return nil

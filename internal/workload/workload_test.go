@@ -103,3 +103,43 @@ func TestRunCleansUp(t *testing.T) {
 		t.Errorf("keys left: %q, %v", keys, err)
 	}
 }
+
+// TestL2Paced runs the L2 hit workload, which measures each cache twice:
+// back to back, and with Config.Pace of work before every read (the run
+// cannot take less than that work).
+func TestL2Paced(t *testing.T) {
+	srv := redistest.Start(t)
+	const keys, pace = 40, 10 * time.Millisecond
+	cfg := Config{Quick: true, Workloads: []string{WL2}, L2Keys: keys, Pace: pace}
+	var progress strings.Builder
+	start := time.Now()
+	res, err := Run(context.Background(), cfg, srv.Options(), "t", []Adapter{Matroska{}, GoRedis{}}, NewProgress(&progress, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took, least := time.Since(start), 2*keys*pace; took < least {
+		t.Errorf("the run took %v, less than the paced reads' work of %v", took, least)
+	}
+	if len(res.Errors) > 0 || len(res.L2) != 2 || len(res.L2Paced) != 2 {
+		t.Fatalf("results: %+v", res)
+	}
+	for _, rows := range [][]LatencyRow{res.L2, res.L2Paced} {
+		for _, r := range rows {
+			if !r.Measured || r.Ops != keys || r.RTOp != 1 || r.Loads != 0 {
+				t.Errorf("row %+v, want %d reads of one round trip and no load", r, keys)
+			}
+		}
+	}
+	var md strings.Builder
+	if err := res.WriteMarkdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"## L2 hit (cold L1), paced 10ms", "L2 hit <= 1.2x raw go-redis GET + decode (paced 10ms)", "(back to back)"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("results.md lacks %q", want)
+		}
+	}
+	if !strings.Contains(progress.String(), "[  4/4]") {
+		t.Errorf("progress:\n%s", progress.String())
+	}
+}
