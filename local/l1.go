@@ -266,8 +266,9 @@ func (c *Cache) Fill(key string, it Item, gen uint64, ttl time.Duration, cost in
 	return c.FillKeyed(key, deps.Key(key), it, gen, ttl, cost)
 }
 
-// FillKeyed is Fill for a caller that holds deps.Key(key) already, as
-// self: it spares building it again.
+// FillKeyed is Fill for a caller that holds deps.Key(key) already: self
+// must be that dependency (its tombstone refuses the fill as Fill's own
+// does); passing it spares building it again.
 func (c *Cache) FillKeyed(key string, self deps.Dep, it Item, gen uint64, ttl time.Duration, cost int64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
