@@ -122,9 +122,6 @@ func GetOrLoad[T any](ctx context.Context, c *Cache, key string, load LoadFunc[T
 	return getOrLoadMiss(ctx, c, key, load, opts)
 }
 
-// refreshAhead starts the background refresh of a due entry (see
-// RefreshAfter). It is a function of its own so that the loader it builds
-// is allocated here, not on the hit path.
 // GetOrLoadWith is GetOrLoad with the loader as a value of type L, such as
 //
 //	type articleLoader struct {
@@ -164,6 +161,9 @@ func refreshAheadWith[T any, L Loader[T]](c *Cache, key string, l L, opts []Opti
 	refreshAhead(c, key, l.Load, opts)
 }
 
+// refreshAhead starts the background refresh of a due entry (see
+// RefreshAfter). It is a function of its own so that the loader it builds
+// is allocated here, not on the hit path.
 func refreshAhead[T any](c *Cache, key string, load LoadFunc[T], opts []Option) {
 	c.RefreshAhead(key, loader(c, load), opts...)
 }
