@@ -54,6 +54,7 @@ var (
 	ErrLoaderPanic   = tiered.ErrLoaderPanic
 	ErrTypeMismatch  = tiered.ErrTypeMismatch
 	ErrUnavailable   = tiered.ErrUnavailable
+	ErrRefused       = tiered.ErrRefused
 	ErrClosed        = tiered.ErrClosed
 )
 

@@ -17,7 +17,7 @@ import (
 func TestFirstStartResets(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	st, err := e.src.State(bg())
+	st, err := e.src.State(bg(), bus.State{})
 	if err != nil {
 		t.Fatal(err)
 	}

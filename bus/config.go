@@ -28,8 +28,11 @@ type State struct {
 // the bus untrusted until a later heartbeat succeeds.
 type Source interface {
 	// State returns the current state of the namespace (creating the epoch
-	// if there is none yet).
-	State(ctx context.Context) (State, error)
+	// if there is none yet). seen is the state the bus has applied (zero
+	// before the first reset): a Source whose history went back behind it
+	// (a lower sequence in the same epoch) must start a new epoch rather
+	// than answer it, since the invalidations in between are lost.
+	State(ctx context.Context, seen State) (State, error)
 	// Log returns the invalidations numbered after+1 to upto, in order, and
 	// complete=false if the log no longer holds every one of them (trimmed,
 	// or Redis restarted). Every message must carry its epoch.

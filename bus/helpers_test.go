@@ -47,7 +47,7 @@ type source struct {
 
 var errSourceDown = errors.New("test source: down")
 
-func (s *source) State(ctx context.Context) (bus.State, error) {
+func (s *source) State(ctx context.Context, _ bus.State) (bus.State, error) {
 	if s.fail.Load() {
 		return bus.State{}, errSourceDown
 	}

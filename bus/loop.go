@@ -385,7 +385,11 @@ func (b *Bus) reset(st State, why string) {
 func (b *Bus) state() (State, bool) {
 	ctx, cancel := b.opContext()
 	b.stateAt = time.Since(b.t0)
-	st, err := b.cfg.Source.State(ctx)
+	var seen State
+	if b.started {
+		seen = State{Epoch: b.epoch, Seq: b.last}
+	}
+	st, err := b.cfg.Source.State(ctx, seen)
 	cancel()
 	if err != nil {
 		b.sourceFailed("state", err)

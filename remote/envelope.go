@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"time"
+	"unsafe"
 
 	"github.com/matroska-go/matroska/deps"
 )
@@ -36,6 +37,14 @@ type Envelope struct {
 	// in an older layout). It lets a reader know the entry's remaining time
 	// to live without asking Redis (see [Store.ReadUnchecked]).
 	Expires time.Time
+	// Epoch is the epoch (see [State]) of the history the entry was written
+	// in: [Store.Put] stores its mark's epoch, [Store.Set] the epoch of its
+	// own invalidation. A read serves an entry only in its own epoch: when
+	// Redis has lost history (a restart from an older snapshot, a failover
+	// to a replica that lagged), a new epoch begins and every entry written
+	// before it reads as a miss (G11). "" when unknown (an older layout):
+	// such an entry is never served. At most 255 bytes.
+	Epoch string
 	// TTL is the entry's remaining time to live as a read found it (0 when
 	// unknown). It is not part of the stored bytes: AppendEnvelope ignores
 	// it, DecodeEnvelope leaves it 0, and Put and Set take the TTL as an
@@ -43,22 +52,29 @@ type Envelope struct {
 	TTL time.Duration
 }
 
-// The envelope layout: 'E', version 3, flags, the big-endian uint64 Mark,
-// the big-endian int64 Expires in Unix milliseconds (0: unknown), a
-// big-endian uint32 length n of the deps block, the deps block (canonical
-// dependency strings joined by '\n'), then the payload. Older layouts are
-// still read: version 2 has no Expires (a 15-byte header), version 1 no
-// Mark either (7 bytes: 'E', 1, flags, n). The Mark sits at the same fixed
-// offset in versions 2 and 3, so that a script can write it (set.lua).
+// The envelope layout: 'E', version 4, flags, the big-endian uint64 Mark,
+// the big-endian int64 Expires in Unix milliseconds (0: unknown), one byte
+// m and the m bytes of the Epoch, a big-endian uint32 length n of the deps
+// block, the deps block (canonical dependency strings joined by '\n'), then
+// the payload. Older layouts are still read (with no Epoch, so they are
+// never served): version 3 has no Epoch (a 23-byte header), version 2 no
+// Expires either (15 bytes), version 1 no Mark either (7 bytes: 'E', 1,
+// flags, n). The Mark sits at the same fixed offset in versions 2 to 4, so
+// that a script can write it (set.lua).
 const (
 	envMagic      = 'E'
-	envVersion    = 3
-	envHeaderLen  = 23
+	envVersion    = 4
+	envV4Fixed    = 24 // the header of version 4 without the epoch's bytes
+	envV3Header   = 23
 	envV2Header   = 15
 	envV1Header   = 7
 	flagNotFound  = 1 << 0
 	knownEnvFlags = flagNotFound
 )
+
+// maxEpochLen is the longest epoch an envelope holds (its length is one
+// byte).
+const maxEpochLen = 255
 
 var newline = []byte{'\n'}
 
@@ -87,6 +103,12 @@ func AppendEnvelope(dst []byte, e Envelope) []byte {
 	dst = append(dst, envMagic, envVersion, flags)
 	dst = binary.BigEndian.AppendUint64(dst, e.Mark)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(expires))
+	epoch := e.Epoch
+	if len(epoch) > maxEpochLen {
+		epoch = "" // Put and Set refuse such an epoch; never write a wrong one
+	}
+	dst = append(dst, byte(len(epoch)))
+	dst = append(dst, epoch...)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(n))
 	for i, d := range e.Deps {
 		if i > 0 {
@@ -103,6 +125,13 @@ func AppendEnvelope(dst []byte, e Envelope) []byte {
 // invalid dependency, a payload in a negative entry) is an error wrapping
 // [ErrCorrupt]; DecodeEnvelope never panics.
 func DecodeEnvelope(b []byte) (Envelope, error) {
+	return decodeEnvelope(b, false)
+}
+
+// decodeEnvelope is DecodeEnvelope; with shared, the Epoch aliases b as the
+// Payload does (a read's reply, which nothing modifies), so that a read
+// allocates no copy of it.
+func decodeEnvelope(b []byte, shared bool) (Envelope, error) {
 	if len(b) < envV1Header {
 		return Envelope{}, fmt.Errorf("%w: %d bytes, shorter than the header", ErrCorrupt, len(b))
 	}
@@ -113,7 +142,12 @@ func DecodeEnvelope(b []byte) (Envelope, error) {
 	var hdr int
 	switch b[1] {
 	case envVersion:
-		hdr = envHeaderLen
+		hdr = envV4Fixed
+		if len(b) >= envV4Fixed {
+			hdr += int(b[19])
+		}
+	case 3:
+		hdr = envV3Header
 	case 2:
 		hdr = envV2Header
 	case 1:
@@ -127,12 +161,19 @@ func DecodeEnvelope(b []byte) (Envelope, error) {
 	if hdr > envV1Header {
 		e.Mark = binary.BigEndian.Uint64(b[3:11])
 	}
-	if hdr == envHeaderLen {
+	if b[1] >= 3 {
 		switch ms := int64(binary.BigEndian.Uint64(b[11:19])); {
 		case ms < 0:
 			return Envelope{}, fmt.Errorf("%w: expiry %d", ErrCorrupt, ms)
 		case ms > 0:
 			e.Expires = time.UnixMilli(ms)
+		}
+	}
+	if b[1] == envVersion && hdr > envV4Fixed {
+		if shared {
+			e.Epoch = unsafe.String(&b[20], hdr-envV4Fixed)
+		} else {
+			e.Epoch = string(b[20 : hdr-4])
 		}
 	}
 	flags := b[2]

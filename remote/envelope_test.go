@@ -17,19 +17,33 @@ func TestEnvelopeLayout(t *testing.T) {
 	e := Envelope{Deps: []deps.Dep{deps.Id("article", 1), deps.Tag("home")}, Payload: []byte("xyz")}
 	e.Mark = 0x0102030405060708
 	e.Expires = time.UnixMilli(0x1112131415161718)
+	e.Epoch = "ep"
 	e.TTL = time.Hour // not stored
 	got := AppendEnvelope([]byte("prefix"), e)
-	want := []byte("prefixE\x03\x00\x01\x02\x03\x04\x05\x06\x07\x08\x11\x12\x13\x14\x15\x16\x17\x18\x00\x00\x00\x15id:article:1\ntag:homexyz")
+	want := []byte("prefixE\x04\x00\x01\x02\x03\x04\x05\x06\x07\x08\x11\x12\x13\x14\x15\x16\x17\x18\x02ep\x00\x00\x00\x15id:article:1\ntag:homexyz")
 	if !bytes.Equal(got, want) {
 		t.Fatalf("AppendEnvelope = %q, want %q", got, want)
 	}
 	back, err := DecodeEnvelope(got[len("prefix"):])
-	if err != nil || back.Mark != e.Mark || !back.Expires.Equal(e.Expires) || back.TTL != 0 {
+	if err != nil || back.Mark != e.Mark || !back.Expires.Equal(e.Expires) || back.Epoch != "ep" || back.TTL != 0 {
 		t.Fatalf("DecodeEnvelope = %+v, %v", back, err)
 	}
 	neg := AppendEnvelope(nil, Envelope{NotFound: true, Payload: []byte("ignored")})
-	if want := []byte("E\x03\x01" + strings.Repeat("\x00", 20)); !bytes.Equal(neg, want) {
+	if want := []byte("E\x04\x01" + strings.Repeat("\x00", 21)); !bytes.Equal(neg, want) {
 		t.Fatalf("negative envelope = %q, want %q", neg, want)
+	}
+}
+
+// Entries written in the third layout (no epoch) still read, with Epoch "":
+// a reader never serves them.
+func TestDecodeEnvelopeVersion3(t *testing.T) {
+	e, err := DecodeEnvelope([]byte("E\x03\x00\x01\x02\x03\x04\x05\x06\x07\x08\x11\x12\x13\x14\x15\x16\x17\x18\x00\x00\x00\x15id:article:1\ntag:homexyz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Mark != 0x0102030405060708 || !e.Expires.Equal(time.UnixMilli(0x1112131415161718)) || e.Epoch != "" ||
+		!slices.Equal(e.Deps, []deps.Dep{deps.Id("article", 1), deps.Tag("home")}) || string(e.Payload) != "xyz" {
+		t.Fatalf("decoded %+v", e)
 	}
 }
 
@@ -135,6 +149,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 			Deps:     rapid.SliceOfN(genDep(), 0, 6).Draw(t, "deps"),
 			Payload:  rapid.SliceOfN(rapid.Byte(), 0, 64).Draw(t, "payload"),
 			Mark:     rapid.Uint64().Draw(t, "mark"),
+			Epoch:    rapid.StringN(0, 40, 255).Draw(t, "epoch"),
 		}
 		if ms := rapid.Int64Range(0, 1<<50).Draw(t, "expires"); ms > 0 {
 			in.Expires = time.UnixMilli(ms)
@@ -148,7 +163,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("DecodeEnvelope: %v", err)
 		}
-		if out.NotFound != in.NotFound || !slices.Equal(out.Deps, in.Deps) || out.Mark != in.Mark || !out.Expires.Equal(in.Expires) {
+		if out.NotFound != in.NotFound || !slices.Equal(out.Deps, in.Deps) || out.Mark != in.Mark || !out.Expires.Equal(in.Expires) || out.Epoch != in.Epoch {
 			t.Fatalf("round trip: got %+v, want %+v", out, in)
 		}
 		wantPayload := in.Payload
@@ -172,6 +187,8 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		Payload: []byte(`{"v":1}`),
 	}))
 	f.Add(AppendEnvelope(nil, Envelope{Mark: 1 << 40, Expires: time.UnixMilli(1 << 41), Deps: []deps.Dep{deps.Tag("x")}, Payload: []byte("p")}))
+	f.Add(AppendEnvelope(nil, Envelope{Mark: 3, Epoch: "0123456789abcdef0123456789abcdef", Deps: []deps.Dep{deps.Tag("x")}, Payload: []byte("p")}))
+	f.Add([]byte("E\x03\x00\x00\x00\x00\x00\x00\x00\x00\x07\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x05tag:xp"))
 	f.Add([]byte("E\x02\x00\x00\x00\x00\x00\x00\x00\x00\x07\x00\x00\x00\x05tag:xp"))
 	f.Add([]byte(""))
 	f.Add([]byte("E"))
@@ -198,15 +215,22 @@ func FuzzDecodeEnvelope(f *testing.F) {
 			// The first layout re-encodes in the current one, as Mark 0
 			// and no expiry.
 			if e.Mark != 0 || !e.Expires.IsZero() || again[2] != b[2] ||
-				!bytes.Equal(again[3:envHeaderLen-4], make([]byte, 16)) || !bytes.Equal(again[envHeaderLen-4:], b[envV1Header-4:]) {
+				!bytes.Equal(again[3:envV4Fixed-4], make([]byte, 17)) || !bytes.Equal(again[envV4Fixed-4:], b[envV1Header-4:]) {
 				t.Fatalf("re-encoding %q (version 1) gave %q", b, again)
 			}
 			return
 		case 2:
 			// The second layout re-encodes with no expiry.
 			if !e.Expires.IsZero() || !bytes.Equal(again[2:11], b[2:11]) ||
-				!bytes.Equal(again[11:19], make([]byte, 8)) || !bytes.Equal(again[envHeaderLen-4:], b[envV2Header-4:]) {
+				!bytes.Equal(again[11:20], make([]byte, 9)) || !bytes.Equal(again[envV4Fixed-4:], b[envV2Header-4:]) {
 				t.Fatalf("re-encoding %q (version 2) gave %q", b, again)
+			}
+			return
+		case 3:
+			// The third layout re-encodes with no epoch.
+			if e.Epoch != "" || !bytes.Equal(again[2:19], b[2:19]) || again[19] != 0 ||
+				!bytes.Equal(again[envV4Fixed-4:], b[envV3Header-4:]) {
+				t.Fatalf("re-encoding %q (version 3) gave %q", b, again)
 			}
 			return
 		}

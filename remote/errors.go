@@ -1,6 +1,12 @@
 package remote
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
 
 // Errors of this package. Errors returned by a Store wrap one of them (or
 // an error of the Redis client) with %w: test them with errors.Is.
@@ -24,7 +30,35 @@ var (
 	// Invalidate or Set of any node deletes them once Config.SweepAfter has
 	// passed.
 	ErrUnfinished = errors.New("remote: invalidation unfinished")
+	// ErrRefused: Redis refused a write: it is out of memory (maxmemory
+	// with the noeviction policy), a read-only replica (a client that has
+	// not followed a failover yet), failing to persist (MISCONF), or short
+	// of the replicas that min-replicas-to-write asks for. The error wraps
+	// Redis's own too. A Put so refused changed nothing; see Store.Set and
+	// Store.Invalidate for theirs.
+	ErrRefused = errors.New("remote: redis refused the write")
+	// ErrFull: Redis refused a write for memory (maxmemory with the
+	// noeviction policy). It wraps ErrRefused.
+	ErrFull = fmt.Errorf("%w: out of memory", ErrRefused)
 	// ErrState: N:seq holds something that is not a sequence number, or a
 	// script answered in an unexpected shape.
 	ErrState = errors.New("remote: invalid state in redis")
 )
+
+// refused wraps err with ErrFull or ErrRefused when it is Redis refusing a
+// write, and returns it as it is otherwise.
+func refused(err error) error {
+	var re redis.Error
+	if !errors.As(err, &re) {
+		return err
+	}
+	msg := re.Error()
+	switch {
+	case strings.HasPrefix(msg, "OOM "):
+		return fmt.Errorf("%w: %w", ErrFull, err)
+	case strings.HasPrefix(msg, "READONLY "), strings.HasPrefix(msg, "MISCONF "),
+		strings.HasPrefix(msg, "NOREPLICAS "):
+		return fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	return err
+}

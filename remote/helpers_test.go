@@ -128,6 +128,17 @@ func (e *env) snapshot(t testing.TB) map[string]string {
 	return out
 }
 
+// dataSnapshot is snapshot without the keys of the state (sequence, epoch,
+// guard, log): entries, dependency sets, tombstones and the rest.
+func (e *env) dataSnapshot(t testing.TB) map[string]string {
+	t.Helper()
+	out := e.snapshot(t)
+	for _, k := range []string{e.s.SeqKey(), e.s.EpochKey(), e.s.keys.hist, e.s.LogKey()} {
+		delete(out, k)
+	}
+	return out
+}
+
 // checkIndexScript verifies G2 atomically, inside Redis: every entry of the
 // namespace is a member of the set of each of its dependencies, or of a
 // registered pending set of that dependency (an invalidation in phases has

@@ -12,6 +12,7 @@ type keys struct {
 	log     string // N:log, the stream of recent invalidations
 	channel string // N:inv, the pub/sub channel of invalidations
 	pending string // N:pending, the registry of invalidations in phases
+	hist    string // N:hist, the history guard (lua/history.lua)
 
 	entryPrefix string // N:e:, followed by the entry's key
 	depPrefix   string // N:d:, followed by the dependency's canonical string
@@ -30,6 +31,7 @@ func newKeys(ns string) keys {
 		log:         ns + ":log",
 		channel:     ns + ":inv",
 		pending:     ns + ":pending",
+		hist:        ns + ":hist",
 		entryPrefix: ns + ":e:",
 		depPrefix:   ns + ":d:",
 		tombPrefix:  ns + ":i:",

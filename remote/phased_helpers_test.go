@@ -20,17 +20,13 @@ func (e *env) seedDependents(tb testing.TB, hot deps.Dep, prefix string, n int) 
 	if err := e.s.scripts.put.Load(e.ctx, e.rdb).Err(); err != nil {
 		tb.Fatal(err)
 	}
-	seq := strconv.FormatUint(mark.Seq, 10)
 	for start := 0; start < n; start += 5000 {
 		pipe := e.rdb.Pipeline()
 		for j := start; j < min(start+5000, n); j++ {
 			key := prefix + strconv.Itoa(j)
 			row := deps.Id("row", j)
-			env := Envelope{Deps: []deps.Dep{hot, row}, Payload: make([]byte, 64)}
-			e.s.scripts.put.EvalSha(e.ctx, pipe, []string{e.s.keys.seq, e.s.keys.epoch},
-				mark.Epoch, seq, "600000", AppendEnvelope(nil, env), key,
-				e.s.keys.entryPrefix, e.s.keys.depPrefix, e.s.keys.tombPrefix, deps.Key(key).String(),
-				hot.String(), row.String())
+			env := Envelope{Deps: []deps.Dep{hot, row}, Payload: make([]byte, 64), Mark: mark.Seq, Epoch: mark.Epoch}
+			e.s.scripts.put.EvalSha(e.ctx, pipe, e.s.putKeys(), e.s.putArgs(key, env, 10*time.Minute, mark)...)
 		}
 		cmds, err := pipe.Exec(e.ctx)
 		if err != nil {

@@ -12,7 +12,7 @@ import (
 
 // writeKeys are the KEYS of the invalidate and set scripts.
 func (s *Store) writeKeys() []string {
-	return []string{s.keys.seq, s.keys.epoch, s.keys.log, s.keys.pending}
+	return []string{s.keys.seq, s.keys.epoch, s.keys.log, s.keys.pending, s.keys.hist}
 }
 
 // finish deletes the entries that the first call of an invalidation at st

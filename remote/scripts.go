@@ -9,8 +9,9 @@ import (
 // The Lua sources. envelope.lua (the envelope parser) is prepended to every
 // script that reads entries; common.lua holds the helpers of the write
 // scripts and is prepended to each of them, after util.lua (the clock and
-// small helpers, shared with the cluster scripts) and sign.lua (the signing
-// of bus messages). So every script is one
+// small helpers, shared with the cluster scripts), history.lua (the guard
+// against lost history, also prepended to the read script) and sign.lua
+// (the signing of bus messages). So every script is one
 // self-contained chunk that Redis caches by its SHA-1: go-redis runs it with
 // EVALSHA and falls back to EVAL (which caches it) on NOSCRIPT, after a
 // restart or SCRIPT FLUSH.
@@ -37,7 +38,17 @@ var (
 	luaDeleteIf string
 	//go:embed lua/read.lua
 	luaRead string
+	//go:embed lua/history.lua
+	luaHistory string
 )
+
+// allowOOM is the first line of the scripts that must run when Redis is at
+// maxmemory with noeviction (G12): invalidations, which delete far more
+// than they add, the state and read scripts, which may start a new epoch,
+// and drain. Put and Set have no flags: Redis refuses their first write
+// with OOM and they change nothing. A script with flags must start with
+// them, so the line comes before the prepended helpers.
+const allowOOM = "#!lua flags=allow-oom\n"
 
 // scripts are the Lua scripts of one Store.
 type scripts struct {
@@ -51,16 +62,16 @@ type scripts struct {
 }
 
 func newScripts() scripts {
-	with := func(src string) *redis.Script {
-		return redis.NewScript(luaEnvelope + "\n" + luaUtil + "\n" + luaSign + "\n" + luaCommon + "\n" + src)
+	with := func(flags, src string) *redis.Script {
+		return redis.NewScript(flags + luaEnvelope + "\n" + luaUtil + "\n" + luaHistory + "\n" + luaSign + "\n" + luaCommon + "\n" + src)
 	}
 	return scripts{
-		state:      with(luaState),
-		put:        with(luaPut),
-		set:        with(luaSet),
-		invalidate: with(luaInvalidate),
-		drain:      with(luaDrain),
+		state:      with(allowOOM, luaState),
+		put:        with("", luaPut),
+		set:        with("", luaSet),
+		invalidate: with(allowOOM, luaInvalidate),
+		drain:      with(allowOOM, luaDrain),
 		deleteIf:   redis.NewScript(luaDeleteIf),
-		read:       redis.NewScript(luaEnvelope + "\n" + luaRead),
+		read:       redis.NewScript(allowOOM + luaEnvelope + "\n" + luaUtil + "\n" + luaHistory + "\n" + luaRead),
 	}
 }

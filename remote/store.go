@@ -214,50 +214,62 @@ func (s *Store) DepMembers(ctx context.Context, d deps.Dep) ([]string, error) {
 	return m, nil
 }
 
-// State returns the current state. When the epoch (or the sequence) is
-// missing, a new epoch is started first, so the answer always has one.
+// State returns the current state. It is [Store.StateAfter] with nothing
+// seen.
 func (s *Store) State(ctx context.Context) (State, error) {
+	return s.StateAfter(ctx, State{})
+}
+
+// StateAfter returns the current state, first starting a new epoch when
+// the one Redis has cannot be trusted to continue the history the caller
+// followed: the epoch or the sequence is missing, the Redis process is not
+// the one that served the epoch (it restarted, from a snapshot or an AOF
+// that may lack acknowledged invalidations, or it is a replica that a
+// failover promoted), or seen, the newest state the caller has applied
+// (zero if none), is ahead of the sequence in the same epoch. In a new
+// epoch every entry written before reads as a miss and puts marked before
+// are refused (G11). One script call.
+func (s *Store) StateAfter(ctx context.Context, seen State) (State, error) {
 	if s.cl != nil {
 		return s.cl.state(ctx)
 	}
-	vals, err := s.rdb.MGet(ctx, s.keys.seq, s.keys.epoch).Result()
+	res, err := s.scripts.state.Run(ctx, s.rdb, []string{s.keys.seq, s.keys.epoch, s.keys.log, s.keys.hist},
+		newEpoch(), seen.Epoch, strconv.FormatUint(seen.Seq, 10)).Slice()
 	if err != nil {
-		return State{}, fmt.Errorf("remote: state: %w", err)
-	}
-	if seq, ok := vals[0].(string); ok {
-		if epoch, ok := vals[1].(string); ok && epoch != "" {
-			n, err := parseSeq(seq)
-			return State{Seq: n, Epoch: epoch}, err
-		}
-	}
-	res, err := s.scripts.state.Run(ctx, s.rdb, []string{s.keys.seq, s.keys.epoch, s.keys.log}, newEpoch()).Slice()
-	if err != nil {
-		return State{}, fmt.Errorf("remote: state: %w", err)
+		return State{}, fmt.Errorf("remote: state: %w", refused(err))
 	}
 	return parseState(res, 0)
 }
 
-// Read reads entry key in one round trip: one script reads N:seq, N:epoch
-// and N:e:<key> in one atomic step, so that the returned State is a valid
-// start mark for the entry or for a load after a miss, and checks that the
-// entry is still a member of each of its dependencies' sets: an entry whose
-// index was lost (evicted, deleted) is dropped and read as a miss (G2;
-// counted by [Store.LostIndex]). A missing epoch gives State.Epoch ""
-// (Read creates no epoch).
+// Read is [Store.ReadAfter] with nothing seen.
+func (s *Store) Read(ctx context.Context, key string) (st State, e Envelope, found bool, err error) {
+	return s.ReadAfter(ctx, key, State{})
+}
+
+// ReadAfter reads entry key in one round trip: one script checks the
+// history as [Store.StateAfter] does with seen (starting a new epoch if
+// Redis lost history), then reads N:seq, N:epoch and N:e:<key> in one
+// atomic step, so that the returned State is a valid start mark for the
+// entry or for a load after a miss. It serves the entry only if it was
+// written in the current epoch and is still a member of each of its
+// dependencies' sets: an entry of another epoch (written before Redis lost
+// history, G11) or whose index was lost (evicted, deleted; counted by
+// [Store.LostIndex], G2) is dropped and read as a miss.
 //
 // found reports an entry. An entry that does not decode is deleted (unless
 // it changed meanwhile) and reported as not found with an error wrapping
 // [ErrCorrupt]; the State is valid then too. The Envelope's TTL is the
 // entry's remaining TTL.
-func (s *Store) Read(ctx context.Context, key string) (st State, e Envelope, found bool, err error) {
+func (s *Store) ReadAfter(ctx context.Context, key string, seen State) (st State, e Envelope, found bool, err error) {
 	if s.cl != nil {
 		return s.cl.read(ctx, key)
 	}
 	ekey := s.keys.entry(key)
-	res, err := s.scripts.read.Run(ctx, s.rdb, []string{s.keys.seq, s.keys.epoch, ekey},
-		s.keys.entryPrefix, s.keys.depPrefix, key, s.keys.tombPrefix).Slice()
+	res, err := s.scripts.read.Run(ctx, s.rdb, []string{s.keys.seq, s.keys.epoch, ekey, s.keys.log, s.keys.hist},
+		s.keys.entryPrefix, s.keys.depPrefix, key, s.keys.tombPrefix,
+		newEpoch(), seen.Epoch, strconv.FormatUint(seen.Seq, 10)).Slice()
 	if err != nil {
-		return State{}, Envelope{}, false, fmt.Errorf("remote: read %q: %w", key, err)
+		return State{}, Envelope{}, false, fmt.Errorf("remote: read %q: %w", key, refused(err))
 	}
 	if len(res) != 5 {
 		return State{}, Envelope{}, false, fmt.Errorf("%w: read answered %d values", ErrState, len(res))
@@ -271,11 +283,16 @@ func (s *Store) Read(ctx context.Context, key string) (st State, e Envelope, fou
 
 // ReadUnchecked reads entry key in one round trip of plain commands, with
 // no script: MGET of N:seq, N:epoch and N:e:<key> (one atomic step, so the
-// State is a valid start mark, as with [Store.Read]). It does not look at
-// the entry's index: the caller serves the entry only if it knows that no
+// State is a valid start mark, as with [Store.Read]). An entry of another
+// epoch than the one read is never returned: it is read again with Read,
+// which drops it. It does not look at the history guard nor at the entry's
+// index: the caller serves the entry only if it has followed this epoch up
+// to at least its start of the read (a State below that means lost
+// history: it reads again with [Store.ReadAfter]), and knows that no
 // invalidation of the entry's dependencies, nor of deps.Key(key), came
 // between the entry's [Envelope.Mark] and the returned State's sequence;
-// otherwise it reads again with Read, which checks the index in Redis (G2).
+// otherwise it reads again with ReadAfter, which checks the index in Redis
+// (G2).
 // Such a check from what a node has applied is as strong as the index: an
 // entry that survived an invalidation because its index was lost has a
 // Mark below that invalidation's sequence.
@@ -301,7 +318,7 @@ func (s *Store) ReadUnchecked(ctx context.Context, key string) (st State, e Enve
 		return State{}, Envelope{}, false, fmt.Errorf("%w: read answered %d values", ErrState, len(res))
 	}
 	st, e, found, err = s.readResult(ctx, key, res[0], res[1], res[2], 0)
-	if found && e.Expires.IsZero() {
+	if found && (e.Expires.IsZero() || e.Epoch != st.Epoch) {
 		return s.Read(ctx, key)
 	}
 	return st, e, found, err
@@ -324,7 +341,7 @@ func (s *Store) readResult(ctx context.Context, key string, seq, epoch, entry an
 	}
 	// The reply's string is this read's own: its bytes are decoded in
 	// place, not copied (Envelope.Payload aliases them and is read only).
-	e, err = DecodeEnvelope(unsafe.Slice(unsafe.StringData(raw), len(raw)))
+	e, err = decodeEnvelope(unsafe.Slice(unsafe.StringData(raw), len(raw)), true)
 	if err != nil {
 		// Delete only the bytes that failed: a good entry written since
 		// then stays.

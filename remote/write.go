@@ -2,6 +2,7 @@ package remote
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -67,20 +68,19 @@ func (s *Store) Put(ctx context.Context, key string, e Envelope, ttl time.Durati
 	if err != nil {
 		return 0, err
 	}
+	if len(mark.Epoch) > maxEpochLen {
+		return 0, fmt.Errorf("%w: an epoch of %d bytes", ErrState, len(mark.Epoch))
+	}
 	e.Deps = ds
 	e.Mark = mark.Seq
+	e.Epoch = mark.Epoch
 	e.Expires = time.Now().Add(ttl)
 	if s.cl != nil {
 		return s.cl.put(ctx, key, e, ttl, mark)
 	}
-	args := make([]any, 0, 9+len(ds))
-	args = append(args,
-		mark.Epoch, strconv.FormatUint(mark.Seq, 10), ttlMillis(ttl), AppendEnvelope(nil, e), key,
-		s.keys.entryPrefix, s.keys.depPrefix, s.keys.tombPrefix, deps.Key(key).String())
-	args = appendDeps(args, ds)
-	res, err := s.scripts.put.Run(ctx, s.rdb, []string{s.keys.seq, s.keys.epoch}, args...).Int64Slice()
+	res, err := s.scripts.put.Run(ctx, s.rdb, s.putKeys(), s.putArgs(key, e, ttl, mark)...).Int64Slice()
 	if err != nil {
-		return 0, fmt.Errorf("remote: put %q: %w", key, err)
+		return 0, fmt.Errorf("remote: put %q: %w", key, refused(err))
 	}
 	if len(res) != 1 {
 		return 0, fmt.Errorf("%w: put answered %v", ErrState, res)
@@ -114,7 +114,7 @@ func (s *Store) Set(ctx context.Context, key string, e Envelope, ttl time.Durati
 		return State{}, 0, err
 	}
 	e.Deps = ds
-	e.Mark = 0 // set.lua writes its own sequence
+	e.Mark, e.Epoch = 0, "" // set.lua writes its own sequence and epoch
 	e.Expires = time.Now().Add(ttl)
 	if s.cl != nil {
 		return s.cl.set(ctx, key, e, ttl, mark, origin)
@@ -133,7 +133,7 @@ func (s *Store) Set(ctx context.Context, key string, e Envelope, ttl time.Durati
 	args = appendDeps(args, ds)
 	res, err := s.scripts.set.Run(ctx, s.rdb, s.writeKeys(), args...).Slice()
 	if err != nil {
-		return State{}, 0, fmt.Errorf("remote: set %q: %w", key, err)
+		return s.setRefused(ctx, key, origin, fmt.Errorf("remote: set %q: %w", key, refused(err)))
 	}
 	if len(res) != 5 {
 		return State{}, 0, fmt.Errorf("%w: set answered %v", ErrState, res)
@@ -208,7 +208,7 @@ func (s *Store) Invalidate(ctx context.Context, ds []deps.Dep, origin string) (S
 	}
 	res, err := s.scripts.invalidate.Run(ctx, s.rdb, s.writeKeys(), args...).Slice()
 	if err != nil {
-		return State{}, fmt.Errorf("remote: invalidate: %w", err)
+		return State{}, fmt.Errorf("remote: invalidate: %w", refused(err))
 	}
 	if len(res) != 4 {
 		return State{}, fmt.Errorf("%w: invalidate answered %v", ErrState, res)
@@ -221,6 +221,39 @@ func (s *Store) Invalidate(ctx context.Context, ds []deps.Dep, origin string) (S
 		return st, fmt.Errorf("remote: invalidate: %w", err)
 	}
 	return st, nil
+}
+
+// putKeys and putArgs are the KEYS and ARGV of the put script of entry key,
+// e (its dependencies without duplicates, mark and expiry set), loaded at
+// mark, for ttl.
+func (s *Store) putKeys() []string {
+	return []string{s.keys.seq, s.keys.epoch, s.keys.log, s.keys.hist}
+}
+
+func (s *Store) putArgs(key string, e Envelope, ttl time.Duration, mark State) []any {
+	args := make([]any, 0, 10+len(e.Deps))
+	args = append(args,
+		mark.Epoch, strconv.FormatUint(mark.Seq, 10), ttlMillis(ttl), AppendEnvelope(nil, e), key,
+		s.keys.entryPrefix, s.keys.depPrefix, s.keys.tombPrefix, newEpoch(), deps.Key(key).String())
+	return appendDeps(args, e.Deps)
+}
+
+// setRefused ends a Set whose script Redis refused (err). When Redis
+// refused it for memory (maxmemory with noeviction), the script changed
+// nothing: the old value and the entries containing key must still go, so
+// key is invalidated (an invalidation runs at maxmemory, see
+// invalidate.lua), and the Set reports that its value was not stored
+// (err, wrapping ErrRefused) with the state of that invalidation. Any
+// other error is returned as it is.
+func (s *Store) setRefused(ctx context.Context, key, origin string, err error) (State, PutResult, error) {
+	if !errors.Is(err, ErrFull) {
+		return State{}, 0, err
+	}
+	st, ierr := s.Invalidate(ctx, []deps.Dep{deps.Key(key)}, origin)
+	if ierr != nil && !errors.Is(ierr, ErrUnfinished) {
+		return State{}, 0, fmt.Errorf("%w (and invalidating the old value failed: %w)", err, ierr)
+	}
+	return st, 0, err
 }
 
 // checkWrite validates the arguments of Put and Set and returns e's

@@ -36,6 +36,7 @@ type Cache struct {
 	epoch   atomic.Pointer[string] // the Redis epoch the bus last synced to
 
 	applyHook atomic.Pointer[func(seq uint64)] // tests only: see export_test.go
+	resetHook atomic.Pointer[func()]           // tests only: see export_test.go
 
 	// own is this node's latest invalidation (Invalidate, Set): L1 is not
 	// served until the bus has applied it. See wrote.
@@ -171,7 +172,7 @@ func (c *Cache) Mark(ctx context.Context) (Mark, error) {
 	if c.l2 == nil {
 		return Mark{seq: c.l1.Applied()}, nil
 	}
-	st, err := c.l2.State(ctx)
+	st, err := c.l2.StateAfter(ctx, c.seen())
 	if err != nil {
 		return Mark{}, c.redisFailed(err)
 	}
@@ -221,6 +222,15 @@ func (c *Cache) Set(ctx context.Context, key string, value any, opts ...Option) 
 	rctx, cancel := c.deadlines.bound(ctx)
 	st, res, err := c.l2.Set(rctx, key, env, l2TTL(ttl, false, &o), mark, c.origin)
 	cancel()
+	if errors.Is(err, remote.ErrFull) && st.Epoch != "" {
+		// Out of memory: the value was not stored, but the old one was
+		// invalidated at st (see remote.Store.Set).
+		c.breaker.success()
+		c.n.sent.Add(1)
+		c.l1.Invalidate(st.Seq, keyDep)
+		c.wrote(st)
+		return c.refusedWrite(err)
+	}
 	if err != nil && !c.unfinished(err) {
 		c.dropLocal(keyDep)
 		return c.redisFailed(err)
@@ -317,6 +327,20 @@ func (c *Cache) wrote(st remote.State) {
 	}
 }
 
+// seen is the newest state of Redis this node has applied: its epoch and
+// L1's applied sequence, taken together (not across a reset: then it is
+// zero, which claims nothing). Redis's sequence is never below it in the
+// same epoch unless Redis lost history (G11): reads and Mark hand it to
+// Redis, which then starts a new epoch.
+func (c *Cache) seen() remote.State {
+	e := c.epoch.Load()
+	seq := c.l1.Applied()
+	if e != c.epoch.Load() || *e == resetting || *e == "" {
+		return remote.State{}
+	}
+	return remote.State{Epoch: *e, Seq: seq}
+}
+
 // servable reports whether L1 may answer now: it is trusted, and the bus has
 // applied this node's latest invalidation (see wrote). An invalidation of
 // another epoch than the bus's is ignored: the bus has reset L1 since.
@@ -368,8 +392,20 @@ func (c *Cache) redisFailed(err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
+	if errors.Is(err, remote.ErrRefused) {
+		return c.refusedWrite(err)
+	}
 	c.breaker.failure()
 	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+// refusedWrite wraps err, a write Redis refused (G12), for the caller. Redis
+// answers, so the breaker is not tripped; it is logged, since the operator
+// must act (free memory, fix persistence, follow the failover).
+func (c *Cache) refusedWrite(err error) error {
+	c.breaker.success()
+	c.cfg.Logger.Warn("matroska: redis refused a write", "err", err)
+	return fmt.Errorf("%w: %w", ErrRefused, err)
 }
 
 // l1Trusted reports whether L1 may serve and be filled now: always in

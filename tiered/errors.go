@@ -1,6 +1,9 @@
 package tiered
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Errors returned by the cache. Test for them with errors.Is: the errors
 // returned are often wrapped with details.
@@ -52,6 +55,22 @@ var (
 	// ErrUnavailable wraps the error of a Redis call that failed, or says
 	// that the circuit breaker is open.
 	ErrUnavailable = errors.New("matroska: redis unavailable")
+
+	// ErrRefused is returned by Set and Invalidate when Redis refused the
+	// write: it is out of memory (maxmemory with the noeviction policy),
+	// a read-only replica (a client that has not followed a failover),
+	// failing to persist (MISCONF), or short of the replicas that
+	// min-replicas-to-write asks for. It wraps ErrUnavailable, and the
+	// error it is returned with wraps Redis's.
+	//
+	// Under maxmemory, invalidations still run (they delete far more than
+	// they add), so Invalidate does not return it then; Set does: its
+	// value was not stored, and the old value (and every entry containing
+	// key) was removed. Under the other refusals nothing was changed in
+	// Redis: this node has dropped what it holds, and the caller should
+	// retry. Loads whose put Redis refuses are answered uncached and
+	// counted in Stats.RefusedWrites.
+	ErrRefused = fmt.Errorf("%w: redis refused the write", ErrUnavailable)
 
 	// ErrClosed is returned by every method of a closed cache, and by a
 	// second Close.

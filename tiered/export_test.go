@@ -12,6 +12,10 @@ import (
 // behind the others, or record when each sequence number arrived.
 func (c *Cache) SetApplyHook(hook func(seq uint64)) { c.applyHook.Store(&hook) }
 
+// SetResetHook makes the bus's resets of L1 call hook once the epoch reads
+// as resetting, before L1 is emptied.
+func (c *Cache) SetResetHook(hook func()) { c.resetHook.Store(&hook) }
+
 // L1 exposes the node's L1 to tests.
 func (c *Cache) L1() *local.Cache { return c.l1 }
 

@@ -30,11 +30,27 @@ func (h busHandler) Apply(m bus.Message) {
 
 // Reset forgets everything L1 holds: the bus could not catch up, or Redis
 // changed epoch.
+//
+// The epoch and L1's applied sequence change together for every reader:
+// while L1 resets, the epoch is resetting, which matches no Redis epoch, so
+// no fill passes its epoch check and no mark is taken (see seenMark and
+// Consumed). Storing the new epoch first would let a loader pair it with
+// the old epoch's applied sequence for the moment before the reset;
+// storing it last, let a fill read in the old epoch land after the reset.
 func (h busHandler) Reset(s bus.State) {
-	h.c.epoch.Store(&s.Epoch)
+	h.c.epoch.Store(&resetting)
+	if hook := h.c.resetHook.Load(); hook != nil {
+		(*hook)()
+	}
 	h.c.l1.Reset(s.Seq)
+	h.c.epoch.Store(&s.Epoch)
 	h.c.n.flushes.Add(1)
 }
+
+// resetting is the epoch while L1 resets (see busHandler.Reset): a value
+// that no read of Redis returns (epochs are hex digits; a missing one reads
+// as "").
+var resetting = "\x00resetting"
 
 // busSource reads the bus's catch-up data from the L2 store. The bus calls
 // State on every heartbeat; its success is also the circuit breaker's probe,
@@ -45,8 +61,8 @@ type busSource struct {
 	breaker *breaker
 }
 
-func (b busSource) State(ctx context.Context) (bus.State, error) {
-	st, err := b.s.State(ctx)
+func (b busSource) State(ctx context.Context, seen bus.State) (bus.State, error) {
+	st, err := b.s.StateAfter(ctx, remote.State{Seq: seen.Seq, Epoch: seen.Epoch})
 	if err == nil {
 		b.breaker.success()
 	}

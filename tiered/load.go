@@ -79,8 +79,8 @@ func (c *Cache) Consumed(ctx context.Context, key string, it *local.Item) {
 	// An L1 value is known fresh up to the sequence this node has applied
 	// (every earlier invalidation of its deps would have removed it) and up
 	// to the mark it was read at.
-	seq := max(c.l1.Applied(), it.Mark)
-	rec.consumed(key, it.Deps, Mark{epoch: *c.epoch.Load(), seq: seq}, true)
+	seen := c.seen()
+	rec.consumed(key, it.Deps, Mark{epoch: seen.Epoch, seq: max(seen.Seq, it.Mark)}, seen.Epoch != "")
 }
 
 // Miss is GetOrLoad without types after an L1 miss (or a value of another
@@ -245,21 +245,31 @@ func (c *Cache) readL2(ctx context.Context, key string, decode func([]byte) (any
 // was lost: an invalidation missed it), it reads again with the script that
 // checks the entry against its index in Redis and drops it if that is gone
 // (G2).
+//
+// Every read hands Redis the state this node has applied (seen): a Redis
+// whose sequence is below it in the same epoch has lost history, so the
+// plain read's answer is not served and the script starts a new epoch, in
+// which every older entry is a miss (G11). seen is taken before the read:
+// the bus may apply a newer invalidation while it is under way.
 func (c *Cache) readRedis(ctx context.Context, key string, self deps.Dep, trusted bool) (remote.State, remote.Envelope, bool, error) {
+	seen := c.seen()
 	if !trusted || c.l2.Cluster() {
-		return c.l2.Read(ctx, key)
+		return c.l2.ReadAfter(ctx, key, seen)
 	}
 	st, env, ok, err := c.l2.ReadUnchecked(ctx, key)
-	if err != nil || !ok {
+	switch {
+	case err != nil:
 		return st, env, ok, err
-	}
-	if epoch := *c.epoch.Load(); st.Epoch != "" && st.Epoch == epoch &&
-		c.l1.Unchanged(env.Mark, st.Seq, env.Deps, self) &&
-		epoch == *c.epoch.Load() { // no reset to another epoch in between
+	case st.Epoch == seen.Epoch && st.Seq < seen.Seq:
+		// History went back: not even a miss's start mark is valid.
+	case !ok:
+		return st, env, ok, err
+	case st.Epoch == seen.Epoch && c.l1.Unchanged(env.Mark, st.Seq, env.Deps, self) &&
+		seen.Epoch == *c.epoch.Load(): // no reset to another epoch in between
 		return st, env, ok, nil
 	}
 	c.n.checkedReads.Add(1)
-	return c.l2.Read(ctx, key)
+	return c.l2.ReadAfter(ctx, key, seen)
 }
 
 // load is one shared load, in two steps (see flights). The first, on the
@@ -429,6 +439,12 @@ func (c *Cache) loadPut(ctx context.Context, key string, l *Loader, o *callOptio
 		put, err := c.l2.Put(rctx, key, env, l2TTL(ttl, res.notFound, o), remote.State{Seq: m.seq, Epoch: m.epoch})
 		cancel()
 		switch {
+		case errors.Is(err, remote.ErrRefused):
+			// Redis is up but refuses writes (G12): answer uncached,
+			// without counting a failure against the breaker.
+			c.breaker.success()
+			c.n.refusedWrites.Add(1)
+			return res
 		case err != nil:
 			_ = c.redisFailed(err)
 			return res

@@ -20,6 +20,10 @@ type Stats struct {
 	Rejoined   uint64 // callers that joined a load overtaken by an invalidation before they came, and loaded again (G3)
 
 	RefusedPuts  uint64 // loaded values not stored because an invalidation overtook them (G1)
+	// RefusedWrites counts puts of loaded values that Redis refused (out
+	// of memory under noeviction, a read-only replica, MISCONF): each
+	// value was answered uncached (G12).
+	RefusedWrites uint64
 	RefusedFills uint64 // L1 fills refused by a tombstone, the floor or a reset
 	Corrupt      uint64 // undecodable entries met in Redis (treated as misses)
 	LostIndex    uint64 // entries in Redis dropped on read because part of their index was gone (G2)
@@ -53,6 +57,7 @@ type counters struct {
 	l1Misses, l2Hits, l2Misses          atomic.Uint64
 	loads, loadErrors, shared, rejoined atomic.Uint64
 	refusedPuts, refusedFills, corrupt  atomic.Uint64
+	refusedWrites                       atomic.Uint64
 	sent, applied, flushes, unfinished  atomic.Uint64
 	degraded, checkedReads              atomic.Uint64
 }
@@ -69,6 +74,7 @@ func (c *Cache) Stats() Stats {
 		Shared:               c.n.shared.Load(),
 		Rejoined:             c.n.rejoined.Load(),
 		RefusedPuts:          c.n.refusedPuts.Load(),
+		RefusedWrites:        c.n.refusedWrites.Load(),
 		RefusedFills:         c.n.refusedFills.Load(),
 		Corrupt:              c.n.corrupt.Load(),
 		CheckedReads:         c.n.checkedReads.Load(),

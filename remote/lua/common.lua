@@ -109,32 +109,21 @@ local function claim_overdue(kpend, lease)
   return late
 end
 
--- ensure_state returns the current epoch, first starting a new one (the
--- candidate) when the epoch or the sequence is missing: a fresh namespace,
--- a Redis that restarted empty, or a lost key. A new epoch makes every node
--- drop what it holds and refuses every put marked with the old one, so a
--- sequence that starts again from 0 can never pass an old mark. The log
--- of the old epoch goes with it (its ids would also collide).
-local function ensure_state(kseq, kepoch, klog, candidate)
-  local epoch = redis.call('GET', kepoch)
-  if epoch and epoch ~= '' and redis.call('EXISTS', kseq) == 1 then
-    return epoch
-  end
-  redis.call('SET', kepoch, candidate)
-  redis.call('SET', kseq, 0, 'NX')
-  redis.call('DEL', klog)
-  return candidate
-end
-
 -- check_mark refuses a write marked (epoch, seq) when the epoch is not the
--- current one (2) or when any tombstone of tombs is newer than seq (1); 0
--- lets it through.
-local function check_mark(kseq, kepoch, pi, epoch, seq, tombs, first)
-  local cur = redis.call('GET', kepoch)
-  if not cur or cur ~= epoch or redis.call('EXISTS', kseq) == 0 then
+-- current one cur (2; the caller ran ensure_state with the mark as seen,
+-- so a mark ahead of the sequence has already started a new epoch), when
+-- keys may have been evicted since the mark (1, see evicted_floor), or when
+-- any tombstone of tombs is newer than seq (1); 0 lets it through.
+local function check_mark(kseq, khist, pi, cur, epoch, seq, tombs, first)
+  if cur ~= epoch then
     return 2
   end
   local mark = tonumber(seq)
+  -- Only an invalidation after the mark can make a put stale: with none
+  -- (the common case), no eviction matters and INFO is not asked.
+  if mark < (tonumber(redis.call('GET', kseq)) or 0) and mark < evicted_floor(kseq, khist) then
+    return 1
+  end
   for i = first, #tombs do
     local t = redis.call('GET', pi .. tombs[i])
     -- A tombstone that is not a number cannot prove the value fresh.

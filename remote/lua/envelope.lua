@@ -9,11 +9,17 @@ local function env_deps(v)
   if type(v) ~= 'string' or #v < 7 or string.byte(v, 1) ~= 69 then
     return nil
   end
-  -- The header: 23 bytes in version 3 (with the mark and the expiry), 15
-  -- in version 2 (with the mark), 7 in version 1.
+  -- The header: 24 bytes and the epoch's in version 4 (with the mark, the
+  -- expiry and the epoch), 23 in version 3 (with the mark and the
+  -- expiry), 15 in version 2 (with the mark), 7 in version 1.
   local ver = string.byte(v, 2)
   local hdr
-  if ver == 3 then
+  if ver == 4 then
+    if #v < 24 then
+      return nil
+    end
+    hdr = 24 + string.byte(v, 20)
+  elseif ver == 3 then
     hdr = 23
   elseif ver == 2 then
     hdr = 15
@@ -48,8 +54,19 @@ local function env_deps(v)
   return out
 end
 
--- env_marked returns envelope v (version 2 or 3, see envelope.go) with its
--- mark set to seq.
-local function env_marked(v, seq)
-  return string.sub(v, 1, 3) .. struct.pack('>I8', seq) .. string.sub(v, 12)
+-- env_epoch returns the epoch of envelope v, '' when it has none (an older
+-- layout, or not an envelope).
+local function env_epoch(v)
+  if type(v) ~= 'string' or #v < 24 or string.byte(v, 1) ~= 69 or string.byte(v, 2) ~= 4 then
+    return ''
+  end
+  return string.sub(v, 21, 20 + string.byte(v, 20))
+end
+
+-- env_marked returns envelope v (version 4 without an epoch, as Store.Set
+-- sends it, see envelope.go) with its mark set to seq and its epoch to
+-- epoch.
+local function env_marked(v, seq, epoch)
+  return string.sub(v, 1, 3) .. struct.pack('>I8', seq) .. string.sub(v, 12, 19) ..
+    string.char(#epoch) .. epoch .. string.sub(v, 21 + string.byte(v, 20))
 end

@@ -1,10 +1,16 @@
 -- Put: store an entry computed at mark, unless an invalidation overtook it.
--- KEYS: seq, epoch.
--- ARGV: mark epoch, mark seq, ttl ms, envelope, key, entry prefix, dep
---       prefix, tombstone prefix, Key(key), then the entry's dependencies.
+-- KEYS: seq, epoch, log, hist.
+-- ARGV: mark epoch, mark seq, ttl ms, envelope (carrying the mark), key,
+--       entry prefix, dep prefix, tombstone prefix, candidate epoch,
+--       Key(key), then the entry's dependencies.
 -- Returns {0} stored, {1} refused stale, {2} refused epoch.
-local tombs_first, deps_first = 9, 10
-local verdict = check_mark(KEYS[1], KEYS[2], ARGV[8], ARGV[1], ARGV[2], ARGV, tombs_first)
+--
+-- It runs without allow-oom: under maxmemory with noeviction, Redis
+-- refuses its first write (a new epoch's, or the index's) with OOM and
+-- nothing is changed; the caller counts the put as refused.
+local tombs_first, deps_first = 10, 11
+local cur = ensure_state(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[9], ARGV[1], ARGV[2])
+local verdict = check_mark(KEYS[1], KEYS[4], ARGV[8], cur, ARGV[1], ARGV[2], ARGV, tombs_first)
 if verdict ~= 0 then
   return {verdict}
 end

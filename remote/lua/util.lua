@@ -23,3 +23,16 @@ local function contains(list, s)
   end
   return false
 end
+
+-- server_run is the run_id of this Redis process: a new one at every start
+-- (a restart from a snapshot or an AOF, whatever it lost) and on every
+-- server, so a replica promoted by a failover has its own.
+local function server_run()
+  return string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''
+end
+
+-- evicted_keys is this Redis process's count of keys evicted under
+-- maxmemory (INFO stats), as a string.
+local function evicted_keys()
+  return string.match(redis.call('INFO', 'stats'), 'evicted_keys:(%d+)') or ''
+end

@@ -1,0 +1,375 @@
+package tiered_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/matroska-go/matroska"
+	"github.com/matroska-go/matroska/deps"
+	"github.com/matroska-go/matroska/internal/redistest"
+	"github.com/matroska-go/matroska/tiered"
+)
+
+// versioned returns a loader of row id of d that records dep.
+func versioned(d *db, id string, dep deps.Dep) matroska.LoadFunc[int] {
+	return func(ctx context.Context, rec *matroska.Recorder) (int, error) {
+		rec.Depend(dep)
+		return d.get(id), nil
+	}
+}
+
+// TestG11_RestartFromSnapshot: Redis saves a snapshot, an invalidation is
+// acknowledged, Redis crashes and comes back from the snapshot, where the
+// entry the invalidation deleted is back. No node may serve it, from L2 or
+// from L1, whichever reads first.
+func TestG11_RestartFromSnapshot(t *testing.T) {
+	srv := redistest.Start(t)
+	a := newNode(t, srv.Client(t))
+	b := newNode(t, srv.Client(t))
+	rows := newDB()
+	dep := deps.Id("article", 1)
+	rows.bump("1") // version 1
+	for _, n := range []*tiered.Cache{a, b} {
+		if v, err := matroska.GetOrLoad(bg(), n, "k", versioned(rows, "1", dep)); err != nil || v != 1 {
+			t.Fatalf("first load = %d, %v", v, err)
+		}
+	}
+	rdb := srv.Client(t)
+	if err := rdb.Save(bg()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	rows.bump("1") // version 2, committed, then invalidated
+	if err := a.Invalidate(bg(), dep); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Second, "B applies the invalidation", func() bool { _, ok := b.Peek("k"); return !ok })
+	srv.Kill()
+	srv.Restart(t) // loads the snapshot: the entry of version 1 is back
+	if n, _ := rdb.Exists(bg(), "t:e:k").Result(); n != 1 {
+		t.Fatal("the snapshot did not bring the entry back: the test proves nothing")
+	}
+	for i, n := range []*tiered.Cache{b, a, b, a} {
+		v, err := matroska.GetOrLoad(bg(), n, "k", versioned(rows, "1", dep))
+		if err != nil && !errors.Is(err, matroska.ErrUnavailable) {
+			t.Fatalf("read %d: %v", i, err)
+		}
+		if v != 2 {
+			t.Fatalf("read %d after the restart served version %d, want 2 (an invalidated entry came back)", i, v)
+		}
+	}
+	waitFor(t, 5*time.Second, "both nodes trust L1 again", func() bool { return a.Trusted() && b.Trusted() })
+	for _, n := range []*tiered.Cache{a, b} {
+		if v, err := matroska.GetOrLoad(bg(), n, "k", versioned(rows, "1", dep)); err != nil || v != 2 {
+			t.Fatalf("read once trusted = %d, %v; want 2", v, err)
+		}
+		if s := n.Stats(); s.Bus.Epoch == "" {
+			t.Fatalf("no epoch: %+v", s.Bus)
+		}
+	}
+	if a.Stats().Bus.Epoch != b.Stats().Bus.Epoch {
+		t.Fatalf("nodes on different epochs: %q, %q", a.Stats().Bus.Epoch, b.Stats().Bus.Epoch)
+	}
+}
+
+// TestG11_RestartFromSnapshotNewNode: as TestG11_RestartFromSnapshot, but
+// the nodes that saw the invalidation are gone (a deploy restarted them
+// too): the node that reads first has seen nothing to compare with. Redis
+// itself must tell that its history is not the one it served.
+func TestG11_RestartFromSnapshotNewNode(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	rows := newDB()
+	dep := deps.Id("article", 1)
+	rows.bump("1")
+	func() {
+		a, err := tiered.New(testConfig(srv.Client(t)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		if v, err := matroska.GetOrLoad(bg(), a, "k", versioned(rows, "1", dep)); err != nil || v != 1 {
+			t.Fatalf("first load = %d, %v", v, err)
+		}
+		if err := rdb.Save(bg()).Err(); err != nil {
+			t.Fatal(err)
+		}
+		rows.bump("1")
+		if err := a.Invalidate(bg(), dep); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	srv.Kill()
+	srv.Restart(t)
+	if n, _ := rdb.Exists(bg(), "t:e:k").Result(); n != 1 {
+		t.Fatal("the snapshot did not bring the entry back: the test proves nothing")
+	}
+	c := newNode(t, srv.Client(t))
+	if v, err := matroska.GetOrLoad(bg(), c, "k", versioned(rows, "1", dep)); err != nil || v != 2 {
+		t.Fatalf("a new node read %d, %v after the restart; want 2 (an invalidated entry came back)", v, err)
+	}
+}
+
+// TestG11_ForkedSequenceReusesNumbers: node A is cut off while Redis comes
+// back from an older snapshot and node B makes enough invalidations to
+// carry the sequence past A's last one: the numbers A saw now name other
+// invalidations, one of which covers the entry A holds in L1. When A is
+// back it must not serve that entry.
+func TestG11_ForkedSequenceReusesNumbers(t *testing.T) {
+	srv := redistest.Start(t)
+	p := newProxy(t, srv.Addr())
+	a := newNode(t, proxyClient(t, srv, p))
+	b := newNode(t, srv.Client(t))
+	rows := newDB()
+	dep := deps.Id("article", 1)
+	rows.bump("1")
+	if v, err := matroska.GetOrLoad(bg(), a, "k", versioned(rows, "1", dep)); err != nil || v != 1 {
+		t.Fatalf("first load = %d, %v", v, err)
+	}
+	if err := srv.Client(t).Save(bg()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	const lost = 5
+	for i := range lost {
+		if err := b.Invalidate(bg(), deps.Id("other", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 2*time.Second, "A applies the invalidations", func() bool { return a.Stats().Bus.Seq >= b.Stats().Bus.Seq })
+	if _, ok := a.Peek("k"); !ok {
+		t.Fatal("A does not hold k in L1: the test proves nothing")
+	}
+	p.Refuse(true)
+	p.CutAll()
+	waitFor(t, 2*time.Second, "A stops trusting L1", func() bool { return !a.Trusted() })
+	srv.Kill()
+	srv.Restart(t)
+	rows.bump("1")
+	if err := b.Invalidate(bg(), dep); err != nil { // reuses a number A saw
+		t.Fatal(err)
+	}
+	for i := range lost {
+		if err := b.Invalidate(bg(), deps.Id("more", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Refuse(false)
+	waitFor(t, 5*time.Second, "A trusts L1 again", a.Trusted)
+	if it, ok := a.Peek("k"); ok {
+		t.Fatalf("A serves %v from L1, which an invalidation after the fork covers", it.Value)
+	}
+	if v, err := matroska.GetOrLoad(bg(), a, "k", versioned(rows, "1", dep)); err != nil || v != 2 {
+		t.Fatalf("A read %d, %v; want 2", v, err)
+	}
+}
+
+// TestG11_SequenceWentBackInPlace: the same Redis process is handed an
+// older state (a restore by hand: the run_id does not change). A node that
+// has applied a later sequence must not serve what the lost invalidation
+// deleted; its next read tells Redis, which starts a new epoch.
+func TestG11_SequenceWentBackInPlace(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	a := newNode(t, srv.Client(t))
+	rows := newDB()
+	dep := deps.Id("article", 1)
+	rows.bump("1")
+	if _, err := matroska.GetOrLoad(bg(), a, "k", versioned(rows, "1", dep)); err != nil {
+		t.Fatal(err)
+	}
+	saved := dumpAll(t, rdb, "t:*")
+	rows.bump("1")
+	if err := a.Invalidate(bg(), dep); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Second, "A applies its invalidation", func() bool { return a.Stats().Bus.Seq > 0 })
+	restoreAll(t, rdb, saved)
+	if v, err := matroska.GetOrLoad(bg(), a, "k", versioned(rows, "1", dep)); err != nil || v != 2 {
+		t.Fatalf("read after the state went back = %d, %v; want 2", v, err)
+	}
+	waitFor(t, 5*time.Second, "A trusts L1 again", a.Trusted)
+	if v, err := matroska.GetOrLoad(bg(), a, "k", versioned(rows, "1", dep)); err != nil || v != 2 {
+		t.Fatalf("read once trusted = %d, %v; want 2", v, err)
+	}
+}
+
+// dumpAll returns DUMPs of every key matching pattern.
+func dumpAll(t *testing.T, rdb *redis.Client, pattern string) map[string]string {
+	t.Helper()
+	keys, err := rdb.Keys(bg(), pattern).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, k := range keys {
+		out[k] = rdb.Dump(bg(), k).Val()
+	}
+	return out
+}
+
+// restoreAll replaces every key matching the keys of saved's pattern with
+// saved's.
+func restoreAll(t *testing.T, rdb *redis.Client, saved map[string]string) {
+	t.Helper()
+	if err := rdb.FlushAll(bg()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range saved {
+		if err := rdb.Restore(bg(), k, 0, v).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestG12_NoEvictionOOM: Redis at maxmemory with noeviction refuses
+// writes that need memory. Invalidations still remove what they cover,
+// loads are answered uncached (and counted), a Set reports that its value
+// was not stored and removes the old one, and no node serves an old value.
+func TestG12_NoEvictionOOM(t *testing.T) {
+	srv := redistest.Start(t, "--maxmemory", "3mb", "--maxmemory-policy", "noeviction")
+	rdb := srv.Client(t)
+	a := newNode(t, srv.Client(t))
+	b := newNode(t, srv.Client(t))
+	big := strings.Repeat("x", 20_000)
+	load := func(i int) matroska.LoadFunc[string] {
+		return func(ctx context.Context, rec *matroska.Recorder) (string, error) {
+			rec.Depend(deps.Id("row", i))
+			return fmt.Sprint(i, big), nil
+		}
+	}
+	// Fill Redis until it refuses.
+	var stored int
+	for i := 0; a.Stats().RefusedWrites == 0; i++ {
+		if i > 2000 {
+			t.Fatal("Redis never ran out of memory")
+		}
+		if _, err := matroska.GetOrLoad(bg(), a, "k"+strconv.Itoa(i), load(i)); err != nil {
+			t.Fatalf("GetOrLoad at maxmemory: %v", err)
+		}
+		stored = i
+	}
+	if err := rdb.Set(bg(), "probe", big, 0).Err(); err == nil || !strings.HasPrefix(err.Error(), "OOM") {
+		t.Fatalf("Redis is not refusing writes: %v", err)
+	}
+	// Every node holds k0 (B from Redis).
+	if _, err := matroska.GetOrLoad(bg(), b, "k0", load(0)); err != nil {
+		t.Fatal(err)
+	}
+	// An invalidation at maxmemory works and reaches every node.
+	if err := a.Invalidate(bg(), deps.Id("row", 0)); err != nil {
+		t.Fatalf("Invalidate at maxmemory: %v", err)
+	}
+	if n, _ := rdb.Exists(bg(), "t:e:k0").Result(); n != 0 {
+		t.Fatal("the invalidated entry is still in Redis")
+	}
+	waitFor(t, 2*time.Second, "B drops k0", func() bool { _, ok := b.Peek("k0"); return !ok })
+	// Loads at maxmemory answer from the loader, uncached.
+	before := b.Stats().RefusedWrites
+	var n atomic.Int64
+	for range 3 {
+		v, err := matroska.GetOrLoad(bg(), b, "fresh", func(ctx context.Context, rec *matroska.Recorder) (string, error) {
+			n.Add(1)
+			rec.Depend(deps.Id("fresh", 1))
+			return big + big, nil
+		})
+		if err != nil || v != big+big {
+			t.Fatalf("GetOrLoad at maxmemory = %d bytes, %v", len(v), err)
+		}
+	}
+	if b.Stats().RefusedWrites == before || n.Load() < 2 {
+		t.Fatalf("refused writes %d -> %d, loads %d: the puts were not refused", before, b.Stats().RefusedWrites, n.Load())
+	}
+	// A Set at maxmemory: the value is not stored, the old one is gone
+	// everywhere.
+	last := "k" + strconv.Itoa(stored-1)
+	if _, err := matroska.GetOrLoad(bg(), b, last, load(stored-1)); err != nil {
+		t.Fatal(err)
+	}
+	err := a.Set(bg(), last, big+big+big)
+	if !errors.Is(err, matroska.ErrRefused) {
+		t.Fatalf("Set at maxmemory = %v, want ErrRefused", err)
+	}
+	if n, _ := rdb.Exists(bg(), "t:e:"+last).Result(); n != 0 {
+		t.Fatal("the old value of a refused Set is still in Redis")
+	}
+	waitFor(t, 2*time.Second, "B drops the old value", func() bool { _, ok := b.Peek(last); return !ok })
+	// Memory comes back: writes work again.
+	if err := rdb.ConfigSet(bg(), "maxmemory", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Set(bg(), last, "small"); err != nil {
+		t.Fatalf("Set after memory came back: %v", err)
+	}
+}
+
+// TestG12_EvictedTombstone: under an evicting policy Redis may evict the
+// tombstone of an invalidation that overtook a load. The put of that load
+// must still be refused: once keys have been evicted, a put marked before
+// the current sequence is refused (G1); one marked at it still lands.
+func TestG12_EvictedTombstone(t *testing.T) {
+	srv := redistest.Start(t, "--maxmemory", "3mb", "--maxmemory-policy", "allkeys-lru")
+	rdb := srv.Client(t)
+	a := newNode(t, srv.Client(t))
+	dep := deps.Id("article", 1)
+	started, release, wait := blockedLoad(t, a, "k", dep, 1, nil)
+	<-started
+	if err := a.Invalidate(bg(), dep); err != nil {
+		t.Fatal(err)
+	}
+	// Redis evicts keys, and among them the tombstone.
+	tomb := "t:i:" + dep.String()
+	if n, _ := rdb.Exists(bg(), tomb).Result(); n != 1 {
+		t.Fatal("no tombstone: the test proves nothing")
+	}
+	junk := strings.Repeat("j", 20_000)
+	for i := 0; evictedKeys(t, rdb) == 0; i++ {
+		if i > 10_000 {
+			t.Fatal("Redis evicted nothing")
+		}
+		if err := rdb.Set(bg(), "junk"+strconv.Itoa(i), junk, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rdb.Del(bg(), tomb) // the unlucky key: evicted
+	close(release)
+	if v, err := wait(); err != nil || v != 1 {
+		t.Fatalf("blocked load = %d, %v", v, err)
+	}
+	if n, _ := rdb.Exists(bg(), "t:e:k").Result(); n != 0 {
+		t.Fatal("a load overtaken by an invalidation was stored after its tombstone was evicted")
+	}
+	if a.Stats().RefusedPuts == 0 {
+		t.Fatal("the put was not counted as refused")
+	}
+	// A load that no invalidation overtook is stored.
+	var n atomic.Int64
+	if _, err := matroska.GetOrLoad(bg(), a, "k2", counted(&n, 2, dep)); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := rdb.Exists(bg(), "t:e:k2").Result(); n != 1 {
+		t.Fatal("a fresh load was not stored under memory pressure")
+	}
+}
+
+func evictedKeys(t *testing.T, rdb *redis.Client) int {
+	t.Helper()
+	info, err := rdb.Info(bg(), "stats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "evicted_keys:"); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	t.Fatal("no evicted_keys in INFO stats")
+	return 0
+}
