@@ -373,3 +373,57 @@ func evictedKeys(t *testing.T, rdb *redis.Client) int {
 	t.Fatal("no evicted_keys in INFO stats")
 	return 0
 }
+
+// TestResetTakesNoMarkAcrossEpochs: while the bus resets L1 to a new epoch,
+// a loader that consumes an L1 value (read in the old epoch) must not pair
+// the new epoch with the old epoch's applied sequence: such a mark would
+// compare the old value against the new epoch's tombstones, which number
+// other invalidations, and store it although one of them covers it.
+func TestResetTakesNoMarkAcrossEpochs(t *testing.T) {
+	srv := redistest.Start(t)
+	p := newProxy(t, srv.Addr())
+	a := newNode(t, proxyClient(t, srv, p))
+	b := newNode(t, srv.Client(t))
+	rdb := srv.Client(t)
+	inner := deps.Id("inner", 1)
+	var n atomic.Int64
+	if _, err := matroska.GetOrLoad(bg(), a, "inner", counted(&n, 1, inner)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 { // A's applied sequence: 3 in the old epoch
+		if err := a.Invalidate(bg(), deps.Id("old", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 2*time.Second, "A applies its invalidations", func() bool { return a.Stats().Bus.Seq == 3 })
+	if _, ok := a.Peek("inner"); !ok {
+		t.Fatal("A does not hold inner: the test proves nothing")
+	}
+	var ran atomic.Bool
+	a.SetResetHook(func() {
+		if ran.Swap(true) {
+			return
+		}
+		// The moment of the reset: the new epoch is known, L1 still holds
+		// the old epoch's entries.
+		_, _ = matroska.GetOrLoad(bg(), a, "outer", func(ctx context.Context, rec *matroska.Recorder) (int, error) {
+			return matroska.GetOrLoad(ctx, a, "inner", counted(&n, 1, inner))
+		})
+	})
+	p.Freeze()
+	if err := rdb.FlushAll(bg()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// In the new epoch inner's dependency is invalidated at 1, then two
+	// more: the new sequence reaches A's old one.
+	for _, d := range []deps.Dep{inner, deps.Id("new", 1), deps.Id("new", 2)} {
+		if err := b.Invalidate(bg(), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Thaw()
+	waitFor(t, 5*time.Second, "A resets to the new epoch", ran.Load)
+	if v, err := rdb.Get(bg(), "t:e:outer").Result(); err == nil {
+		t.Fatalf("an entry built from an L1 value of the old epoch was stored in the new one: %q", v)
+	}
+}
