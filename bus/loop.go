@@ -371,6 +371,9 @@ func (b *Bus) reset(st State, why string) {
 	b.cfg.Logger.Info("bus: reset", "reason", why,
 		"from_epoch", b.epoch, "from_seq", b.last, "epoch", st.Epoch, "seq", st.Seq)
 	b.cfg.Handler.Reset(st)
+	if b.started && st.Epoch != b.epoch {
+		b.n.epochs.Add(1)
+	}
 	b.started = true
 	b.epoch = st.Epoch
 	b.last = st.Seq

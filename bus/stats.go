@@ -15,6 +15,7 @@ type Stats struct {
 	Lost       uint64 // messages found missing by a heartbeat (the channel was silent)
 	Replayed   uint64 // messages applied from the log (a subset of Applied)
 	Resets     uint64 // calls to Handler.Reset, the first start included
+	Epochs     uint64 // resets to another epoch than the current one (Redis restarted, lost history, was flushed)
 	Reconnects uint64 // subscriptions confirmed again after the first
 	Silences   uint64 // trust windows passed without a sign of life (each forced a reconnection)
 	Heartbeats uint64 // heartbeats sent
@@ -29,7 +30,7 @@ type Stats struct {
 // counters are the atomic fields behind Stats.
 type counters struct {
 	received, applied, duplicates, malformed, staleEpoch atomic.Uint64
-	gaps, lost, replayed, resets                         atomic.Uint64
+	gaps, lost, replayed, resets, epochs                 atomic.Uint64
 	reconnects, silences, heartbeats, untrusted          atomic.Uint64
 	sourceErrs, forged                                   atomic.Uint64
 
@@ -51,6 +52,7 @@ func (b *Bus) Stats() Stats {
 		Lost:       n.lost.Load(),
 		Replayed:   n.replayed.Load(),
 		Resets:     n.resets.Load(),
+		Epochs:     n.epochs.Load(),
 		Reconnects: n.reconnects.Load(),
 		Silences:   n.silences.Load(),
 		Heartbeats: n.heartbeats.Load(),

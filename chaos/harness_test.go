@@ -172,6 +172,9 @@ type harness struct {
 	propMu    sync.Mutex
 	prop      []time.Duration
 	writeFail atomic.Int64 // Invalidate attempts that failed and were retried
+
+	recoverMu  sync.Mutex
+	recoveries []time.Duration // from the end of each fault until every node served L1 again
 }
 
 type option func(*harness, *tiered.Config)
@@ -180,13 +183,20 @@ type option func(*harness, *tiered.Config)
 // test ends, and the test then fails if a goroutine is left.
 func newHarness(t *testing.T, opts ...option) *harness {
 	t.Helper()
+	return newHarnessOn(t, nil, opts...)
+}
+
+// newHarnessOn is newHarness with redis-server started with args (a
+// persistence or memory configuration).
+func newHarnessOn(t *testing.T, args []string, opts ...option) *harness {
+	t.Helper()
 	t.Cleanup(func() { goleak.VerifyNone(t) }) // runs last
 	seed := *seedFlag
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
 	h := &harness{t: t, name: t.Name(), seed: seed, readers: 8, writers: 2, writePause: time.Millisecond}
-	h.srv = redistest.Start(t)
+	h.srv = redistest.Start(t, args...)
 	h.admin = h.srv.Client(t)
 	var initial []Write
 	h.db, initial = newDB(numRows, numCats)
@@ -485,8 +495,10 @@ func (h *harness) run(total int, fault func(ctx context.Context)) {
 type figures struct {
 	ops, reads, writes, stale, lost, errs int
 	refusedPuts, flushes, replays, loads  uint64
+	refusedWrites, epochs                 uint64
 	p50, p99, pmax                        time.Duration
 	samples                               int
+	recovery                              time.Duration // the longest of the recoveries
 }
 
 // finish waits for the nodes to settle, reads every key on every node
@@ -532,7 +544,14 @@ func (h *harness) finish() figures {
 		f.flushes += s.Flushes - n.base.Flushes
 		f.replays += s.Replays - n.base.Replays
 		f.loads += s.Loads - n.base.Loads
+		f.refusedWrites += s.RefusedWrites - n.base.RefusedWrites
+		f.epochs = max(f.epochs, s.Bus.Epochs-n.base.Bus.Epochs)
 	}
+	h.recoverMu.Lock()
+	for _, d := range h.recoveries {
+		f.recovery = max(f.recovery, d)
+	}
+	h.recoverMu.Unlock()
 	h.propMu.Lock()
 	prop := slices.Clone(h.prop)
 	h.propMu.Unlock()
@@ -540,9 +559,10 @@ func (h *harness) finish() figures {
 	if f.samples = len(prop); f.samples > 0 {
 		f.p50, f.p99, f.pmax = prop[len(prop)/2], prop[len(prop)*99/100], prop[len(prop)-1]
 	}
-	fmt.Printf("chaos %-28s ops=%d reads=%d writes=%d stale=%d lost=%d errors=%d refused_puts=%d l1_flushes=%d log_replays=%d propagation_p50=%v p99=%v max=%v (n=%d) loader_calls=%d seed=%d\n",
+	fmt.Printf("chaos %-28s ops=%d reads=%d writes=%d stale=%d unconverged=%d errors=%d refused_puts=%d refused_writes=%d l1_flushes=%d epoch_changes=%d log_replays=%d l1_back_after=%v propagation_p50=%v p99=%v max=%v (n=%d) loader_calls=%d seed=%d\n",
 		strings.TrimPrefix(h.name, "Test"), f.ops, f.reads, f.writes, f.stale, f.lost, f.errs,
-		f.refusedPuts, f.flushes, f.replays, round(f.p50), round(f.p99), round(f.pmax), f.samples, f.loads, h.seed)
+		f.refusedPuts, f.refusedWrites, f.flushes, f.epochs, f.replays, round(f.recovery),
+		round(f.p50), round(f.p99), round(f.pmax), f.samples, f.loads, h.seed)
 	for i, v := range bad {
 		if i == 10 {
 			t.Errorf("... and %d more stale reads", len(bad)-10)
@@ -594,12 +614,18 @@ func round(d time.Duration) time.Duration {
 	return d.Round(time.Microsecond)
 }
 
-// awaitTrusted waits until every node trusts L1 again, or ctx ends.
-func (h *harness) awaitTrusted(ctx context.Context) {
+// awaitTrusted waits until every node trusts L1 again, or ctx ends, and
+// records how long that took since from, when the fault began.
+func (h *harness) awaitTrusted(ctx context.Context, from time.Time) {
 	for _, n := range h.nodes {
 		for !n.cache.Stats().Bus.Trusted && ctx.Err() == nil {
-			time.Sleep(5 * time.Millisecond)
+			time.Sleep(time.Millisecond)
 		}
+	}
+	if ctx.Err() == nil {
+		h.recoverMu.Lock()
+		h.recoveries = append(h.recoveries, time.Since(from))
+		h.recoverMu.Unlock()
 	}
 }
 

@@ -114,10 +114,11 @@ func TestChaos_RedisRestarted(t *testing.T) {
 	h.run(total, func(ctx context.Context) {
 		for round := 1; round <= 2; round++ {
 			h.waitOps(ctx, total*round/3)
+			from := time.Now()
 			h.srv.Kill()
 			sleep(ctx, 300*time.Millisecond)
 			h.srv.Restart(h.t)
-			h.awaitTrusted(ctx)
+			h.awaitTrusted(ctx, from)
 		}
 	})
 	f := h.finish()
@@ -313,6 +314,7 @@ func TestG9_RedisDownChaos(t *testing.T) {
 	var flushesBefore []uint64
 	h.run(total, func(ctx context.Context) {
 		h.waitOps(ctx, total/4)
+		from := time.Now()
 		h.srv.Kill()
 		sleep(ctx, trustWindow) // every node notices
 		downFrom = time.Now()
@@ -326,7 +328,7 @@ func TestG9_RedisDownChaos(t *testing.T) {
 			flushesBefore = append(flushesBefore, n.cache.Stats().Flushes)
 		}
 		h.srv.Restart(h.t)
-		h.awaitTrusted(ctx)
+		h.awaitTrusted(ctx, from)
 	})
 	h.finish()
 
