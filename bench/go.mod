@@ -2,11 +2,9 @@ module github.com/matroska-go/matroska/bench
 
 go 1.26.8
 
-replace github.com/matroska-go/matroska => ../
-
 require (
 	github.com/go-redis/cache/v9 v9.0.0
-	github.com/matroska-go/matroska v0.0.0-00010101000000-000000000000
+	github.com/matroska-go/matroska v0.1.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/redis/rueidis v1.0.79
 	go.uber.org/goleak v1.3.0

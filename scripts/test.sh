@@ -20,7 +20,11 @@ if [ -n "$unformatted" ]; then
 	echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
 # The library, then every module below it (integrations, examples, the
-# benchmark harness), each with its own go.mod.
+# benchmark harness), each with its own go.mod, all through the workspace
+# (go.work), whatever GOWORK the environment sets: the nested modules
+# require the library at its next release, which go.work maps to this tree.
+# internal/modcheck builds them outside the workspace.
+export GOWORK="$PWD/go.work"
 for mod in $(git ls-files 'go.mod' '*/go.mod' 2>/dev/null || find . -name go.mod); do
 	dir=$(dirname "$mod")
 	echo "== module $dir"

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
 	"sync"
 	"time"
@@ -81,7 +82,10 @@ func connect(out io.Writer) (redis.UniversalClient, func(), error) {
 }
 
 func demo(out io.Writer) error {
-	ctx := context.Background()
+	// Ctrl-C ends the demo through its normal exit, so that it still
+	// removes its keys.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
 	rdb, cleanup, err := connect(out)
 	if err != nil {
 		return err
@@ -91,6 +95,21 @@ func demo(out io.Writer) error {
 	var ns [4]byte
 	_, _ = rand.Read(ns[:])
 	namespace := "demo-" + hex.EncodeToString(ns[:])
+	if rdb != nil {
+		// Deferred before the nodes are made, so it runs after they are
+		// closed: the demo leaves no key of its namespace behind in a
+		// Redis it was pointed at (no other key is touched).
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			n, err := dropNamespace(cctx, rdb, namespace)
+			if err != nil {
+				fmt.Fprintf(out, "\ncould not remove the keys of namespace %q: %v\n", namespace, err)
+				return
+			}
+			fmt.Fprintf(out, "\nremoved the %d keys of namespace %q\n", n, namespace)
+		}()
+	}
 	names := []string{"A", "B", "C"}
 	if rdb == nil {
 		names = names[:1]
@@ -203,4 +222,63 @@ func tier(before, after tiered.Stats) string {
 		parts = append(parts, "miss: loaded from the database")
 	}
 	return "[" + strings.Join(parts, ", ") + "]"
+}
+
+// dropNamespace deletes every key of namespace ns (the names start with
+// "ns:" or, under the cluster protocol, "{ns}:"), on every master of a
+// cluster, with SCAN and UNLINK, and returns how many it deleted.
+func dropNamespace(ctx context.Context, rdb redis.UniversalClient, ns string) (int, error) {
+	var mu sync.Mutex
+	total := 0
+	each := func(ctx context.Context, c redis.UniversalClient) error {
+		for _, pattern := range []string{globEscape(ns) + ":*", globEscape("{"+ns+"}") + ":*"} {
+			iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
+			var batch []string
+			flush := func() error {
+				if len(batch) == 0 {
+					return nil
+				}
+				n, err := c.Unlink(ctx, batch...).Result()
+				mu.Lock()
+				total += int(n)
+				mu.Unlock()
+				batch = batch[:0]
+				return err
+			}
+			for iter.Next(ctx) {
+				if batch = append(batch, iter.Val()); len(batch) == 500 {
+					if err := flush(); err != nil {
+						return err
+					}
+				}
+			}
+			if err := iter.Err(); err != nil {
+				return err
+			}
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var err error
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return each(ctx, m) })
+	} else {
+		err = each(ctx, rdb)
+	}
+	return total, err
+}
+
+// globEscape escapes the characters that SCAN's MATCH pattern treats
+// specially.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

@@ -17,7 +17,7 @@
 //
 // inspect, invalidate, stats and watch take -redis (a redis:// URL or
 // host:port; default $REDIS_URL, else 127.0.0.1:6379) and -namespace
-// (default "matroska").
+// (default "matroska"), before or after their arguments.
 //
 // The demo uses $REDIS_URL when it is set, else starts a private
 // redis-server when one is installed, else runs in one-process mode and
@@ -26,6 +26,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -33,6 +35,9 @@ import (
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout); err != nil {
+		if errors.Is(err, flag.ErrHelp) { // -h: the flags were printed
+			return
+		}
 		fmt.Fprintln(os.Stderr, "matroska:", err)
 		os.Exit(1)
 	}
@@ -79,11 +84,19 @@ commands:
          dir/results.md). Peers (rueidis, go-redis/cache) and plots: the
          bench module (cd bench && go run ./cmd/matroska-bench)
 
-operators' commands, each with [-redis addr] [-namespace ns]:
+operators' commands, each with [-redis addr] [-cluster] [-namespace ns]:
   inspect key <key>      the entry, its dependencies (indexed or not), TTL
   inspect dep <dep>      the entries that depend on <dep> (e.g. id:article:7)
   invalidate <dep>...    invalidates from the shell; every node drops them
   stats                  sequence, log, entries, dependencies, tombstones,
                          subscribers, memory
-  watch [-count n]       prints invalidations as the bus carries them`)
+  watch [-count n]       prints invalidations as the bus carries them
+
+  -redis addr     a redis:// or rediss:// URL, host:port, or host:port,...
+                  of a cluster; default $REDIS_URL, else 127.0.0.1:6379
+  -cluster        the address is one seed of a Redis Cluster
+  -namespace ns   the cache's namespace (tiered.Config.Namespace); default
+                  "matroska"
+  Flags may come before or after the arguments; "--" ends them (for a key
+  that starts with '-').`)
 }

@@ -44,20 +44,31 @@ type opsEnv struct {
 	addr  string
 }
 
-// connectOps parses the common flags and connects. rest are the arguments
-// after the flags.
-func connectOps(ctx context.Context, name string, args []string, out io.Writer) (*opsEnv, []string, func(), error) {
+// defaultRedis is the address the operator's commands use without -redis
+// and without $REDIS_URL.
+const defaultRedis = "127.0.0.1:6379"
+
+// connectOps parses the common flags (and those that more adds) and
+// connects. Flags may stand before, between or after the arguments; "--"
+// ends them. rest are the other arguments, in order.
+func connectOps(ctx context.Context, name string, args []string, out io.Writer, more func(*flag.FlagSet)) (*opsEnv, []string, func(), error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(out)
-	def := os.Getenv("REDIS_URL")
-	if def == "" {
-		def = "127.0.0.1:6379"
-	}
-	addr := fs.String("redis", def, "Redis `address`: a redis:// or rediss:// URL, host:port, or host:port,host:port... of a cluster")
+	addr := fs.String("redis", "", "Redis `address`: a redis:// or rediss:// URL, host:port, or host:port,host:port... of a cluster (default $REDIS_URL, else "+defaultRedis+")")
 	cluster := fs.Bool("cluster", false, "the address is a seed of a Redis Cluster")
 	ns := fs.String("namespace", "matroska", "the cache's `namespace` (tiered.Config.Namespace)")
-	if err := fs.Parse(args); err != nil {
+	if more != nil {
+		more(fs)
+	}
+	rest, err := parseInterleaved(fs, args)
+	if err != nil {
 		return nil, nil, nil, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if *addr == "" {
+		*addr = os.Getenv("REDIS_URL")
+	}
+	if *addr == "" {
+		*addr = defaultRedis
 	}
 	rdb, err := redisClient(*addr, *cluster)
 	if err != nil {
@@ -77,7 +88,29 @@ func connectOps(ctx context.Context, name string, args []string, out io.Writer) 
 		return nil, nil, nil, fmt.Errorf("%w: %w", errUsage, err)
 	}
 	env := &opsEnv{rdb: rdb, store: store, ns: *ns, addr: shown}
-	return env, fs.Args(), closeAll, nil
+	return env, rest, closeAll, nil
+}
+
+// parseInterleaved parses fs's flags wherever they stand among args (the
+// flag package alone stops at the first argument that is not a flag) and
+// returns the other arguments in order. Everything after "--" is an
+// argument, for one that starts with '-'.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var rest []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		left := fs.Args()
+		if n := len(args) - len(left); n > 0 && args[n-1] == "--" {
+			return append(rest, left...), nil
+		}
+		if len(left) == 0 {
+			return rest, nil
+		}
+		rest = append(rest, left[0])
+		args = left[1:]
+	}
 }
 
 // redacted is addr with the password of a URL replaced by "xxxxx", for
@@ -168,7 +201,7 @@ func (e *opsEnv) checkNamespace(ctx context.Context) error {
 // inspect prints an entry (inspect key K) or a dependency's entries
 // (inspect dep D).
 func inspect(ctx context.Context, args []string, out io.Writer) error {
-	env, rest, done, err := connectOps(ctx, "inspect", args, out)
+	env, rest, done, err := connectOps(ctx, "inspect", args, out, nil)
 	if err != nil {
 		return err
 	}
@@ -241,7 +274,7 @@ func (e *opsEnv) inspectDep(ctx context.Context, s string, out io.Writer) error 
 
 // invalidateCmd invalidates dependencies from the shell.
 func invalidateCmd(ctx context.Context, args []string, out io.Writer) error {
-	env, rest, done, err := connectOps(ctx, "invalidate", args, out)
+	env, rest, done, err := connectOps(ctx, "invalidate", args, out, nil)
 	if err != nil {
 		return err
 	}
@@ -265,13 +298,13 @@ func invalidateCmd(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("invalidate: %w", err)
 	}
-	fmt.Fprintf(out, "invalidated %d dependencies at sequence %d (epoch %s)\n", len(ds), st.Seq, st.Epoch)
+	fmt.Fprintf(out, "invalidated %s at sequence %d (epoch %s)\n", plural(len(ds), "dependency", "dependencies"), st.Seq, st.Epoch)
 	return nil
 }
 
 // stats prints the namespace's figures.
 func stats(ctx context.Context, args []string, out io.Writer) error {
-	env, rest, done, err := connectOps(ctx, "stats", args, out)
+	env, rest, done, err := connectOps(ctx, "stats", args, out, nil)
 	if err != nil {
 		return err
 	}
@@ -323,24 +356,14 @@ func stats(ctx context.Context, args []string, out io.Writer) error {
 // that many messages (0: until interrupted).
 func watch(ctx context.Context, args []string, out io.Writer) error {
 	var count int
-	rest := args
-	for i := 0; i < len(rest); i++ { // -count is watch's own flag
-		if rest[i] == "-count" && i+1 < len(rest) {
-			n, err := strconv.Atoi(rest[i+1])
-			if err != nil || n < 0 {
-				return fmt.Errorf("%w: -count %q", errUsage, rest[i+1])
-			}
-			count = n
-			rest = append(rest[:i:i], rest[i+2:]...)
-			break
-		}
-	}
-	env, extra, done, err := connectOps(ctx, "watch", rest, out)
+	env, extra, done, err := connectOps(ctx, "watch", args, out, func(fs *flag.FlagSet) {
+		fs.IntVar(&count, "count", 0, "stop after `n` invalidations (0: until interrupted)")
+	})
 	if err != nil {
 		return err
 	}
 	defer done()
-	if len(extra) != 0 {
+	if len(extra) != 0 || count < 0 {
 		return fmt.Errorf("%w: matroska watch [flags] [-count n]", errUsage)
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
@@ -378,6 +401,14 @@ func watch(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// plural is n and the noun in the number n asks for.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
 }
 
 func infoField(info, field string) string {

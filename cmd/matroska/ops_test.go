@@ -115,7 +115,7 @@ func testOperatorCommands(t *testing.T, topo string) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	out, err = cmd("invalidate", "id:article:1")
-	expect(out, err, "invalidated 1 dependencies at sequence")
+	expect(out, err, "invalidated 1 dependency at sequence")
 	select {
 	case err := <-done:
 		expect(watched.String(), err, "from cli@", "id:article:1")

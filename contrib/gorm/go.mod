@@ -4,7 +4,7 @@ go 1.26.8
 
 require (
 	github.com/glebarez/sqlite v1.11.0
-	github.com/matroska-go/matroska v0.0.0-00010101000000-000000000000
+	github.com/matroska-go/matroska v0.1.0
 	go.uber.org/goleak v1.3.0
 	gorm.io/driver/postgres v1.6.3
 	gorm.io/gorm v1.31.2
@@ -35,5 +35,3 @@ require (
 	modernc.org/memory v1.5.0 // indirect
 	modernc.org/sqlite v1.23.1 // indirect
 )
-
-replace github.com/matroska-go/matroska => ../..

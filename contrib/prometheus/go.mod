@@ -3,7 +3,7 @@ module github.com/matroska-go/matroska/contrib/prometheus
 go 1.26.8
 
 require (
-	github.com/matroska-go/matroska v0.0.0
+	github.com/matroska-go/matroska v0.1.0
 	github.com/prometheus/client_golang v1.25.0
 	go.uber.org/goleak v1.3.0
 )
@@ -21,9 +21,6 @@ require (
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/redis/go-redis/v9 v9.23.0 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
-	golang.org/x/sync v0.25.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
-
-replace github.com/matroska-go/matroska => ../..

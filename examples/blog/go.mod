@@ -4,8 +4,8 @@ go 1.26.8
 
 require (
 	github.com/glebarez/sqlite v1.11.0
-	github.com/matroska-go/matroska v0.0.0-00010101000000-000000000000
-	github.com/matroska-go/matroska/contrib/gorm v0.0.0-00010101000000-000000000000
+	github.com/matroska-go/matroska v0.1.0
+	github.com/matroska-go/matroska/contrib/gorm v0.1.0
 	github.com/redis/go-redis/v9 v9.23.0
 	go.uber.org/goleak v1.3.0
 	gorm.io/gorm v1.31.2
@@ -23,16 +23,10 @@ require (
 	github.com/mattn/go-isatty v0.0.17 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
 	go.uber.org/atomic v1.12.0 // indirect
-	golang.org/x/sync v0.25.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/text v0.29.0 // indirect
 	modernc.org/libc v1.22.5 // indirect
 	modernc.org/mathutil v1.5.0 // indirect
 	modernc.org/memory v1.5.0 // indirect
 	modernc.org/sqlite v1.23.1 // indirect
-)
-
-replace (
-	github.com/matroska-go/matroska => ../..
-	github.com/matroska-go/matroska/contrib/gorm => ../../contrib/gorm
 )

@@ -121,7 +121,7 @@ func (s *server) list(w http.ResponseWriter, r *http.Request) {
 		}, matroska.TTL(10*time.Minute))
 	cache := s.logRead(key, loaded.Load(), err)
 	if err != nil {
-		fail(w, http.StatusInternalServerError, err)
+		s.fail(w, r, err)
 		return
 	}
 	reply(w, http.StatusOK, cache, arts)
@@ -130,7 +130,7 @@ func (s *server) list(w http.ResponseWriter, r *http.Request) {
 // get serves GET /articles/{id}; a missing article is cached as not found
 // until it is created.
 func (s *server) get(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
+	id, ok := s.pathID(w, r)
 	if !ok {
 		return
 	}
@@ -156,14 +156,11 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 		}, matroska.TTL(10*time.Minute))
 	cache := s.logRead(key, loaded.Load(), err)
 	w.Header().Set("X-Cache", cache)
-	switch {
-	case errors.Is(err, matroska.ErrNotFound):
-		fail(w, http.StatusNotFound, err)
-	case err != nil:
-		fail(w, http.StatusInternalServerError, err)
-	default:
-		reply(w, http.StatusOK, cache, a)
+	if err != nil { // matroska.ErrNotFound is a 404
+		s.fail(w, r, err)
+		return
 	}
+	reply(w, http.StatusOK, cache, a)
 }
 
 // input is the body of POST and PUT: the fields to set.
@@ -188,12 +185,12 @@ func (in input) fields() map[string]any {
 func (s *server) create(w http.ResponseWriter, r *http.Request) {
 	var in input
 	if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in.Title == nil || in.Category == nil {
-		fail(w, http.StatusBadRequest, errors.New(`want {"title": "...", "category": "..."}`))
+		s.fail(w, r, badRequest(`want {"title": "...", "category": "..."}`))
 		return
 	}
 	a := Article{Title: *in.Title, Category: *in.Category}
 	if err := s.db.WithContext(r.Context()).Create(&a).Error; err != nil {
-		fail(w, http.StatusInternalServerError, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.log.Info("created", "id", a.ID, "category", a.Category)
@@ -204,13 +201,13 @@ func (s *server) create(w http.ResponseWriter, r *http.Request) {
 // drops the lists of both categories; a new title drops only the entries
 // that hold the article.
 func (s *server) update(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
+	id, ok := s.pathID(w, r)
 	if !ok {
 		return
 	}
 	var in input
 	if err := json.NewDecoder(r.Body).Decode(&in); err != nil || len(in.fields()) == 0 {
-		fail(w, http.StatusBadRequest, errors.New(`want {"title": "..."} and/or {"category": "..."}`))
+		s.fail(w, r, badRequest(`want {"title": "..."} and/or {"category": "..."}`))
 		return
 	}
 	var a Article
@@ -224,12 +221,8 @@ func (s *server) update(w http.ResponseWriter, r *http.Request) {
 		}
 		return tx.First(&a, id).Error
 	})
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		fail(w, http.StatusNotFound, err)
-		return
-	}
-	if err != nil {
-		fail(w, http.StatusInternalServerError, err)
+	if err != nil { // gorm.ErrRecordNotFound is a 404
+		s.fail(w, r, err)
 		return
 	}
 	s.log.Info("updated", "id", id, "fields", in.fields())
@@ -238,17 +231,17 @@ func (s *server) update(w http.ResponseWriter, r *http.Request) {
 
 // delete serves DELETE /articles/{id}.
 func (s *server) delete(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
+	id, ok := s.pathID(w, r)
 	if !ok {
 		return
 	}
 	res := s.db.WithContext(r.Context()).Delete(&Article{ID: id})
 	if res.Error != nil {
-		fail(w, http.StatusInternalServerError, res.Error)
+		s.fail(w, r, res.Error)
 		return
 	}
 	if res.RowsAffected == 0 {
-		fail(w, http.StatusNotFound, gorm.ErrRecordNotFound)
+		s.fail(w, r, gorm.ErrRecordNotFound)
 		return
 	}
 	s.log.Info("deleted", "id", id)
@@ -279,10 +272,10 @@ func (s *server) logRead(key string, loaded bool, err error) string {
 	return "hit"
 }
 
-func pathID(w http.ResponseWriter, r *http.Request) (uint, bool) {
+func (s *server) pathID(w http.ResponseWriter, r *http.Request) (uint, bool) {
 	id, err := strconv.ParseUint(r.PathValue("id"), 10, 32)
 	if err != nil || id == 0 {
-		fail(w, http.StatusBadRequest, fmt.Errorf("bad id %q", r.PathValue("id")))
+		s.fail(w, r, badRequest("the id must be a positive integer"))
 		return 0, false
 	}
 	return uint(id), true
@@ -298,8 +291,45 @@ func reply(w http.ResponseWriter, code int, cache string, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func fail(w http.ResponseWriter, code int, err error) {
+// badRequest is an error in what the client sent; its text is written for
+// the client and is the one error text a reply carries.
+type badRequest string
+
+func (e badRequest) Error() string { return string(e) }
+
+// statusOf maps an error to the HTTP status and the message a client gets.
+// The message is generic: the error's own text (the library's, the
+// database's) names internals and stays in the server's log.
+func statusOf(err error) (int, string) {
+	var bad badRequest
+	switch {
+	case errors.As(err, &bad):
+		return http.StatusBadRequest, string(bad)
+	case errors.Is(err, matroska.ErrNotFound), errors.Is(err, gorm.ErrRecordNotFound):
+		return http.StatusNotFound, "not found"
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout, "timed out"
+	case errors.Is(err, matroska.ErrUnavailable), errors.Is(err, matroska.ErrClosed):
+		return http.StatusServiceUnavailable, "temporarily unavailable, try again"
+	}
+	return http.StatusInternalServerError, "internal error"
+}
+
+// fail answers a request that failed with err: the status and generic
+// message of statusOf, while the log gets the error itself.
+func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		s.log.Info("request canceled by the client", "method", r.Method, "path", r.URL.Path)
+		return // nobody reads the reply
+	}
+	code, msg := statusOf(err)
+	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", code, "err", err}
+	if code >= 500 {
+		s.log.Error("request failed", attrs...)
+	} else {
+		s.log.Info("request refused", attrs...)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }

@@ -32,9 +32,16 @@ type client struct {
 	t       *testing.T
 	url     string
 	queries *atomic.Int64
+	db      *gorm.DB
 }
 
 func start(t *testing.T, cfg tiered.Config) *client {
+	t.Helper()
+	return startLogged(t, cfg, slog.New(slog.DiscardHandler))
+}
+
+// startLogged is start with the service logging to log.
+func startLogged(t *testing.T, cfg tiered.Config, log *slog.Logger) *client {
 	t.Helper()
 	db, err := gorm.Open(sqlite.Open(filepath.Join(t.TempDir(), "blog.db")), &gorm.Config{Logger: logger.Discard})
 	if err != nil {
@@ -51,13 +58,13 @@ func start(t *testing.T, cfg tiered.Config) *client {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cache.Close() })
-	s, err := newServer(db, cache, slog.New(slog.DiscardHandler))
+	s, err := newServer(db, cache, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(s.routes())
 	t.Cleanup(srv.Close)
-	return &client{t: t, url: srv.URL, queries: &queries}
+	return &client{t: t, url: srv.URL, queries: &queries, db: db}
 }
 
 // do sends a request and decodes the JSON reply into out (when not nil).

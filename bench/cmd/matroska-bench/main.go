@@ -6,7 +6,9 @@
 //
 // Without -redis it starts a private redis-server (from $REDIS_SERVER or the
 // PATH) on a free loopback port. The default output directory is
-// results/<date>.
+// results/local/<date>, which .gitignore covers: a run leaves nothing for
+// git to track. A run meant for the repository names its directory with
+// -out (results/<date>).
 package main
 
 import (
@@ -25,7 +27,7 @@ import (
 
 func main() {
 	redisAddr := flag.String("redis", "", "Redis address (host:port or redis:// URL); default: a private redis-server")
-	out := flag.String("out", filepath.Join("results", time.Now().Format("2006-01-02")), "output directory")
+	out := flag.String("out", defaultOut(time.Now()), "output directory")
 	quick := flag.Bool("quick", false, "small sizes: about a minute")
 	namespace := flag.String("namespace", "", "prefix of every key written (deleted afterwards)")
 	only := flag.String("workloads", "", "comma-separated workloads (default all): "+strings.Join(workload.AllWorkloads, ","))
@@ -52,4 +54,10 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Fprintf(os.Stderr, "wrote %s: %s\n", *out, strings.Join(files, ", "))
+}
+
+// defaultOut is the output directory without -out: under results/local/,
+// which .gitignore covers, so that a run leaves the checkout clean.
+func defaultOut(now time.Time) string {
+	return filepath.Join("results", "local", now.Format("2006-01-02"))
 }
