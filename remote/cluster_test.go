@@ -37,6 +37,8 @@ func TestCluster(t *testing.T) {
 		{"PutReadInvalidate", testClusterPutReadInvalidate, nil},
 		{"G1_PutRacingInvalidation", testClusterG1PutRacingInvalidation, nil},
 		{"PublishesInSequenceOrder", testClusterPublishesInSequenceOrder, nil},
+		{"LargeInvalidationDoesNotHoldBackOthers", testClusterLargeInvalidationDoesNotHoldBackOthers,
+			func(c *Config) { c.InvalidateBatch = 20 }},
 		{"CrashedInvalidationIsSwept", testClusterCrashedInvalidationIsSwept,
 			func(c *Config) { c.SweepAfter = 200 * time.Millisecond }},
 		{"G2_LostIndexYieldsMiss", testClusterG2LostIndexYieldsMiss, nil},
@@ -322,6 +324,93 @@ func testClusterPublishesInSequenceOrder(t *testing.T, e *cenv) {
 	}
 }
 
+// A large invalidation is published once its dependency's set is taken,
+// before its entries are deleted: a small invalidation that follows is
+// published (and State covers it) while the large one is still held
+// before its deletes, and the large one's entries read as misses from the
+// moment it is published.
+func testClusterLargeInvalidationDoesNotHoldBackOthers(t *testing.T, e *cenv) {
+	const n = 200 // ten times InvalidateBatch: the set is renamed aside
+	big, small := deps.Tag("big"), deps.Tag("small")
+	mark := e.state(t)
+	for i := range n {
+		e.put(t, fmt.Sprint("b", i), mark, big, deps.Id("row", i))
+	}
+	e.put(t, "s", mark, small)
+	sub := e.rdb.SSubscribe(e.ctx, e.s.k.channel)
+	defer sub.Close()
+	if _, err := sub.ReceiveTimeout(e.ctx, 2*time.Second); err != nil { // the confirmation
+		t.Fatal(err)
+	}
+	received := func(want uint64) {
+		t.Helper()
+		msg, err := sub.ReceiveTimeout(e.ctx, 2*time.Second)
+		if err != nil {
+			t.Fatalf("waiting for message %d: %v", want, err)
+		}
+		m, ok := msg.(*redis.Message)
+		if !ok || !strings.Contains(m.Payload, fmt.Sprintf("\n%d\n", want)) {
+			t.Fatalf("message %d: %v", want, msg)
+		}
+	}
+
+	large := *e.s
+	p := pauseAt(&large, "D")[0]
+	done := make(chan error, 1)
+	go func() {
+		_, err := large.invalidate(e.ctx, []deps.Dep{big}, "large")
+		done <- err
+	}()
+	select {
+	case <-p.reached:
+	case err := <-done:
+		t.Fatalf("the large invalidation never reached its deletes: %v", err)
+	}
+	released := false
+	defer func() {
+		if !released { // a failed check: let the invalidation end
+			close(p.release)
+		}
+	}()
+	if got := e.rdb.ZCard(e.ctx, e.s.k.pend(big.String(), "1")).Val(); got != n {
+		t.Fatalf("the set aside holds %d members, want %d", got, n)
+	}
+	for _, i := range []int{0, n / 2, n - 1} {
+		if e.hit(t, fmt.Sprint("b", i)) {
+			t.Fatalf("entry b%d of the large invalidation served before its deletes", i)
+		}
+	}
+	second := e.invalidate(t, small)
+	if second.Seq != 2 {
+		t.Fatalf("second = %+v", second)
+	}
+	if st := e.state(t); st.Seq != 2 {
+		t.Fatalf("watermark %d while the large invalidation deletes its entries, want 2", st.Seq)
+	}
+	received(1)
+	received(2)
+	if e.hit(t, "s") || e.stored(t, "s") {
+		t.Fatal("the small invalidation left its entry")
+	}
+
+	released = true
+	close(p.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if e.stored(t, fmt.Sprint("b", i)) {
+			t.Fatalf("entry b%d left after the large invalidation returned", i)
+		}
+	}
+	if got := e.rdb.Exists(e.ctx, e.s.k.pend(big.String(), "1")).Val(); got != 0 {
+		t.Fatal("the set aside is left")
+	}
+	if st := e.state(t); st.Seq != 2 {
+		t.Fatalf("watermark %d, want 2", st.Seq)
+	}
+}
+
 // An invalidator that dies after taking its number is finished by the next
 // call of any node once SweepAfter has passed: its entries are deleted and
 // it is published before the later ones.
@@ -329,7 +418,7 @@ func testClusterCrashedInvalidationIsSwept(t *testing.T, e *cenv) {
 	a := deps.Tag("a")
 	e.put(t, "ka", e.state(t), a)
 	dead := *e.s
-	dead.crashAt = func(step string) bool { return step == "D" } // after the tombstones, before the deletes
+	dead.crashAt = func(step string) bool { return step == "C" } // after the tombstones, before the publication
 	if _, err := dead.invalidate(e.ctx, []deps.Dep{a}, "dead"); !errors.Is(err, errCrashed) {
 		t.Fatalf("crashed invalidate: %v", err)
 	}
@@ -517,7 +606,9 @@ func testClusterRoundTrips(t *testing.T, e *cenv) {
 	count("read, hit", 2, func() { e.hit(t, "k") })
 	count("invalidate, 1 dep, 1 entry", 4, func() { e.invalidate(t, ds[0]) })
 	count("state", 1, func() { e.state(t) })
-	count("set, no mark", 6, func() {
+	// P2 overwrites the old entry, so D has nothing to delete when no
+	// entry contains the key.
+	count("set, no mark", 5, func() {
 		if _, _, err := e.s.set(e.ctx, "k", Envelope{Deps: ds[1:]}, time.Minute, nil, "o"); err != nil {
 			t.Fatal(err)
 		}

@@ -128,35 +128,57 @@ func (c *clusterStore) write(ctx context.Context, key string, e Envelope, ttl ti
 	return r, nil
 }
 
-// invalidate is Invalidate under the cluster protocol: A, B, D, C, four
+// invalidate is Invalidate under the cluster protocol: A, B, C, D, four
 // round trips (more when a set holds more than InvalidateBatch members),
 // and then the overdue invalidations A claimed.
+//
+// C (the publication) comes before D (the deletes): from the end of B every
+// entry the invalidation covers fails a reader's check, so it is in effect
+// for readers before it is announced, and a large D does not hold back the
+// publication of the invalidations that follow it (see clusterStore).
 func (c *clusterStore) invalidate(ctx context.Context, ds []deps.Dep, origin string) (State, error) {
 	st, late, err := c.begin(ctx, origin, ds)
 	if err != nil {
 		return State{}, fmt.Errorf("remote: invalidate: %w", err)
 	}
-	if err := c.apply(ctx, st, ds); err != nil {
+	taken, err := c.take(ctx, st, ds)
+	if err != nil {
 		return st, fmt.Errorf("remote: invalidate: invalidation %d is in flight, unfinished "+
 			"(a later call of any node finishes it after SweepAfter): %w", st.Seq, ctxErr(ctx, err))
 	}
 	if err := c.finish(ctx, st); err != nil {
 		return st, fmt.Errorf("remote: invalidate: %w", err)
 	}
+	if err := c.dropTaken(ctx, taken, ""); err != nil {
+		return st, fmt.Errorf("remote: invalidate: %w", c.undeleted(st, ctxErr(ctx, err)))
+	}
 	c.sweep(ctx, st.Epoch, late)
 	return st, nil
 }
 
+// undeleted is the error of an invalidation whose D stopped: it is in
+// effect and published, and what it did not delete reads as misses.
+func (c *clusterStore) undeleted(st State, err error) error {
+	return fmt.Errorf("%w: invalidation %d is in effect and published, but deleting its entries stopped "+
+		"(those left read as misses and expire with their TTL): %w", ErrUnfinished, st.Seq, err)
+}
+
 // set is Set under the cluster protocol: an invalidation of deps.Key(key)
-// whose B runs together with the new entry's P1, then D (which deletes the
-// old entry), P2, P3 and C. The entry carries the Set's own sequence number
-// as its mark; the dependencies are checked against the caller's mark, or
+// whose B runs together with the new entry's P1, then P2 and P3 (which
+// overwrite the old entry), C, and D (which deletes the entries that
+// contain key). The entry carries the Set's own sequence number as its
+// mark; the dependencies are checked against the caller's mark, or
 // without one against that number (a dependency invalidated after it
 // refuses the entry: Set then counts as done before that invalidation, the
-// entry is gone and Set reports Stored). Round trips: six, one more with a
-// mark. With a mark, a refusal found before the sequence number is taken
+// entry is gone and Set reports Stored). Round trips: five, one more with
+// a mark, and more when entries contain key (D). With a mark, a refusal found before the sequence number is taken
 // changes nothing; one found after it (an invalidation in between) leaves
 // key invalidated.
+//
+// The entry is written before C publishes the invalidation, so that a node
+// that has applied it and misses in L1 reads the new value, not a miss; the
+// entries that contain key fail a reader's check from B on (their mark is
+// older than the tombstone of deps.Key(key)), so D may follow C.
 func (c *clusterStore) set(ctx context.Context, key string, e Envelope, ttl time.Duration, mark *State, origin string) (State, PutResult, error) {
 	kd := deps.Key(key)
 	if mark != nil {
@@ -177,8 +199,9 @@ func (c *clusterStore) set(ctx context.Context, key string, e Envelope, ttl time
 	if mark != nil {
 		check = *mark
 	}
-	tomb, sets := c.tombCalls(st, []deps.Dep{kd})
+	t := c.taking(st, []deps.Dep{kd})
 	var r PutResult
+	keep := "" // the entry D must not delete: key, once P2 has overwritten it
 	err = func() error {
 		if c.crashed("B") {
 			return errCrashed
@@ -187,20 +210,17 @@ func (c *clusterStore) set(ctx context.Context, key string, e Envelope, ttl time
 		// neither depends on the other.
 		icalls := c.indexCalls(key, e.Deps, ttl, check, st)
 		var epoch *redis.StringCmd
-		err := exec(ctx, c.rdb, append(icalls, tomb...), func(p redis.Pipeliner) { epoch = p.Get(ctx, c.k.epoch) })
+		err := exec(ctx, c.rdb, append(icalls, t.tomb...), func(p redis.Pipeliner) { epoch = p.Get(ctx, c.k.epoch) })
 		if err != nil {
 			return err
 		}
 		if r, err = indexResult(icalls, epoch, check); err != nil {
 			return err
 		}
-		if c.crashed("D") {
-			return errCrashed
-		}
-		if err := c.drop(ctx, st, []deps.Dep{kd}, tomb, sets); err != nil {
-			return err
-		}
 		if r == Stored {
+			// P2 replaces the old entry of key (its own recheck deletes
+			// the new one if it must): D leaves key alone.
+			keep = key
 			r, err = c.write(ctx, key, e, ttl, st, check, st)
 		}
 		return err
@@ -212,10 +232,13 @@ func (c *clusterStore) set(ctx context.Context, key string, e Envelope, ttl time
 	if err := c.finish(ctx, st); err != nil {
 		return st, Stored, fmt.Errorf("remote: set %q: %w", key, err)
 	}
-	c.sweep(ctx, st.Epoch, late)
 	if mark == nil && r != Stored {
 		r = Stored // a later invalidation superseded the value
 	}
+	if err := c.dropTaken(ctx, t, keep); err != nil {
+		return st, r, fmt.Errorf("remote: set %q: %w", key, c.undeleted(st, ctxErr(ctx, err)))
+	}
+	c.sweep(ctx, st.Epoch, late)
 	return st, r, nil
 }
 
@@ -282,19 +305,40 @@ func (c *clusterStore) begin(ctx context.Context, origin string, ds []deps.Dep) 
 	return st, res[2:], nil
 }
 
-// apply is steps B and D of invalidation st of ds.
-func (c *clusterStore) apply(ctx context.Context, st State, ds []deps.Dep) error {
-	if c.crashed("B") {
-		return errCrashed
-	}
+// taken is step B of an invalidation st of ds: its calls (whose results
+// name the members to delete) and the names of the sets set aside.
+type taken struct {
+	st   State
+	ds   []deps.Dep
+	tomb []*call
+	sets []string
+}
+
+// taking prepares step B of invalidation st of ds.
+func (c *clusterStore) taking(st State, ds []deps.Dep) *taken {
 	tomb, sets := c.tombCalls(st, ds)
-	if err := exec(ctx, c.rdb, tomb, nil); err != nil {
-		return err
+	return &taken{st: st, ds: ds, tomb: tomb, sets: sets}
+}
+
+// take is step B of invalidation st of ds: the tombstones, and each
+// dependency's set taken.
+func (c *clusterStore) take(ctx context.Context, st State, ds []deps.Dep) (*taken, error) {
+	if c.crashed("B") {
+		return nil, errCrashed
 	}
+	t := c.taking(st, ds)
+	if err := exec(ctx, c.rdb, t.tomb, nil); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// dropTaken is step D of what take took, sparing entry keep ("" for none).
+func (c *clusterStore) dropTaken(ctx context.Context, t *taken, keep string) error {
 	if c.crashed("D") {
 		return errCrashed
 	}
-	return c.drop(ctx, st, ds, tomb, sets)
+	return c.drop(ctx, t, keep)
 }
 
 // tombCalls are the B scripts of invalidation st of ds; sets are the names
@@ -310,10 +354,12 @@ func (c *clusterStore) tombCalls(st State, ds []deps.Dep) (calls []*call, sets [
 	return calls, sets
 }
 
-// drop is step D: delete the entries of the members that the B calls tomb
+// drop is step D: delete the entries of the members that the B calls of t
 // returned (and of the sets they renamed aside, popped InvalidateBatch at
-// a time), and the entries named by deps.Key dependencies.
-func (c *clusterStore) drop(ctx context.Context, st State, ds []deps.Dep, tomb []*call, sets []string) error {
+// a time), and the entries named by deps.Key dependencies, except entry
+// keep.
+func (c *clusterStore) drop(ctx context.Context, t *taken, keep string) error {
+	ds, tomb, sets := t.ds, t.tomb, t.sets
 	var batch []*call
 	flush := func() error {
 		err := exec(ctx, c.rdb, batch, nil)
@@ -321,6 +367,9 @@ func (c *clusterStore) drop(ctx context.Context, st State, ds []deps.Dep, tomb [
 		return err
 	}
 	add := func(member, dep string) error {
+		if member == keep {
+			return nil
+		}
 		batch = append(batch, &call{sc: c.sc.drop, keys: []string{c.k.entry(member)}, args: []any{dep}})
 		if len(batch) >= c.batch {
 			return flush()
@@ -359,7 +408,7 @@ func (c *clusterStore) drop(ctx context.Context, st State, ds []deps.Dep, tomb [
 				return err
 			}
 			for _, z := range popped {
-				if s, ok := z.Member.(string); ok {
+				if s, ok := z.Member.(string); ok && s != keep {
 					batch = append(batch, &call{sc: c.sc.drop, keys: []string{c.k.entry(s)}, args: []any{ds[i].String()}})
 				}
 			}
@@ -382,15 +431,15 @@ func (c *clusterStore) finish(ctx context.Context, st State) error {
 	err := c.sc.finish.Run(ctx, c.rdb, c.k.control(),
 		strconv.FormatUint(st.Seq, 10), st.Epoch, c.logLen, c.k.channel, c.pads).Err()
 	if err != nil {
-		return fmt.Errorf("invalidation %d is done but not published "+
+		return fmt.Errorf("invalidation %d is in effect but not published "+
 			"(a later call of any node publishes it after SweepAfter): %w", st.Seq, err)
 	}
 	return nil
 }
 
 // sweep finishes the overdue invalidations that a control script claimed
-// (late is its flat list of seq, body pairs), as far as ctx allows: B and D
-// again, then C. What it does not finish stays claimed until its renewed
+// (late is its flat list of seq, body pairs), as far as ctx allows: B
+// again, then C, then D. What it does not finish stays claimed until its renewed
 // deadline and is claimed again then.
 func (c *clusterStore) sweep(ctx context.Context, epoch string, late []any) {
 	for i := 0; i+1 < len(late); i += 2 {
@@ -401,12 +450,16 @@ func (c *clusterStore) sweep(ctx context.Context, epoch string, late []any) {
 			continue
 		}
 		st := State{Seq: seq, Epoch: epoch}
+		var t *taken
 		if ds, ok := bodyDeps(body); ok && len(ds) > 0 {
-			if err := c.apply(ctx, st, ds); err != nil {
+			if t, err = c.take(ctx, st, ds); err != nil {
 				return
 			}
 		}
 		if err := c.finish(ctx, st); err != nil && !errors.Is(err, context.Canceled) {
+			return
+		}
+		if t != nil && c.dropTaken(ctx, t, "") != nil {
 			return
 		}
 	}

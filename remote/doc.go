@@ -62,9 +62,11 @@
 // dependency's set and tombstone share the dependency's tag (N:d:{<dep>},
 // N:i:{<dep>}), and an entry N:e:<key> lives wherever Redis hashes its name.
 // A put checks, writes and checks again; an invalidation takes its number,
-// writes tombstones, deletes entries, and is published (SPUBLISH) and logged
-// strictly in sequence order; [Store.State] reports the published
-// watermark. A read costs 1 round trip on a miss and 2 on a hit, a put 3, an
+// writes tombstones and takes its dependencies' sets, is published
+// (SPUBLISH) and logged strictly in sequence order, and then deletes the
+// entries (which read as misses from the tombstones on, so a large delete
+// holds back no other invalidation's publication); [Store.State] reports
+// the published watermark. A read costs 1 round trip on a miss and 2 on a hit, a put 3, an
 // invalidation 4. A master that restarts empty loses the tombstones of its
 // slots, which a single Redis cannot do without changing the epoch: run
 // masters with replicas.
