@@ -91,7 +91,8 @@ type clusterStore struct {
 	lease   string // SweepAfter in milliseconds
 
 	// crashAt, when set (by tests), is called before each step of an
-	// invalidation ("B", "C", "D") and of a put ("P2", "P3"); true stops the
+	// invalidation ("B", "C", "D"), of a put ("P2", "P3") and of a Set
+	// (also "A", after its precheck); true stops the
 	// operation there, as a crash of the caller would.
 	crashAt func(step string) bool
 

@@ -37,6 +37,7 @@ func TestCluster(t *testing.T) {
 		{"PutReadInvalidate", testClusterPutReadInvalidate, nil},
 		{"G1_PutRacingInvalidation", testClusterG1PutRacingInvalidation, nil},
 		{"PublishesInSequenceOrder", testClusterPublishesInSequenceOrder, nil},
+		{"G1_MarkedSetRacingInvalidations", testClusterMarkedSetRacingInvalidations, nil},
 		{"LargeInvalidationDoesNotHoldBackOthers", testClusterLargeInvalidationDoesNotHoldBackOthers,
 			func(c *Config) { c.InvalidateBatch = 20 }},
 		{"CrashedInvalidationIsSwept", testClusterCrashedInvalidationIsSwept,
@@ -321,6 +322,112 @@ func testClusterPublishesInSequenceOrder(t *testing.T, e *cenv) {
 	}
 	if st := e.state(t); st.Seq != 2 {
 		t.Fatalf("watermark %d, want 2", st.Seq)
+	}
+}
+
+// setOutcome is what a Set returned.
+type setOutcome struct {
+	st  State
+	r   PutResult
+	err error
+}
+
+// A Set marked mark is refused, as a standalone Set would be, when an
+// invalidation of its key (a Delete) or of its dependency came after the
+// mark, wherever that invalidation lands among the Set's steps; the key is
+// left without an entry.
+func testClusterMarkedSetRacingInvalidations(t *testing.T, e *cenv) {
+	dep := deps.Tag("d")
+	for i, tc := range []struct {
+		name string
+		// setAt is the step at which the Set is held; race runs while it
+		// is held (or, if the Set ends before that step, after it ended).
+		setAt string
+		race  func(t *testing.T, key string)
+		// before runs before the Set starts; what it returns runs where
+		// race does.
+		before func(t *testing.T, key string) (release func())
+	}{
+		{name: "delete after the precheck", setAt: "A",
+			race: func(t *testing.T, key string) { e.invalidate(t, deps.Key(key)) }},
+		{name: "dependency between the index and the write", setAt: "P2",
+			race: func(t *testing.T, key string) { e.invalidate(t, dep) }},
+		{name: "delete between the write and the recheck", setAt: "P3",
+			race: func(t *testing.T, key string) { e.invalidate(t, deps.Key(key)) }},
+		// A Delete that took its number before the Set's and writes its
+		// tombstone after the Set's (which is newer and hides it); its
+		// delete of the entry runs before the Set writes it, or after.
+		{name: "delete numbered first, landing before the write", setAt: "P2", before: heldDelete(e, "B")},
+		{name: "delete numbered first, landing after the write", setAt: "C", before: heldDelete(e, "B")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			key := fmt.Sprint("set", i)
+			mark := e.state(t)
+			e.put(t, key, mark, dep) // the old value
+			var releaseBefore func()
+			if tc.before != nil {
+				releaseBefore = tc.before(t, key)
+			}
+			setter := *e.s
+			p := pauseAt(&setter, tc.setAt)[0]
+			done := make(chan setOutcome, 1)
+			go func() {
+				st, r, err := setter.set(e.ctx, key, Envelope{Deps: []deps.Dep{dep}, Payload: []byte("new")}, time.Minute, &mark, "setter")
+				done <- setOutcome{st, r, err}
+			}()
+			var out setOutcome
+			ended := false
+			select {
+			case <-p.reached:
+			case out = <-done:
+				ended = true // refused before the step: nothing to hold
+			}
+			if releaseBefore != nil {
+				releaseBefore()
+			}
+			if tc.race != nil {
+				tc.race(t, key)
+			}
+			if !ended {
+				close(p.release)
+				out = <-done
+			}
+			if out.err != nil || out.r != RefusedStale {
+				t.Fatalf("Set = %v, %v; want %v", out.r, out.err, RefusedStale)
+			}
+			if e.hit(t, key) || e.stored(t, key) {
+				t.Fatal("an entry of the key is left")
+			}
+			if st, last := e.state(t), e.rdb.Get(e.ctx, e.s.k.seq).Val(); fmt.Sprint(st.Seq) != last {
+				t.Fatalf("watermark %d, sequence %s: an invalidation is left in flight", st.Seq, last)
+			}
+		})
+	}
+}
+
+// heldDelete returns a before step that starts a Delete of the key that
+// takes its sequence number and is held at step (by a store of its own),
+// and a release that lets it end and waits for it.
+func heldDelete(e *cenv, step string) func(t *testing.T, key string) func() {
+	return func(t *testing.T, key string) func() {
+		deleter := *e.s
+		p := pauseAt(&deleter, step)[0]
+		done := make(chan error, 1)
+		go func() {
+			_, err := deleter.invalidate(e.ctx, []deps.Dep{deps.Key(key)}, "deleter")
+			done <- err
+		}()
+		select {
+		case <-p.reached:
+		case err := <-done:
+			t.Fatalf("the Delete ended before step %s: %v", step, err)
+		}
+		return func() {
+			close(p.release)
+			if err := <-done; err != nil {
+				t.Errorf("Delete: %v", err)
+			}
+		}
 	}
 }
 

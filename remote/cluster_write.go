@@ -137,7 +137,7 @@ func (c *clusterStore) write(ctx context.Context, key string, e Envelope, ttl ti
 // for readers before it is announced, and a large D does not hold back the
 // publication of the invalidations that follow it (see clusterStore).
 func (c *clusterStore) invalidate(ctx context.Context, ds []deps.Dep, origin string) (State, error) {
-	st, late, err := c.begin(ctx, origin, ds)
+	st, _, late, err := c.begin(ctx, origin, ds, nil, nil)
 	if err != nil {
 		return State{}, fmt.Errorf("remote: invalidate: %w", err)
 	}
@@ -171,9 +171,9 @@ func (c *clusterStore) undeleted(st State, err error) error {
 // without one against that number (a dependency invalidated after it
 // refuses the entry: Set then counts as done before that invalidation, the
 // entry is gone and Set reports Stored). Round trips: five, one more with
-// a mark, and more when entries contain key (D). With a mark, a refusal found before the sequence number is taken
-// changes nothing; one found after it (an invalidation in between) leaves
-// key invalidated.
+// a mark, and more when entries contain key (D). With a mark, a refusal
+// found before the sequence number is taken changes nothing; one found
+// after it (an invalidation in between) leaves key invalidated.
 //
 // The entry is written before C publishes the invalidation, so that a node
 // that has applied it and misses in L1 reads the new value, not a miss; the
@@ -191,7 +191,21 @@ func (c *clusterStore) set(ctx context.Context, key string, e Envelope, ttl time
 			return st, r, err
 		}
 	}
-	st, late, err := c.begin(ctx, origin, []deps.Dep{kd})
+	if c.crashed("A") {
+		return State{}, 0, fmt.Errorf("remote: set %q: %w", key, errCrashed)
+	}
+	// With a mark, A also looks for invalidations in flight, numbered
+	// after the mark, of deps.Key(key) or of a dependency, and B of
+	// deps.Key(key) checks the tombstone it overwrites against the mark.
+	// Between them they see every invalidation numbered between the mark
+	// and st, wherever its steps land among the Set's (see
+	// named_in_flight); those numbered after st are later than the Set:
+	// P1 and P3 see their tombstones, or their D deletes the entry.
+	look := []deps.Dep(nil)
+	if mark != nil {
+		look = append([]deps.Dep{kd}, e.Deps...)
+	}
+	st, named, late, err := c.begin(ctx, origin, []deps.Dep{kd}, mark, look)
 	if err != nil {
 		return State{}, 0, fmt.Errorf("remote: set %q: %w", key, err)
 	}
@@ -199,7 +213,7 @@ func (c *clusterStore) set(ctx context.Context, key string, e Envelope, ttl time
 	if mark != nil {
 		check = *mark
 	}
-	t := c.taking(st, []deps.Dep{kd})
+	t := c.taking(st, []deps.Dep{kd}, mark)
 	var r PutResult
 	keep := "" // the entry D must not delete: key, once P2 has overwritten it
 	err = func() error {
@@ -207,8 +221,12 @@ func (c *clusterStore) set(ctx context.Context, key string, e Envelope, ttl time
 			return errCrashed
 		}
 		// B of deps.Key(key) and P1 of the new entry in one round trip:
-		// neither depends on the other.
-		icalls := c.indexCalls(key, e.Deps, ttl, check, st)
+		// neither depends on the other. An entry already known to be
+		// refused is not indexed.
+		var icalls []*call
+		if !named {
+			icalls = c.indexCalls(key, e.Deps, ttl, check, st)
+		}
 		var epoch *redis.StringCmd
 		err := exec(ctx, c.rdb, append(icalls, t.tomb...), func(p redis.Pipeliner) { epoch = p.Get(ctx, c.k.epoch) })
 		if err != nil {
@@ -216,6 +234,9 @@ func (c *clusterStore) set(ctx context.Context, key string, e Envelope, ttl time
 		}
 		if r, err = indexResult(icalls, epoch, check); err != nil {
 			return err
+		}
+		if r == Stored && (named || t.stale()) {
+			r = RefusedStale
 		}
 		if r == Stored {
 			// P2 replaces the old entry of key (its own recheck deletes
@@ -286,27 +307,40 @@ func (c *clusterStore) current(ctx context.Context) (State, error) {
 }
 
 // begin is step A: the next sequence number, registered in flight with the
-// invalidation's message, and the overdue invalidations claimed.
-func (c *clusterStore) begin(ctx context.Context, origin string, ds []deps.Dep) (State, []any, error) {
+// invalidation's message, and the overdue invalidations claimed. With a
+// mark, named reports an invalidation in flight, numbered after the mark,
+// of one of look.
+func (c *clusterStore) begin(ctx context.Context, origin string, ds []deps.Dep, mark *State, look []deps.Dep) (st State, named bool, late []any, err error) {
 	var b strings.Builder
 	b.WriteString(origin)
 	for _, d := range ds {
 		b.WriteByte('\n')
 		b.WriteString(d.String())
 	}
-	res, err := c.sc.begin.Run(ctx, c.rdb, c.k.control(), newEpoch(), c.lease, b.String()).Slice()
-	if err != nil {
-		return State{}, nil, err
+	args := []any{newEpoch(), c.lease, b.String()}
+	if mark != nil {
+		args = append(args, strconv.FormatUint(mark.Seq, 10), mark.Epoch)
+		for _, d := range look {
+			args = append(args, d.String())
+		}
 	}
-	st, err := parseState(res, 0)
+	res, err := c.sc.begin.Run(ctx, c.rdb, c.k.control(), args...).Slice()
 	if err != nil {
-		return State{}, nil, err
+		return State{}, false, nil, err
 	}
-	return st, res[2:], nil
+	if st, err = parseState(res, 0); err != nil {
+		return State{}, false, nil, err
+	}
+	if len(res) < 3 {
+		return State{}, false, nil, fmt.Errorf("%w: begin answered %v", ErrState, res)
+	}
+	n, _ := res[2].(int64)
+	return st, n == 1, res[3:], nil
 }
 
 // taken is step B of an invalidation st of ds: its calls (whose results
-// name the members to delete) and the names of the sets set aside.
+// name the members to delete and, for a Set's, whether the tombstone they
+// replaced was newer than its mark) and the names of the sets set aside.
 type taken struct {
 	st   State
 	ds   []deps.Dep
@@ -314,10 +348,33 @@ type taken struct {
 	sets []string
 }
 
-// taking prepares step B of invalidation st of ds.
-func (c *clusterStore) taking(st State, ds []deps.Dep) *taken {
-	tomb, sets := c.tombCalls(st, ds)
+// taking prepares step B of invalidation st of ds; with a mark, each call
+// also checks the tombstone it replaces against it.
+func (c *clusterStore) taking(st State, ds []deps.Dep, mark *State) *taken {
+	tomb, sets := c.tombCalls(st, ds, mark)
 	return &taken{st: st, ds: ds, tomb: tomb, sets: sets}
+}
+
+// mode is the mode of the answer of B call i (see cluster_tomb.lua), and
+// its members.
+func (t *taken) mode(i int) (int64, []any, error) {
+	res, err := t.tomb[i].cmd.Slice()
+	if err != nil || len(res) == 0 {
+		return 0, nil, fmt.Errorf("%w: tombstone script answered %v (%v)", ErrState, res, err)
+	}
+	mode, _ := res[0].(int64)
+	return mode, res[1:], nil
+}
+
+// stale reports whether a B call found a tombstone newer than the mark it
+// was given (or did not answer).
+func (t *taken) stale() bool {
+	for i := range t.tomb {
+		if mode, _, err := t.mode(i); err != nil || mode&2 != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // take is step B of invalidation st of ds: the tombstones, and each
@@ -326,7 +383,7 @@ func (c *clusterStore) take(ctx context.Context, st State, ds []deps.Dep) (*take
 	if c.crashed("B") {
 		return nil, errCrashed
 	}
-	t := c.taking(st, ds)
+	t := c.taking(st, ds, nil)
 	if err := exec(ctx, c.rdb, t.tomb, nil); err != nil {
 		return nil, err
 	}
@@ -341,15 +398,19 @@ func (c *clusterStore) dropTaken(ctx context.Context, t *taken, keep string) err
 	return c.drop(ctx, t, keep)
 }
 
-// tombCalls are the B scripts of invalidation st of ds; sets are the names
+// tombCalls are the B scripts of invalidation st of ds (checking the
+// tombstones they replace against mark, when not nil); sets are the names
 // a large set of each is renamed to.
-func (c *clusterStore) tombCalls(st State, ds []deps.Dep) (calls []*call, sets []string) {
+func (c *clusterStore) tombCalls(st State, ds []deps.Dep, mark *State) (calls []*call, sets []string) {
 	seq := strconv.FormatUint(st.Seq, 10)
 	for _, d := range ds {
 		aside := c.k.pend(d.String(), seq)
 		sets = append(sets, aside)
-		calls = append(calls, &call{sc: c.sc.tomb, keys: []string{c.k.tombKey(d), c.k.depKey(d), aside},
-			args: []any{seq, st.Epoch, c.horizon, c.batch}})
+		args := []any{seq, st.Epoch, c.horizon, c.batch}
+		if mark != nil {
+			args = append(args, strconv.FormatUint(mark.Seq, 10))
+		}
+		calls = append(calls, &call{sc: c.sc.tomb, keys: []string{c.k.tombKey(d), c.k.depKey(d), aside}, args: args})
 	}
 	return calls, sets
 }
@@ -359,7 +420,7 @@ func (c *clusterStore) tombCalls(st State, ds []deps.Dep) (calls []*call, sets [
 // a time), and the entries named by deps.Key dependencies, except entry
 // keep.
 func (c *clusterStore) drop(ctx context.Context, t *taken, keep string) error {
-	ds, tomb, sets := t.ds, t.tomb, t.sets
+	ds, sets := t.ds, t.sets
 	var batch []*call
 	flush := func() error {
 		err := exec(ctx, c.rdb, batch, nil)
@@ -378,14 +439,14 @@ func (c *clusterStore) drop(ctx context.Context, t *taken, keep string) error {
 	}
 	var aside []int
 	for i, d := range ds {
-		res, err := tomb[i].cmd.Slice()
-		if err != nil || len(res) == 0 {
-			return fmt.Errorf("%w: tombstone script answered %v (%v)", ErrState, res, err)
+		mode, members, err := t.mode(i)
+		if err != nil {
+			return err
 		}
-		if mode, _ := res[0].(int64); mode == 1 {
+		if mode&1 != 0 {
 			aside = append(aside, i)
 		}
-		for _, m := range res[1:] {
+		for _, m := range members {
 			if s, ok := m.(string); ok {
 				if err := add(s, d.String()); err != nil {
 					return err
