@@ -27,15 +27,18 @@
 // # Large invalidations
 //
 // A script blocks Redis while it runs, and deleting an entry costs Redis a
-// few microseconds: an invalidation of 100,000 dependents in one script
-// would block it for most of a second (django-cacheops issue 444, "BUSY
-// Redis is busy running a script"). So an invalidation whose dependency
-// sets hold more than [Config.InvalidateBatch] members runs in phases. The
-// first script is the invalidation as far as anyone can tell: it takes the
-// sequence number, writes the tombstones, renames each large set to a
-// pending set (so later puts index their entries in a fresh one), registers
-// it, and publishes and logs the invalidation in sequence order. Later
-// scripts delete the pending entries, a batch each, keeping any entry that
+// few microseconds, and each of its other dependencies a ZREM: an
+// invalidation of 100,000 dependents in one script would block it for most
+// of a second (django-cacheops issue 444, "BUSY Redis is busy running a
+// script"), and so would 1,000 dependents of 1,000 dependencies each. So a
+// script's work is bounded by [Config.InvalidateBatch], counted in set
+// members and in the ZREMs of the entries it deletes, and a larger
+// invalidation runs in phases. The first script is the invalidation as far
+// as anyone can tell: it takes the sequence number, writes the tombstones,
+// empties the sets while its budget lasts, renames the rest of them to
+// pending sets (so later puts index their entries in fresh ones), registers
+// them, and publishes and logs the invalidation in sequence order. Later
+// scripts delete the pending entries, a budget each, keeping any entry that
 // is in the fresh set (written after the invalidation).
 //
 // In between, an old entry is still in Redis but no longer in its
