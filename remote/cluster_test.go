@@ -38,6 +38,7 @@ func TestCluster(t *testing.T) {
 		{"G1_PutRacingInvalidation", testClusterG1PutRacingInvalidation, nil},
 		{"PublishesInSequenceOrder", testClusterPublishesInSequenceOrder, nil},
 		{"G1_MarkedSetRacingInvalidations", testClusterMarkedSetRacingInvalidations, nil},
+		{"OversizedMessageRefersToLog", testClusterOversizedMessageRefersToLog, nil},
 		{"LargeInvalidationDoesNotHoldBackOthers", testClusterLargeInvalidationDoesNotHoldBackOthers,
 			func(c *Config) { c.InvalidateBatch = 20 }},
 		{"CrashedInvalidationIsSwept", testClusterCrashedInvalidationIsSwept,
@@ -322,6 +323,29 @@ func testClusterPublishesInSequenceOrder(t *testing.T, e *cenv) {
 	}
 	if st := e.state(t); st.Seq != 2 {
 		t.Fatalf("watermark %d, want 2", st.Seq)
+	}
+}
+
+// A message that would be over 32 KiB is published with "@log" in place of
+// its dependencies; the log, written by the same script, holds them.
+func testClusterOversizedMessageRefersToLog(t *testing.T, e *cenv) {
+	sub := e.rdb.SSubscribe(e.ctx, e.s.k.channel)
+	defer sub.Close()
+	if _, err := sub.ReceiveTimeout(e.ctx, 2*time.Second); err != nil { // the confirmation
+		t.Fatal(err)
+	}
+	ds := manyDeps(8000)
+	st := e.invalidate(t, ds...)
+	msg, err := sub.ReceiveTimeout(e.ctx, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, ok := msg.(*redis.Message); !ok || m.Payload != fmt.Sprintf("M1\n%s\n%d\ntest\n@log", st.Epoch, st.Seq) {
+		t.Fatalf("published %.100v", msg)
+	}
+	logged, err := e.rdb.XRange(e.ctx, e.s.k.log, fmt.Sprintf("%d-1", st.Seq), fmt.Sprintf("%d-1", st.Seq)).Result()
+	if err != nil || len(logged) != 1 || logged[0].Values["d"] != joinDeps(ds) {
+		t.Fatalf("the log does not hold the dependencies: %d entries, %v", len(logged), err)
 	}
 }
 

@@ -15,7 +15,10 @@
 //   - N:i:<dep>: a tombstone, the sequence number of dep's last
 //     invalidation, kept for [Config.TombstoneHorizon];
 //   - N:log: a capped stream of recent invalidations, for catch-up ([Store.Log]);
-//   - the channel N:inv on which every invalidation is published ([Store.Channel]);
+//   - the channel N:inv on which every invalidation is published
+//     ([Store.Channel]), in the form of package bus's Message; one whose
+//     message would be over 32 KiB is published with its dependencies left
+//     in the log (bus.Message.InLog), which the same script writes;
 //   - N:pending and N:p:<seq>:<epoch>:<dep>: invalidations in phases that are
 //     not finished, and the entries each has still to delete ([Store.PendingKey]).
 //

@@ -221,12 +221,14 @@ local function write_entry(pe, pd, key, env, ttl, ds, first)
 end
 
 -- announce publishes the invalidation seq of ds[first..] (signed when pads
--- is not empty, see sign.lua) and appends it to the log. The message goes
--- first: should XADD fail, subscribers still hear it, and a replay that
--- needs it finds the log incomplete and flushes.
+-- is not empty, see sign.lua; with its dependencies in the log when they
+-- are too many, see bus_message) and appends it to the log. The message
+-- goes first: should XADD fail, subscribers still hear it, and a replay
+-- (or the read of a message's dependencies) that needs it finds the log
+-- incomplete and flushes.
 local function announce(channel, klog, loglen, epoch, seq, origin, ds, first, pads)
   local joined = table.concat(ds, '\n', first)
   local s = fmt_int(seq)
-  redis.call('PUBLISH', channel, sign(pads, 'M1\n' .. epoch .. '\n' .. s .. '\n' .. origin .. '\n' .. joined))
+  redis.call('PUBLISH', channel, sign(pads, bus_message(epoch, s, origin, joined)))
   redis.call('XADD', klog, 'MAXLEN', '~', loglen, s .. '-1', 'e', epoch, 'o', origin, 'd', joined)
 end
