@@ -3,6 +3,7 @@ package bus_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -85,6 +86,49 @@ func TestGapReplayedFromLog(t *testing.T) {
 	e.h.mu.Unlock()
 	if s := e.bus.Stats(); s.Gaps != 2 || s.Replayed != 2 || s.Resets != 1 || !s.Trusted {
 		t.Fatalf("stats = %+v", s)
+	}
+}
+
+// A message that carries its dependencies in the log is applied with the
+// logged ones, in order, without counting a gap or a replay; one whose
+// log entry is gone makes the bus reset, as a gap the log does not cover.
+func TestMessageWithDependenciesInLog(t *testing.T) {
+	t.Parallel()
+	for _, signed := range []bool{false, true} {
+		t.Run(fmt.Sprint("signed ", signed), func(t *testing.T) {
+			var opts []envOption
+			if signed {
+				key, err := bus.NewKey([]byte("k"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				opts = append(opts, withConfig(func(c *bus.Config) { c.Key = key }))
+			}
+			e := newEnv(t, opts...)
+			m := e.src.emit(t, both(), ref(deps.Tag("big"), deps.Id("row", 1)), both())
+			e.waitApplied(t, m[0].Epoch, 1, 2, 3)
+			e.h.mu.Lock()
+			got := e.h.events[2].msg
+			e.h.mu.Unlock()
+			if got.InLog || len(got.Deps) != 2 || got.Deps[0] != deps.Tag("big") || got.Deps[1] != deps.Id("row", 1) {
+				t.Errorf("seq 2 applied as %+v", got)
+			}
+			if s := e.bus.Stats(); s.Fetched != 1 || s.Gaps != 0 || s.Replayed != 0 || s.Resets != 1 || s.Malformed != 0 || s.Forged != 0 || !s.Trusted {
+				t.Fatalf("stats = %+v", s)
+			}
+
+			// The log no longer holds seq 4: the bus resets to the state.
+			e.src.emit(t, step{pub: true, ref: true})
+			waitFor(t, 5*time.Second, "a reset", func() bool { return len(e.h.resets()) == 2 })
+			if rs := e.h.resets(); rs[1].Seq != 4 {
+				t.Fatalf("reset to %+v, want seq 4", rs[1])
+			}
+			e.src.emit(t, both())
+			e.waitApplied(t, m[0].Epoch, 1, 2, 3, 5)
+			if s := e.bus.Stats(); s.Fetched != 1 || s.Resets != 2 || !s.Trusted {
+				t.Fatalf("stats = %+v", s)
+			}
+		})
 	}
 }
 

@@ -44,7 +44,8 @@ type Source interface {
 type Handler interface {
 	// Apply applies one invalidation. It is called in sequence order, once
 	// per sequence number of the current epoch, for messages of every origin
-	// (this node's own too).
+	// (this node's own too), always with the dependencies (never with
+	// Message.InLog set).
 	Apply(m Message)
 	// Reset is called when the bus cannot catch up (first start, a gap the
 	// log no longer covers, an epoch change, the sequence going backwards):
@@ -95,7 +96,9 @@ type Config struct {
 	// default: none
 	Key *Key
 	// MaxMessageSize is the size above which a message is dropped as
-	// malformed.
+	// malformed. Package remote publishes no message over 32 KiB (plus a
+	// signature): a longer one goes out with its dependencies left in the
+	// log ([Message.InLog]), and the bus reads them from [Source.Log].
 	//
 	// default: 64 KiB
 	MaxMessageSize int

@@ -24,6 +24,10 @@
 // while the subscription is confirmed, caught up, and heard from within the
 // trust window. It is a single atomic load.
 //
+// A message too large for the channel carries its dependencies in the log
+// instead ([Message.InLog]): the bus reads them from [Source.Log] when it
+// arrives, and applies them in its place in the order.
+//
 // Malformed messages (see [Decode]) are dropped and counted, never applied.
 //
 // This package knows nothing of the cache's tiers: it imports only package

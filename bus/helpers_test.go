@@ -116,11 +116,13 @@ func (s *source) Log(ctx context.Context, after, upto uint64) ([]bus.Message, bo
 // a lost message or a trimmed log).
 type step struct {
 	log, pub bool
+	ref      bool // publish the message with its dependencies in the log (Message.InLog)
 	deps     []deps.Dep
 }
 
 func both(ds ...deps.Dep) step    { return step{log: true, pub: true, deps: ds} }
 func logOnly(ds ...deps.Dep) step { return step{log: true, deps: ds} }
+func ref(ds ...deps.Dep) step     { return step{log: true, pub: true, ref: true, deps: ds} }
 
 // emit makes the steps in one MULTI transaction, as the scripts of package
 // remote would (atomically, in sequence order), and returns their messages.
@@ -153,7 +155,11 @@ func (s *source) emit(t testing.TB, steps ...step) []bus.Message {
 			})
 		}
 		if sp.pub {
-			payload := m.AppendEncode(nil)
+			pm := m
+			if sp.ref {
+				pm.Deps, pm.InLog = nil, true
+			}
+			payload := pm.AppendEncode(nil)
 			if s.key != nil {
 				payload = s.key.Sign(payload)
 			}

@@ -215,14 +215,49 @@ func (b *Bus) deliver(m Message) {
 		case m.Epoch != b.epoch || m.Seq <= b.last:
 			b.n.duplicates.Add(1) // covered by the reset
 		case m.Seq == b.last+1:
-			b.apply(m)
+			if !b.applyReceived(m) {
+				return
+			}
 		default:
 			return // a state older than m: stay unsynced, the next heartbeat retries
 		}
 		b.resynced()
 		return
 	}
-	b.apply(m)
+	b.applyReceived(m)
+}
+
+// applyReceived applies m, the next message, received on the channel. A
+// message that carries its dependencies in the log (Message.InLog) is read
+// from there first: the publishing script appended it to the log in the
+// same atomic step as it published it, so a log read made after the message
+// arrived holds it unless the log was trimmed past it or lost since; then
+// the bus resets, as for a gap the log does not cover. It returns false if
+// the Source failed (the bus is then unsynced, and the next heartbeat
+// catches up from the log).
+func (b *Bus) applyReceived(m Message) bool {
+	if !m.InLog {
+		b.apply(m)
+		return true
+	}
+	ctx, cancel := b.opContext()
+	msgs, complete, err := b.cfg.Source.Log(ctx, m.Seq-1, m.Seq)
+	cancel()
+	if err != nil {
+		b.sourceFailed("log", err)
+		return false
+	}
+	if !complete || len(msgs) != 1 || msgs[0].Seq != m.Seq || msgs[0].Epoch != m.Epoch || msgs[0].InLog {
+		st, ok := b.state()
+		if !ok {
+			return false
+		}
+		b.reset(st, "the log does not hold the dependencies of a message")
+		return true
+	}
+	b.apply(msgs[0])
+	b.n.fetched.Add(1)
+	return true
 }
 
 // onSubscribed runs on every subscription confirmation, the first and each

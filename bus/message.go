@@ -15,6 +15,13 @@ var ErrMalformed = errors.New("bus: malformed message")
 // header starts every message of wire version 1.
 const header = "M1\n"
 
+// inLog stands for the dependencies of a message that carries them in the
+// log ([Message.InLog]). It is no canonical dependency string (it has none
+// of their prefixes), so a decoder of version 1 that predates it drops the
+// message as malformed, and recovers it from the log as it would a lost
+// one.
+const inLog = "@log"
+
 // Message is one invalidation: in epoch Epoch, the invalidation numbered Seq,
 // made by node Origin, of the dependencies Deps.
 //
@@ -24,12 +31,24 @@ const header = "M1\n"
 //
 // with canonical dependency strings ([deps.Dep.String]), at least one
 // dependency, a seq of at least 1 without leading zeros, and an epoch and an
-// origin that are non-empty and contain no '\n'.
+// origin that are non-empty and contain no '\n'. An invalidation whose
+// message would be too large for the channel (package remote publishes
+// those over 32 KiB so) is published with "@log" in place of the
+// dependencies, as a Message with InLog set and no Deps:
+//
+//	"M1\n" + epoch + "\n" + seq + "\n" + origin + "\n@log"
+//
+// Either form may be signed (see [Key]).
 type Message struct {
 	Epoch  string
 	Seq    uint64
 	Origin string
 	Deps   []deps.Dep
+	// InLog reports that the dependencies are not in the message but in
+	// the invalidation log, under Seq: the bus reads them from
+	// [Source.Log] and hands the Handler the logged message, never one
+	// with InLog set.
+	InLog bool
 }
 
 // AppendEncode appends the wire form of m to dst and returns the extended
@@ -42,6 +61,11 @@ func (m Message) AppendEncode(dst []byte) []byte {
 	dst = strconv.AppendUint(dst, m.Seq, 10)
 	dst = append(dst, '\n')
 	dst = append(dst, m.Origin...)
+	if m.InLog {
+		// Followed by any Deps, so that the encoding of a message that has
+		// both, which is invalid, does not decode.
+		dst = append(append(dst, '\n'), inLog...)
+	}
 	for _, d := range m.Deps {
 		dst = append(dst, '\n')
 		dst = append(dst, d.String()...)
@@ -60,6 +84,12 @@ func (m Message) Validate() error {
 	}
 	if err := checkToken("origin", m.Origin); err != nil {
 		return err
+	}
+	if m.InLog {
+		if len(m.Deps) != 0 {
+			return fmt.Errorf("%w: dependencies in a message that has them in the log", ErrMalformed)
+		}
+		return nil
 	}
 	if len(m.Deps) == 0 {
 		return fmt.Errorf("%w: no dependency", ErrMalformed)
@@ -110,6 +140,10 @@ func decode(s string) (Message, error) {
 	}
 	if m.Origin, rest, ok = strings.Cut(rest, "\n"); !ok || m.Origin == "" {
 		return Message{}, fmt.Errorf("%w: bad origin or no dependency", ErrMalformed)
+	}
+	if rest == inLog {
+		m.InLog = true
+		return m, nil
 	}
 	m.Deps = make([]deps.Dep, 0, strings.Count(rest, "\n")+1)
 	for more := true; more; {

@@ -22,6 +22,7 @@ func sampleMessages() []bus.Message {
 			deps.Tag("a&b=c%"),
 		}},
 		{Epoch: "with space", Seq: 42, Origin: "ü", Deps: []deps.Dep{deps.Tag(""), deps.Tag("")}},
+		{Epoch: "e", Seq: 7, Origin: "o", InLog: true},
 	}
 }
 
@@ -70,6 +71,11 @@ func TestDecodeRejects(t *testing.T) {
 		"M1\ne\n1\no\ntag:%41",
 		"M1\ne\n1",
 		"M1\ne\n1\n",
+		"M1\ne\n1\no\n@log\ntag:x", // dependencies in the log and in the message
+		"M1\ne\n1\no\ntag:x\n@log",
+		"M1\ne\n1\no\n@log\n",
+		"M1\ne\n1\no\n@logs",
+		"M1\ne\n1\no\n@LOG",
 	} {
 		if m, err := bus.Decode([]byte(in)); !errors.Is(err, bus.ErrMalformed) {
 			t.Errorf("Decode(%q) = %+v, %v; want ErrMalformed", in, m, err)
@@ -87,6 +93,8 @@ func TestValidate(t *testing.T) {
 		{Epoch: "e", Seq: 1, Origin: "a\nb", Deps: x},
 		{Epoch: "e", Seq: 1, Origin: "o"},
 		{Epoch: "e", Seq: 1, Origin: "o", Deps: []deps.Dep{{}}},
+		{Epoch: "e", Seq: 1, Origin: "o", Deps: x, InLog: true},
+		{Epoch: "e", Origin: "o", InLog: true},
 	} {
 		if err := m.Validate(); !errors.Is(err, bus.ErrMalformed) {
 			t.Errorf("Validate(%+v) = %v", m, err)

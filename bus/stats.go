@@ -14,6 +14,7 @@ type Stats struct {
 	Gaps       uint64 // sequence gaps seen on the channel
 	Lost       uint64 // messages found missing by a heartbeat (the channel was silent)
 	Replayed   uint64 // messages applied from the log (a subset of Applied)
+	Fetched    uint64 // messages received with their dependencies in the log (Message.InLog), read from it and applied (a subset of Applied, not of Replayed)
 	Resets     uint64 // calls to Handler.Reset, the first start included
 	Epochs     uint64 // resets to another epoch than the current one (Redis restarted, lost history, was flushed)
 	Reconnects uint64 // subscriptions confirmed again after the first
@@ -30,7 +31,7 @@ type Stats struct {
 // counters are the atomic fields behind Stats.
 type counters struct {
 	received, applied, duplicates, malformed, staleEpoch atomic.Uint64
-	gaps, lost, replayed, resets, epochs                 atomic.Uint64
+	gaps, lost, replayed, resets, epochs, fetched        atomic.Uint64
 	reconnects, silences, heartbeats, untrusted          atomic.Uint64
 	sourceErrs, forged                                   atomic.Uint64
 
@@ -51,6 +52,7 @@ func (b *Bus) Stats() Stats {
 		Gaps:       n.gaps.Load(),
 		Lost:       n.lost.Load(),
 		Replayed:   n.replayed.Load(),
+		Fetched:    n.fetched.Load(),
 		Resets:     n.resets.Load(),
 		Epochs:     n.epochs.Load(),
 		Reconnects: n.reconnects.Load(),

@@ -24,11 +24,11 @@ import (
 //	   deadline) and keep its message ({N}:msgs).
 //	B  each dependency's slot: tombstone := max(tombstone, s); take the
 //	   dependency's set (delete it, or rename it aside when large).
-//	D  each member's entry slot: delete the entry if it still depends on the
-//	   dependency; a deps.Key(k) also deletes entry k itself.
 //	C  control slot: mark s done; publish and log, in sequence order, every
 //	   done invalidation after the published watermark {N}:pub, and move
 //	   the watermark past them.
+//	D  each member's entry slot: delete the entry if it still depends on the
+//	   dependency; a deps.Key(k) also deletes entry k itself.
 //
 // Put(key, mark), check-write-recheck:
 //
@@ -50,19 +50,36 @@ import (
 // checks every tombstone of the entry against the mark in its header (see
 // read), and the tombstone is already there.
 //
+// Why the invalidation is published (C) before its entries are deleted
+// (D): from the end of B it is in effect for every reader. An entry it
+// covers depends on one of ds and carries a mark older than s; the reader
+// checks each dependency's tombstone against that mark (see read), and B
+// has written tombstones of at least s. So D only reclaims memory, and C
+// need not wait for it: a dependency with 200,000 dependents, whose D takes
+// seconds, does not hold back the publication of the invalidations that
+// follow it. A start mark read from the watermark covers invalidations
+// whose tombstones are written, which is all a put's check needs; D may
+// still delete the entry of such a put (it takes the members from the set
+// B took, and a put after C indexes its key in the fresh set), which makes
+// a miss, never a stale hit.
+//
 // Why the published watermark: the steps of two invalidations interleave,
-// so they may finish out of order, and one may never finish (its caller
+// so they may finish B out of order, and one may never finish (its caller
 // died). Publishing at once would show subscribers sequence number 6 before
 // 5, a gap that they would fill from a log that does not hold 5 yet, and
-// flush. Instead C publishes only a prefix of finished invalidations, and
-// State reports the watermark, not the sequence: a node compares its
-// applied sequence with numbers that have really been published, and a
-// start mark covers only invalidations whose B and D are complete. An
+// flush. Instead C publishes only a prefix of invalidations whose B is
+// complete, and State reports the watermark, not the sequence: a node
+// compares its applied sequence with numbers that have really been
+// published, and a start mark covers only invalidations in effect. An
 // invalidation left in flight past its deadline (Config.SweepAfter) is
 // claimed by the next Invalidate, Set or State of any node, which runs its
-// B, D and C again (all of them are idempotent); until then, later
-// invalidations are in effect in Redis (tombstones, deleted entries) but
-// not yet announced to other nodes' L1.
+// B, C and D again (all of them are idempotent); until then, later
+// invalidations are in effect in Redis (tombstones) but not yet announced
+// to other nodes' L1. An invalidator that stops during D has published
+// already: the entries it did not delete read as misses (their marks are
+// older than the tombstones and, once those expire, they are outside their
+// dependency's set) and expire with their TTL, as does a set aside, which
+// keeps the TTL of the set it was.
 type clusterStore struct {
 	rdb     redis.UniversalClient
 	k       clusterKeys
@@ -74,7 +91,8 @@ type clusterStore struct {
 	lease   string // SweepAfter in milliseconds
 
 	// crashAt, when set (by tests), is called before each step of an
-	// invalidation ("B", "D", "C") and of a put ("P2", "P3"); true stops the
+	// invalidation ("B", "C", "D"), of a put ("P2", "P3") and of a Set
+	// (also "A", after its precheck); true stops the
 	// operation there, as a crash of the caller would.
 	crashAt func(step string) bool
 
@@ -135,7 +153,8 @@ func (c *clusterStore) state(ctx context.Context) (State, error) {
 //     the control slot; the entry and its PTTL from the entry's slot. On a
 //     miss the watermark is the start mark of the load that follows: it was
 //     read before the load began, and every invalidation up to it had
-//     finished (B and D) before it was published.
+//     written its tombstones (B) before it was published, so a put of the
+//     load is refused if one of them came after it.
 //  2. On a hit, one pipeline, in parallel: for each dependency of the entry
 //     its set membership and tombstone, and the tombstone of deps.Key(key).
 //     The entry is served only if it is in every set (G2: an entry whose

@@ -37,6 +37,10 @@ func TestCluster(t *testing.T) {
 		{"PutReadInvalidate", testClusterPutReadInvalidate, nil},
 		{"G1_PutRacingInvalidation", testClusterG1PutRacingInvalidation, nil},
 		{"PublishesInSequenceOrder", testClusterPublishesInSequenceOrder, nil},
+		{"G1_MarkedSetRacingInvalidations", testClusterMarkedSetRacingInvalidations, nil},
+		{"OversizedMessageRefersToLog", testClusterOversizedMessageRefersToLog, nil},
+		{"LargeInvalidationDoesNotHoldBackOthers", testClusterLargeInvalidationDoesNotHoldBackOthers,
+			func(c *Config) { c.InvalidateBatch = 20 }},
 		{"CrashedInvalidationIsSwept", testClusterCrashedInvalidationIsSwept,
 			func(c *Config) { c.SweepAfter = 200 * time.Millisecond }},
 		{"G2_LostIndexYieldsMiss", testClusterG2LostIndexYieldsMiss, nil},
@@ -322,6 +326,222 @@ func testClusterPublishesInSequenceOrder(t *testing.T, e *cenv) {
 	}
 }
 
+// A message that would be over 32 KiB is published with "@log" in place of
+// its dependencies; the log, written by the same script, holds them.
+func testClusterOversizedMessageRefersToLog(t *testing.T, e *cenv) {
+	sub := e.rdb.SSubscribe(e.ctx, e.s.k.channel)
+	defer sub.Close()
+	if _, err := sub.ReceiveTimeout(e.ctx, 2*time.Second); err != nil { // the confirmation
+		t.Fatal(err)
+	}
+	ds := manyDeps(8000)
+	st := e.invalidate(t, ds...)
+	msg, err := sub.ReceiveTimeout(e.ctx, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, ok := msg.(*redis.Message); !ok || m.Payload != fmt.Sprintf("M1\n%s\n%d\ntest\n@log", st.Epoch, st.Seq) {
+		t.Fatalf("published %.100v", msg)
+	}
+	logged, err := e.rdb.XRange(e.ctx, e.s.k.log, fmt.Sprintf("%d-1", st.Seq), fmt.Sprintf("%d-1", st.Seq)).Result()
+	if err != nil || len(logged) != 1 || logged[0].Values["d"] != joinDeps(ds) {
+		t.Fatalf("the log does not hold the dependencies: %d entries, %v", len(logged), err)
+	}
+}
+
+// setOutcome is what a Set returned.
+type setOutcome struct {
+	st  State
+	r   PutResult
+	err error
+}
+
+// A Set marked mark is refused, as a standalone Set would be, when an
+// invalidation of its key (a Delete) or of its dependency came after the
+// mark, wherever that invalidation lands among the Set's steps; the key is
+// left without an entry.
+func testClusterMarkedSetRacingInvalidations(t *testing.T, e *cenv) {
+	dep := deps.Tag("d")
+	for i, tc := range []struct {
+		name string
+		// setAt is the step at which the Set is held; race runs while it
+		// is held (or, if the Set ends before that step, after it ended).
+		setAt string
+		race  func(t *testing.T, key string)
+		// before runs before the Set starts; what it returns runs where
+		// race does.
+		before func(t *testing.T, key string) (release func())
+	}{
+		{name: "delete after the precheck", setAt: "A",
+			race: func(t *testing.T, key string) { e.invalidate(t, deps.Key(key)) }},
+		{name: "dependency between the index and the write", setAt: "P2",
+			race: func(t *testing.T, key string) { e.invalidate(t, dep) }},
+		{name: "delete between the write and the recheck", setAt: "P3",
+			race: func(t *testing.T, key string) { e.invalidate(t, deps.Key(key)) }},
+		// A Delete that took its number before the Set's and writes its
+		// tombstone after the Set's (which is newer and hides it); its
+		// delete of the entry runs before the Set writes it, or after.
+		{name: "delete numbered first, landing before the write", setAt: "P2", before: heldDelete(e, "B")},
+		{name: "delete numbered first, landing after the write", setAt: "C", before: heldDelete(e, "B")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			key := fmt.Sprint("set", i)
+			mark := e.state(t)
+			e.put(t, key, mark, dep) // the old value
+			var releaseBefore func()
+			if tc.before != nil {
+				releaseBefore = tc.before(t, key)
+			}
+			setter := *e.s
+			p := pauseAt(&setter, tc.setAt)[0]
+			done := make(chan setOutcome, 1)
+			go func() {
+				st, r, err := setter.set(e.ctx, key, Envelope{Deps: []deps.Dep{dep}, Payload: []byte("new")}, time.Minute, &mark, "setter")
+				done <- setOutcome{st, r, err}
+			}()
+			var out setOutcome
+			ended := false
+			select {
+			case <-p.reached:
+			case out = <-done:
+				ended = true // refused before the step: nothing to hold
+			}
+			if releaseBefore != nil {
+				releaseBefore()
+			}
+			if tc.race != nil {
+				tc.race(t, key)
+			}
+			if !ended {
+				close(p.release)
+				out = <-done
+			}
+			if out.err != nil || out.r != RefusedStale {
+				t.Fatalf("Set = %v, %v; want %v", out.r, out.err, RefusedStale)
+			}
+			if e.hit(t, key) || e.stored(t, key) {
+				t.Fatal("an entry of the key is left")
+			}
+			if st, last := e.state(t), e.rdb.Get(e.ctx, e.s.k.seq).Val(); fmt.Sprint(st.Seq) != last {
+				t.Fatalf("watermark %d, sequence %s: an invalidation is left in flight", st.Seq, last)
+			}
+		})
+	}
+}
+
+// heldDelete returns a before step that starts a Delete of the key that
+// takes its sequence number and is held at step (by a store of its own),
+// and a release that lets it end and waits for it.
+func heldDelete(e *cenv, step string) func(t *testing.T, key string) func() {
+	return func(t *testing.T, key string) func() {
+		deleter := *e.s
+		p := pauseAt(&deleter, step)[0]
+		done := make(chan error, 1)
+		go func() {
+			_, err := deleter.invalidate(e.ctx, []deps.Dep{deps.Key(key)}, "deleter")
+			done <- err
+		}()
+		select {
+		case <-p.reached:
+		case err := <-done:
+			t.Fatalf("the Delete ended before step %s: %v", step, err)
+		}
+		return func() {
+			close(p.release)
+			if err := <-done; err != nil {
+				t.Errorf("Delete: %v", err)
+			}
+		}
+	}
+}
+
+// A large invalidation is published once its dependency's set is taken,
+// before its entries are deleted: a small invalidation that follows is
+// published (and State covers it) while the large one is still held
+// before its deletes, and the large one's entries read as misses from the
+// moment it is published.
+func testClusterLargeInvalidationDoesNotHoldBackOthers(t *testing.T, e *cenv) {
+	const n = 200 // ten times InvalidateBatch: the set is renamed aside
+	big, small := deps.Tag("big"), deps.Tag("small")
+	mark := e.state(t)
+	for i := range n {
+		e.put(t, fmt.Sprint("b", i), mark, big, deps.Id("row", i))
+	}
+	e.put(t, "s", mark, small)
+	sub := e.rdb.SSubscribe(e.ctx, e.s.k.channel)
+	defer sub.Close()
+	if _, err := sub.ReceiveTimeout(e.ctx, 2*time.Second); err != nil { // the confirmation
+		t.Fatal(err)
+	}
+	received := func(want uint64) {
+		t.Helper()
+		msg, err := sub.ReceiveTimeout(e.ctx, 2*time.Second)
+		if err != nil {
+			t.Fatalf("waiting for message %d: %v", want, err)
+		}
+		m, ok := msg.(*redis.Message)
+		if !ok || !strings.Contains(m.Payload, fmt.Sprintf("\n%d\n", want)) {
+			t.Fatalf("message %d: %v", want, msg)
+		}
+	}
+
+	large := *e.s
+	p := pauseAt(&large, "D")[0]
+	done := make(chan error, 1)
+	go func() {
+		_, err := large.invalidate(e.ctx, []deps.Dep{big}, "large")
+		done <- err
+	}()
+	select {
+	case <-p.reached:
+	case err := <-done:
+		t.Fatalf("the large invalidation never reached its deletes: %v", err)
+	}
+	released := false
+	defer func() {
+		if !released { // a failed check: let the invalidation end
+			close(p.release)
+		}
+	}()
+	if got := e.rdb.ZCard(e.ctx, e.s.k.pend(big.String(), "1")).Val(); got != n {
+		t.Fatalf("the set aside holds %d members, want %d", got, n)
+	}
+	for _, i := range []int{0, n / 2, n - 1} {
+		if e.hit(t, fmt.Sprint("b", i)) {
+			t.Fatalf("entry b%d of the large invalidation served before its deletes", i)
+		}
+	}
+	second := e.invalidate(t, small)
+	if second.Seq != 2 {
+		t.Fatalf("second = %+v", second)
+	}
+	if st := e.state(t); st.Seq != 2 {
+		t.Fatalf("watermark %d while the large invalidation deletes its entries, want 2", st.Seq)
+	}
+	received(1)
+	received(2)
+	if e.hit(t, "s") || e.stored(t, "s") {
+		t.Fatal("the small invalidation left its entry")
+	}
+
+	released = true
+	close(p.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if e.stored(t, fmt.Sprint("b", i)) {
+			t.Fatalf("entry b%d left after the large invalidation returned", i)
+		}
+	}
+	if got := e.rdb.Exists(e.ctx, e.s.k.pend(big.String(), "1")).Val(); got != 0 {
+		t.Fatal("the set aside is left")
+	}
+	if st := e.state(t); st.Seq != 2 {
+		t.Fatalf("watermark %d, want 2", st.Seq)
+	}
+}
+
 // An invalidator that dies after taking its number is finished by the next
 // call of any node once SweepAfter has passed: its entries are deleted and
 // it is published before the later ones.
@@ -329,7 +549,7 @@ func testClusterCrashedInvalidationIsSwept(t *testing.T, e *cenv) {
 	a := deps.Tag("a")
 	e.put(t, "ka", e.state(t), a)
 	dead := *e.s
-	dead.crashAt = func(step string) bool { return step == "D" } // after the tombstones, before the deletes
+	dead.crashAt = func(step string) bool { return step == "C" } // after the tombstones, before the publication
 	if _, err := dead.invalidate(e.ctx, []deps.Dep{a}, "dead"); !errors.Is(err, errCrashed) {
 		t.Fatalf("crashed invalidate: %v", err)
 	}
@@ -517,7 +737,9 @@ func testClusterRoundTrips(t *testing.T, e *cenv) {
 	count("read, hit", 2, func() { e.hit(t, "k") })
 	count("invalidate, 1 dep, 1 entry", 4, func() { e.invalidate(t, ds[0]) })
 	count("state", 1, func() { e.state(t) })
-	count("set, no mark", 6, func() {
+	// P2 overwrites the old entry, so D has nothing to delete when no
+	// entry contains the key.
+	count("set, no mark", 5, func() {
 		if _, _, err := e.s.set(e.ctx, "k", Envelope{Deps: ds[1:]}, time.Minute, nil, "o"); err != nil {
 			t.Fatal(err)
 		}

@@ -128,35 +128,57 @@ func (c *clusterStore) write(ctx context.Context, key string, e Envelope, ttl ti
 	return r, nil
 }
 
-// invalidate is Invalidate under the cluster protocol: A, B, D, C, four
+// invalidate is Invalidate under the cluster protocol: A, B, C, D, four
 // round trips (more when a set holds more than InvalidateBatch members),
 // and then the overdue invalidations A claimed.
+//
+// C (the publication) comes before D (the deletes): from the end of B every
+// entry the invalidation covers fails a reader's check, so it is in effect
+// for readers before it is announced, and a large D does not hold back the
+// publication of the invalidations that follow it (see clusterStore).
 func (c *clusterStore) invalidate(ctx context.Context, ds []deps.Dep, origin string) (State, error) {
-	st, late, err := c.begin(ctx, origin, ds)
+	st, _, late, err := c.begin(ctx, origin, ds, nil, nil)
 	if err != nil {
 		return State{}, fmt.Errorf("remote: invalidate: %w", err)
 	}
-	if err := c.apply(ctx, st, ds); err != nil {
+	taken, err := c.take(ctx, st, ds)
+	if err != nil {
 		return st, fmt.Errorf("remote: invalidate: invalidation %d is in flight, unfinished "+
 			"(a later call of any node finishes it after SweepAfter): %w", st.Seq, ctxErr(ctx, err))
 	}
 	if err := c.finish(ctx, st); err != nil {
 		return st, fmt.Errorf("remote: invalidate: %w", err)
 	}
+	if err := c.dropTaken(ctx, taken, ""); err != nil {
+		return st, fmt.Errorf("remote: invalidate: %w", c.undeleted(st, ctxErr(ctx, err)))
+	}
 	c.sweep(ctx, st.Epoch, late)
 	return st, nil
 }
 
+// undeleted is the error of an invalidation whose D stopped: it is in
+// effect and published, and what it did not delete reads as misses.
+func (c *clusterStore) undeleted(st State, err error) error {
+	return fmt.Errorf("%w: invalidation %d is in effect and published, but deleting its entries stopped "+
+		"(those left read as misses and expire with their TTL): %w", ErrUnfinished, st.Seq, err)
+}
+
 // set is Set under the cluster protocol: an invalidation of deps.Key(key)
-// whose B runs together with the new entry's P1, then D (which deletes the
-// old entry), P2, P3 and C. The entry carries the Set's own sequence number
-// as its mark; the dependencies are checked against the caller's mark, or
+// whose B runs together with the new entry's P1, then P2 and P3 (which
+// overwrite the old entry), C, and D (which deletes the entries that
+// contain key). The entry carries the Set's own sequence number as its
+// mark; the dependencies are checked against the caller's mark, or
 // without one against that number (a dependency invalidated after it
 // refuses the entry: Set then counts as done before that invalidation, the
-// entry is gone and Set reports Stored). Round trips: six, one more with a
-// mark. With a mark, a refusal found before the sequence number is taken
-// changes nothing; one found after it (an invalidation in between) leaves
-// key invalidated.
+// entry is gone and Set reports Stored). Round trips: five, one more with
+// a mark, and more when entries contain key (D). With a mark, a refusal
+// found before the sequence number is taken changes nothing; one found
+// after it (an invalidation in between) leaves key invalidated.
+//
+// The entry is written before C publishes the invalidation, so that a node
+// that has applied it and misses in L1 reads the new value, not a miss; the
+// entries that contain key fail a reader's check from B on (their mark is
+// older than the tombstone of deps.Key(key)), so D may follow C.
 func (c *clusterStore) set(ctx context.Context, key string, e Envelope, ttl time.Duration, mark *State, origin string) (State, PutResult, error) {
 	kd := deps.Key(key)
 	if mark != nil {
@@ -169,7 +191,21 @@ func (c *clusterStore) set(ctx context.Context, key string, e Envelope, ttl time
 			return st, r, err
 		}
 	}
-	st, late, err := c.begin(ctx, origin, []deps.Dep{kd})
+	if c.crashed("A") {
+		return State{}, 0, fmt.Errorf("remote: set %q: %w", key, errCrashed)
+	}
+	// With a mark, A also looks for invalidations in flight, numbered
+	// after the mark, of deps.Key(key) or of a dependency, and B of
+	// deps.Key(key) checks the tombstone it overwrites against the mark.
+	// Between them they see every invalidation numbered between the mark
+	// and st, wherever its steps land among the Set's (see
+	// named_in_flight); those numbered after st are later than the Set:
+	// P1 and P3 see their tombstones, or their D deletes the entry.
+	look := []deps.Dep(nil)
+	if mark != nil {
+		look = append([]deps.Dep{kd}, e.Deps...)
+	}
+	st, named, late, err := c.begin(ctx, origin, []deps.Dep{kd}, mark, look)
 	if err != nil {
 		return State{}, 0, fmt.Errorf("remote: set %q: %w", key, err)
 	}
@@ -177,30 +213,35 @@ func (c *clusterStore) set(ctx context.Context, key string, e Envelope, ttl time
 	if mark != nil {
 		check = *mark
 	}
-	tomb, sets := c.tombCalls(st, []deps.Dep{kd})
+	t := c.taking(st, []deps.Dep{kd}, mark)
 	var r PutResult
+	keep := "" // the entry D must not delete: key, once P2 has overwritten it
 	err = func() error {
 		if c.crashed("B") {
 			return errCrashed
 		}
 		// B of deps.Key(key) and P1 of the new entry in one round trip:
-		// neither depends on the other.
-		icalls := c.indexCalls(key, e.Deps, ttl, check, st)
+		// neither depends on the other. An entry already known to be
+		// refused is not indexed.
+		var icalls []*call
+		if !named {
+			icalls = c.indexCalls(key, e.Deps, ttl, check, st)
+		}
 		var epoch *redis.StringCmd
-		err := exec(ctx, c.rdb, append(icalls, tomb...), func(p redis.Pipeliner) { epoch = p.Get(ctx, c.k.epoch) })
+		err := exec(ctx, c.rdb, append(icalls, t.tomb...), func(p redis.Pipeliner) { epoch = p.Get(ctx, c.k.epoch) })
 		if err != nil {
 			return err
 		}
 		if r, err = indexResult(icalls, epoch, check); err != nil {
 			return err
 		}
-		if c.crashed("D") {
-			return errCrashed
-		}
-		if err := c.drop(ctx, st, []deps.Dep{kd}, tomb, sets); err != nil {
-			return err
+		if r == Stored && (named || t.stale()) {
+			r = RefusedStale
 		}
 		if r == Stored {
+			// P2 replaces the old entry of key (its own recheck deletes
+			// the new one if it must): D leaves key alone.
+			keep = key
 			r, err = c.write(ctx, key, e, ttl, st, check, st)
 		}
 		return err
@@ -212,10 +253,13 @@ func (c *clusterStore) set(ctx context.Context, key string, e Envelope, ttl time
 	if err := c.finish(ctx, st); err != nil {
 		return st, Stored, fmt.Errorf("remote: set %q: %w", key, err)
 	}
-	c.sweep(ctx, st.Epoch, late)
 	if mark == nil && r != Stored {
 		r = Stored // a later invalidation superseded the value
 	}
+	if err := c.dropTaken(ctx, t, keep); err != nil {
+		return st, r, fmt.Errorf("remote: set %q: %w", key, c.undeleted(st, ctxErr(ctx, err)))
+	}
+	c.sweep(ctx, st.Epoch, late)
 	return st, r, nil
 }
 
@@ -263,57 +307,120 @@ func (c *clusterStore) current(ctx context.Context) (State, error) {
 }
 
 // begin is step A: the next sequence number, registered in flight with the
-// invalidation's message, and the overdue invalidations claimed.
-func (c *clusterStore) begin(ctx context.Context, origin string, ds []deps.Dep) (State, []any, error) {
+// invalidation's message, and the overdue invalidations claimed. With a
+// mark, named reports an invalidation in flight, numbered after the mark,
+// of one of look.
+func (c *clusterStore) begin(ctx context.Context, origin string, ds []deps.Dep, mark *State, look []deps.Dep) (st State, named bool, late []any, err error) {
 	var b strings.Builder
 	b.WriteString(origin)
 	for _, d := range ds {
 		b.WriteByte('\n')
 		b.WriteString(d.String())
 	}
-	res, err := c.sc.begin.Run(ctx, c.rdb, c.k.control(), newEpoch(), c.lease, b.String()).Slice()
-	if err != nil {
-		return State{}, nil, err
+	args := []any{newEpoch(), c.lease, b.String()}
+	if mark != nil {
+		args = append(args, strconv.FormatUint(mark.Seq, 10), mark.Epoch)
+		for _, d := range look {
+			args = append(args, d.String())
+		}
 	}
-	st, err := parseState(res, 0)
+	res, err := c.sc.begin.Run(ctx, c.rdb, c.k.control(), args...).Slice()
 	if err != nil {
-		return State{}, nil, err
+		return State{}, false, nil, err
 	}
-	return st, res[2:], nil
+	if st, err = parseState(res, 0); err != nil {
+		return State{}, false, nil, err
+	}
+	if len(res) < 3 {
+		return State{}, false, nil, fmt.Errorf("%w: begin answered %v", ErrState, res)
+	}
+	n, _ := res[2].(int64)
+	return st, n == 1, res[3:], nil
 }
 
-// apply is steps B and D of invalidation st of ds.
-func (c *clusterStore) apply(ctx context.Context, st State, ds []deps.Dep) error {
+// taken is step B of an invalidation st of ds: its calls (whose results
+// name the members to delete and, for a Set's, whether the tombstone they
+// replaced was newer than its mark) and the names of the sets set aside.
+type taken struct {
+	st   State
+	ds   []deps.Dep
+	tomb []*call
+	sets []string
+}
+
+// taking prepares step B of invalidation st of ds; with a mark, each call
+// also checks the tombstone it replaces against it.
+func (c *clusterStore) taking(st State, ds []deps.Dep, mark *State) *taken {
+	tomb, sets := c.tombCalls(st, ds, mark)
+	return &taken{st: st, ds: ds, tomb: tomb, sets: sets}
+}
+
+// mode is the mode of the answer of B call i (see cluster_tomb.lua), and
+// its members.
+func (t *taken) mode(i int) (int64, []any, error) {
+	res, err := t.tomb[i].cmd.Slice()
+	if err != nil || len(res) == 0 {
+		return 0, nil, fmt.Errorf("%w: tombstone script answered %v (%v)", ErrState, res, err)
+	}
+	mode, _ := res[0].(int64)
+	return mode, res[1:], nil
+}
+
+// stale reports whether a B call found a tombstone newer than the mark it
+// was given (or did not answer).
+func (t *taken) stale() bool {
+	for i := range t.tomb {
+		if mode, _, err := t.mode(i); err != nil || mode&2 != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// take is step B of invalidation st of ds: the tombstones, and each
+// dependency's set taken.
+func (c *clusterStore) take(ctx context.Context, st State, ds []deps.Dep) (*taken, error) {
 	if c.crashed("B") {
-		return errCrashed
+		return nil, errCrashed
 	}
-	tomb, sets := c.tombCalls(st, ds)
-	if err := exec(ctx, c.rdb, tomb, nil); err != nil {
-		return err
+	t := c.taking(st, ds, nil)
+	if err := exec(ctx, c.rdb, t.tomb, nil); err != nil {
+		return nil, err
 	}
+	return t, nil
+}
+
+// dropTaken is step D of what take took, sparing entry keep ("" for none).
+func (c *clusterStore) dropTaken(ctx context.Context, t *taken, keep string) error {
 	if c.crashed("D") {
 		return errCrashed
 	}
-	return c.drop(ctx, st, ds, tomb, sets)
+	return c.drop(ctx, t, keep)
 }
 
-// tombCalls are the B scripts of invalidation st of ds; sets are the names
+// tombCalls are the B scripts of invalidation st of ds (checking the
+// tombstones they replace against mark, when not nil); sets are the names
 // a large set of each is renamed to.
-func (c *clusterStore) tombCalls(st State, ds []deps.Dep) (calls []*call, sets []string) {
+func (c *clusterStore) tombCalls(st State, ds []deps.Dep, mark *State) (calls []*call, sets []string) {
 	seq := strconv.FormatUint(st.Seq, 10)
 	for _, d := range ds {
 		aside := c.k.pend(d.String(), seq)
 		sets = append(sets, aside)
-		calls = append(calls, &call{sc: c.sc.tomb, keys: []string{c.k.tombKey(d), c.k.depKey(d), aside},
-			args: []any{seq, st.Epoch, c.horizon, c.batch}})
+		args := []any{seq, st.Epoch, c.horizon, c.batch}
+		if mark != nil {
+			args = append(args, strconv.FormatUint(mark.Seq, 10))
+		}
+		calls = append(calls, &call{sc: c.sc.tomb, keys: []string{c.k.tombKey(d), c.k.depKey(d), aside}, args: args})
 	}
 	return calls, sets
 }
 
-// drop is step D: delete the entries of the members that the B calls tomb
+// drop is step D: delete the entries of the members that the B calls of t
 // returned (and of the sets they renamed aside, popped InvalidateBatch at
-// a time), and the entries named by deps.Key dependencies.
-func (c *clusterStore) drop(ctx context.Context, st State, ds []deps.Dep, tomb []*call, sets []string) error {
+// a time), and the entries named by deps.Key dependencies, except entry
+// keep.
+func (c *clusterStore) drop(ctx context.Context, t *taken, keep string) error {
+	ds, sets := t.ds, t.sets
 	var batch []*call
 	flush := func() error {
 		err := exec(ctx, c.rdb, batch, nil)
@@ -321,6 +428,9 @@ func (c *clusterStore) drop(ctx context.Context, st State, ds []deps.Dep, tomb [
 		return err
 	}
 	add := func(member, dep string) error {
+		if member == keep {
+			return nil
+		}
 		batch = append(batch, &call{sc: c.sc.drop, keys: []string{c.k.entry(member)}, args: []any{dep}})
 		if len(batch) >= c.batch {
 			return flush()
@@ -329,14 +439,14 @@ func (c *clusterStore) drop(ctx context.Context, st State, ds []deps.Dep, tomb [
 	}
 	var aside []int
 	for i, d := range ds {
-		res, err := tomb[i].cmd.Slice()
-		if err != nil || len(res) == 0 {
-			return fmt.Errorf("%w: tombstone script answered %v (%v)", ErrState, res, err)
+		mode, members, err := t.mode(i)
+		if err != nil {
+			return err
 		}
-		if mode, _ := res[0].(int64); mode == 1 {
+		if mode&1 != 0 {
 			aside = append(aside, i)
 		}
-		for _, m := range res[1:] {
+		for _, m := range members {
 			if s, ok := m.(string); ok {
 				if err := add(s, d.String()); err != nil {
 					return err
@@ -359,7 +469,7 @@ func (c *clusterStore) drop(ctx context.Context, st State, ds []deps.Dep, tomb [
 				return err
 			}
 			for _, z := range popped {
-				if s, ok := z.Member.(string); ok {
+				if s, ok := z.Member.(string); ok && s != keep {
 					batch = append(batch, &call{sc: c.sc.drop, keys: []string{c.k.entry(s)}, args: []any{ds[i].String()}})
 				}
 			}
@@ -382,15 +492,15 @@ func (c *clusterStore) finish(ctx context.Context, st State) error {
 	err := c.sc.finish.Run(ctx, c.rdb, c.k.control(),
 		strconv.FormatUint(st.Seq, 10), st.Epoch, c.logLen, c.k.channel, c.pads).Err()
 	if err != nil {
-		return fmt.Errorf("invalidation %d is done but not published "+
+		return fmt.Errorf("invalidation %d is in effect but not published "+
 			"(a later call of any node publishes it after SweepAfter): %w", st.Seq, err)
 	}
 	return nil
 }
 
 // sweep finishes the overdue invalidations that a control script claimed
-// (late is its flat list of seq, body pairs), as far as ctx allows: B and D
-// again, then C. What it does not finish stays claimed until its renewed
+// (late is its flat list of seq, body pairs), as far as ctx allows: B
+// again, then C, then D. What it does not finish stays claimed until its renewed
 // deadline and is claimed again then.
 func (c *clusterStore) sweep(ctx context.Context, epoch string, late []any) {
 	for i := 0; i+1 < len(late); i += 2 {
@@ -401,12 +511,16 @@ func (c *clusterStore) sweep(ctx context.Context, epoch string, late []any) {
 			continue
 		}
 		st := State{Seq: seq, Epoch: epoch}
+		var t *taken
 		if ds, ok := bodyDeps(body); ok && len(ds) > 0 {
-			if err := c.apply(ctx, st, ds); err != nil {
+			if t, err = c.take(ctx, st, ds); err != nil {
 				return
 			}
 		}
 		if err := c.finish(ctx, st); err != nil && !errors.Is(err, context.Canceled) {
+			return
+		}
+		if t != nil && c.dropTaken(ctx, t, "") != nil {
 			return
 		}
 	}

@@ -15,7 +15,10 @@
 //   - N:i:<dep>: a tombstone, the sequence number of dep's last
 //     invalidation, kept for [Config.TombstoneHorizon];
 //   - N:log: a capped stream of recent invalidations, for catch-up ([Store.Log]);
-//   - the channel N:inv on which every invalidation is published ([Store.Channel]);
+//   - the channel N:inv on which every invalidation is published
+//     ([Store.Channel]), in the form of package bus's Message; one whose
+//     message would be over 32 KiB is published with its dependencies left
+//     in the log (bus.Message.InLog), which the same script writes;
 //   - N:pending and N:p:<seq>:<epoch>:<dep>: invalidations in phases that are
 //     not finished, and the entries each has still to delete ([Store.PendingKey]).
 //
@@ -27,15 +30,18 @@
 // # Large invalidations
 //
 // A script blocks Redis while it runs, and deleting an entry costs Redis a
-// few microseconds: an invalidation of 100,000 dependents in one script
-// would block it for most of a second (django-cacheops issue 444, "BUSY
-// Redis is busy running a script"). So an invalidation whose dependency
-// sets hold more than [Config.InvalidateBatch] members runs in phases. The
-// first script is the invalidation as far as anyone can tell: it takes the
-// sequence number, writes the tombstones, renames each large set to a
-// pending set (so later puts index their entries in a fresh one), registers
-// it, and publishes and logs the invalidation in sequence order. Later
-// scripts delete the pending entries, a batch each, keeping any entry that
+// few microseconds, and each of its other dependencies a ZREM: an
+// invalidation of 100,000 dependents in one script would block it for most
+// of a second (django-cacheops issue 444, "BUSY Redis is busy running a
+// script"), and so would 1,000 dependents of 1,000 dependencies each. So a
+// script's work is bounded by [Config.InvalidateBatch], counted in set
+// members and in the ZREMs of the entries it deletes, and a larger
+// invalidation runs in phases. The first script is the invalidation as far
+// as anyone can tell: it takes the sequence number, writes the tombstones,
+// empties the sets while its budget lasts, renames the rest of them to
+// pending sets (so later puts index their entries in fresh ones), registers
+// them, and publishes and logs the invalidation in sequence order. Later
+// scripts delete the pending entries, a budget each, keeping any entry that
 // is in the fresh set (written after the invalidation).
 //
 // In between, an old entry is still in Redis but no longer in its
@@ -62,9 +68,11 @@
 // dependency's set and tombstone share the dependency's tag (N:d:{<dep>},
 // N:i:{<dep>}), and an entry N:e:<key> lives wherever Redis hashes its name.
 // A put checks, writes and checks again; an invalidation takes its number,
-// writes tombstones, deletes entries, and is published (SPUBLISH) and logged
-// strictly in sequence order; [Store.State] reports the published
-// watermark. A read costs 1 round trip on a miss and 2 on a hit, a put 3, an
+// writes tombstones and takes its dependencies' sets, is published
+// (SPUBLISH) and logged strictly in sequence order, and then deletes the
+// entries (which read as misses from the tombstones on, so a large delete
+// holds back no other invalidation's publication); [Store.State] reports
+// the published watermark. A read costs 1 round trip on a miss and 2 on a hit, a put 3, an
 // invalidation 4. A master that restarts empty loses the tombstones of its
 // slots, which a single Redis cannot do without changing the epoch: run
 // masters with replicas.

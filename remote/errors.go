@@ -28,7 +28,7 @@ var (
 	// is in effect, and was announced, but deleting its entries stopped (the
 	// error wraps the cause too). The entries left read as misses; a later
 	// Invalidate or Set of any node deletes them once Config.SweepAfter has
-	// passed.
+	// passed (under the cluster protocol, they expire with their TTL).
 	ErrUnfinished = errors.New("remote: invalidation unfinished")
 	// ErrRefused: Redis refused a write: it is out of memory (maxmemory
 	// with the noeviction policy), a read-only replica (a client that has

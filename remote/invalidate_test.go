@@ -1,8 +1,10 @@
 package remote
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -173,6 +175,60 @@ func TestInvalidateDuplicatesOnce(t *testing.T) {
 	if msg.Payload != want {
 		t.Fatalf("message %q, want %q", msg.Payload, want)
 	}
+}
+
+// manyDeps are n dependencies of about 11 bytes each.
+func manyDeps(n int) []deps.Dep {
+	ds := make([]deps.Dep, n)
+	for i := range ds {
+		ds[i] = deps.Id("row", i)
+	}
+	return ds
+}
+
+// A message that would be over 32 KiB is published with "@log" in place of
+// its dependencies; the log, written by the same script, holds them. At
+// the limit it is published whole.
+func TestPublishedMessageRefersToLog(t *testing.T) {
+	e := newEnv(t)
+	sub := e.rdb.Subscribe(e.ctx, e.s.Channel())
+	defer sub.Close()
+	if _, err := sub.Receive(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{2000, 3000, 8000} {
+		ds := manyDeps(n)
+		st, err := e.s.Invalidate(e.ctx, ds, "node-A")
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, err := sub.ReceiveMessage(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		head := fmt.Sprintf("M1\n%s\n%d\nnode-A\n", st.Epoch, st.Seq)
+		whole := head + joinDeps(ds)
+		want := whole
+		if len(whole) > 32<<10 {
+			want = head + "@log"
+		}
+		if msg.Payload != want {
+			t.Fatalf("%d deps (%d bytes whole): published %.80q..., %d bytes; want %.80q..., %d bytes",
+				n, len(whole), msg.Payload, len(msg.Payload), want, len(want))
+		}
+		logged, complete, err := e.s.Log(e.ctx, st.Seq-1, st.Seq)
+		if err != nil || !complete || len(logged) != 1 || len(logged[0].Deps) != n || logged[0].Deps[n-1] != ds[n-1] {
+			t.Fatalf("log of %d deps: complete %v, %v", n, complete, err)
+		}
+	}
+}
+
+func joinDeps(ds []deps.Dep) string {
+	s := make([]string, len(ds))
+	for i, d := range ds {
+		s[i] = d.String()
+	}
+	return strings.Join(s, "\n")
 }
 
 // The exact bytes of the bus message of an Invalidate and of a Set.

@@ -414,3 +414,97 @@ func TestSetInPhases(t *testing.T) {
 		t.Fatalf("entries without index: %q", bad)
 	}
 }
+
+// seedWide stores n entries "<prefix><i>" that depend on hot and on the
+// same w further dependencies deps.Id("wide", 0..w-1): deleting one costs
+// Redis w ZREMs besides its own DEL.
+func (e *env) seedWide(t testing.TB, hot deps.Dep, prefix string, n, w int) {
+	t.Helper()
+	ds := []deps.Dep{hot}
+	for j := range w {
+		ds = append(ds, deps.Id("wide", j))
+	}
+	mark := e.state(t)
+	for i := range n {
+		if r := e.put(t, prefix+strconv.Itoa(i), time.Minute, mark, ds...); r != Stored {
+			t.Fatalf("seeding put = %v", r)
+		}
+	}
+}
+
+// zremCalls is the number of ZREM commands Redis has run since the last
+// CONFIG RESETSTAT, those of scripts included.
+func (e *env) zremCalls(t testing.TB) int64 {
+	t.Helper()
+	info, err := e.rdb.Info(e.ctx, "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(info, "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_zrem:calls="); ok {
+			n, err := strconv.ParseInt(rest[:strings.IndexByte(rest, ',')], 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	return 0
+}
+
+// The budget of a script call of an invalidation counts the ZREMs of the
+// entries it deletes (one per four further dependencies), not set members
+// only: with entries of many dependencies neither the first call nor a
+// drain call does much more than the budget allows, and everything is
+// gone at the end.
+func TestInvalidateBudgetCountsDependencies(t *testing.T) {
+	const (
+		batch   = 100
+		w       = 40                        // further dependencies of each entry
+		cost    = 1 + w/4                   // of each entry, in the budget's units
+		limit   = 4*batch + w               // ZREMs a call may run: the budget, and one entry past it
+		perCall = (batch + cost - 1) / cost // entries a call may delete
+	)
+	for _, tc := range []struct {
+		name string
+		n    int // entries; more than batch are set aside at once
+	}{
+		{"first call", batch * 8 / 10},
+		{"drain calls", batch * 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, func(c *Config) { c.InvalidateBatch = batch })
+			hot := deps.Tag("hot")
+			e.seedWide(t, hot, "k", tc.n, w)
+			if err := e.rdb.ConfigResetStat(e.ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+			var per []int64 // ZREMs of each script call
+			var seen int64
+			measure := func() {
+				n := e.zremCalls(t)
+				per = append(per, n-seen)
+				seen = n
+			}
+			e.s.afterPhase = func(string, int64) error {
+				measure()
+				return nil
+			}
+			e.invalidate(t, hot)
+			if len(per) == 0 {
+				measure() // one call did it all
+			}
+			for i, n := range per {
+				if n > limit {
+					t.Fatalf("script call %d of %d ran %d ZREMs; the budget of %d allows about %d",
+						i+1, len(per), n, batch, limit)
+				}
+			}
+			if want := (tc.n + perCall - 1) / perCall; len(per) < want {
+				t.Fatalf("%d script calls for %d entries of cost %d, want at least %d", len(per), tc.n, cost, want)
+			}
+			e.assertNothingLeft(t)
+			t.Logf("%d entries of %d dependencies: %d script calls, ZREMs %v", tc.n, 1+w, len(per), per)
+		})
+	}
+}

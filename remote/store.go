@@ -37,15 +37,15 @@ type Config struct {
 	// InvalidateBatch bounds the work of one script call of an
 	// invalidation (of [Store.Invalidate], and of [Store.Set] for the
 	// entries that contain the key), so that no call blocks Redis for long
-	// (each deleted entry costs it a few microseconds). An invalidation
-	// whose dependency sets hold at most this many members in all runs in
-	// one call. A larger one runs in phases: the first call takes the
-	// sequence number, writes the tombstones, empties the sets that fit in
-	// the budget and sets the others aside (their entries read as misses
-	// from then on) and announces the invalidation; further calls delete
-	// the set-aside entries, this many members each (an entry with many
-	// dependencies counts once more per four of them). The method returns
-	// when all of them are gone.
+	// (each deleted entry costs it a few microseconds). The budget of a
+	// call counts one per member of a dependency set, and one more per
+	// four further dependencies of each entry it deletes (each a ZREM). An
+	// invalidation that fits in it runs in one call. A larger one runs in
+	// phases: the first call takes the sequence number, writes the
+	// tombstones, empties the sets while the budget lasts and sets the
+	// rest aside (their entries read as misses from then on) and announces
+	// the invalidation; further calls delete the set-aside entries, within
+	// the same budget each. The method returns when all of them are gone.
 	// default: 1000
 	InvalidateBatch int
 	// SweepAfter is how long an invalidation in phases may make no progress

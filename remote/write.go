@@ -165,12 +165,13 @@ func (s *Store) Set(ctx context.Context, key string, e Envelope, ttl time.Durati
 // entry k itself; then it publishes the invalidation on [Store.Channel]
 // with origin and appends it to the log. It returns the new State.
 //
-// When the sets hold more members than [Config.InvalidateBatch], the first
-// script empties only the sets that fit and sets the others aside (a
-// rename): from that call on, their entries read as misses ([Store.Read]
-// finds them outside their dependency's set) and puts marked before it are
-// refused, so the invalidation is in effect and announced at once. Further
-// scripts then delete the set-aside entries, InvalidateBatch members each;
+// When that is more work than the budget of [Config.InvalidateBatch] (set
+// members, and the ZREMs of the entries deleted), the first script empties
+// the sets only while the budget lasts and sets the rest aside (a rename):
+// from that call on, their entries read as misses ([Store.Read] finds them
+// outside their dependency's set) and puts marked before it are refused,
+// so the invalidation is in effect and announced at once. Further scripts
+// then delete the set-aside entries, within the same budget each;
 // Invalidate returns when they are all gone. When one of them fails, the
 // error wraps [ErrUnfinished] and comes with the new State: the
 // invalidation is in effect, and the entries left are deleted by a later

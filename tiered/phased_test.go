@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -162,4 +163,102 @@ func TestG3_LargeInvalidationInPhases(t *testing.T) {
 	}
 	t.Logf("%d drain calls; the other node read %d times, %d of them after applying the invalidation, %d of those before it returned",
 		drains, reads.Load(), after.Load(), during.Load())
+}
+
+// dropHook holds the first pipeline of remote's cluster delete script (step
+// D of a cluster invalidation: "EVALSHA <sha> 1 t:e:<key> <dep>") until
+// release is closed, and closes reached when it holds it.
+type dropHook struct {
+	reached, release chan struct{}
+	once             sync.Once
+}
+
+func (h *dropHook) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (h *dropHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+
+func (h *dropHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, cmd := range cmds {
+			a := cmd.Args()
+			if cmd.Name() == "evalsha" && len(a) == 5 && fmt.Sprint(a[2]) == "1" && strings.HasPrefix(fmt.Sprint(a[3]), "t:e:") {
+				h.once.Do(func() {
+					close(h.reached)
+					<-h.release
+				})
+				break
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// G5 on a cluster while a large invalidation deletes its entries: a small
+// invalidation made meanwhile by another node reaches every node within
+// the propagation bound. (The large one's deletes are held; before they
+// ran after it, its publication waited for them, and so did every later
+// invalidation's: the reader kept serving the small one's old value from
+// L1, trusted, for as long as the deletes took.)
+func TestG5_ClusterLargeInvalidationHoldsBackNoOther(t *testing.T) {
+	rc := redistest.StartCluster(t, 3)
+	hook := &dropHook{reached: make(chan struct{}), release: make(chan struct{})}
+	wrdb := rc.Client(t)
+	wrdb.AddHook(hook)
+	writer, reader, other := newNode(t, wrdb), newNode(t, rc.Client(t)), newNode(t, rc.Client(t))
+	big, small := deps.Tag("big"), deps.Tag("small")
+	var version atomic.Int64
+	load := func(dep deps.Dep) matroska.LoadFunc[int64] {
+		return func(ctx context.Context, rec *matroska.Recorder) (int64, error) {
+			rec.Depend(dep)
+			return version.Load(), nil
+		}
+	}
+	get := func(node *tiered.Cache, key string, dep deps.Dep) int64 {
+		t.Helper()
+		v, err := matroska.GetOrLoad(bg(), node, key, load(dep))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	get(other, "b", big)
+	if v := get(reader, "s", small); v != 0 {
+		t.Fatalf("first read %d", v)
+	}
+	version.Store(1)
+
+	done := make(chan error, 1)
+	go func() { done <- writer.Invalidate(bg(), big) }()
+	select {
+	case <-hook.reached:
+	case err := <-done:
+		t.Fatalf("the large invalidation returned before its deletes: %v", err)
+	}
+	released := false
+	defer func() {
+		if !released {
+			close(hook.release)
+			<-done
+		}
+	}()
+	if err := other.Invalidate(bg(), small); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	const bound = 300 * time.Millisecond // half the trust window
+	for get(reader, "s", small) != 1 {
+		if time.Since(start) > bound {
+			t.Fatalf("the reader still served the old value %v after the small invalidation returned "+
+				"(the large one's deletes are held)", bound)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	t.Logf("the reader saw the new value %v after the small invalidation returned", time.Since(start))
+	released = true
+	close(hook.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if v := get(writer, "b", big); v != 1 {
+		t.Fatalf("the writer read %d after its invalidation returned", v)
+	}
 }

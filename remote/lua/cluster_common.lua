@@ -66,3 +66,32 @@ local function claim_overdue(K, lease)
   end
   return out
 end
+
+-- named_in_flight returns 1 when an invalidation in flight (registered, not
+-- yet published) numbered after mark names one of the dependencies
+-- args[first..], else 0. A Set marked mark asks it when it takes its own
+-- number: such an invalidation came after the mark, but its tombstone may
+-- land after the Set's own (newer) one and be hidden by it, so the Set
+-- could not see it later. One that is already published wrote its
+-- tombstone before, which the Set's own B checks (cluster_tomb.lua).
+local function named_in_flight(K, mark, args, first)
+  local want = {}
+  for i = first, #args do
+    want[args[i]] = true
+  end
+  for _, s in ipairs(redis.call('ZRANGE', K[4], 0, -1)) do
+    local body = tonumber(s) > mark and redis.call('HGET', K[5], s)
+    if body then
+      -- "origin\ndep1\ndep2...": the dependencies follow the first newline.
+      local i = string.find(body, '\n', 1, true)
+      while i do
+        local j = string.find(body, '\n', i + 1, true)
+        if want[string.sub(body, i + 1, (j or 0) - 1)] then
+          return 1
+        end
+        i = j
+      end
+    end
+  end
+  return 0
+end

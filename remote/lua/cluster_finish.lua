@@ -30,9 +30,11 @@ while p <= top do
   if body then
     local nl = string.find(body, '\n', 1, true)
     if nl then
-      redis.call('SPUBLISH', ARGV[4], sign(ARGV[5], 'M1\n' .. ARGV[2] .. '\n' .. s .. '\n' .. body))
-      redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[3], s .. '-1', 'e', ARGV[2],
-        'o', string.sub(body, 1, nl - 1), 'd', string.sub(body, nl + 1))
+      local origin, joined = string.sub(body, 1, nl - 1), string.sub(body, nl + 1)
+      -- Published and logged in this one script: a message that leaves its
+      -- dependencies to the log (bus_message) finds them there.
+      redis.call('SPUBLISH', ARGV[4], sign(ARGV[5], bus_message(ARGV[2], s, origin, joined)))
+      redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[3], s .. '-1', 'e', ARGV[2], 'o', origin, 'd', joined)
     end
     redis.call('HDEL', KEYS[5], s)
   end

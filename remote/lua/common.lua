@@ -19,35 +19,71 @@ local function drop_entry(pe, pd, m, v, skip)
   end
 end
 
--- invalidate_dep drops every entry that depends on dep and deletes dep's
--- set. A member whose current entry no longer depends on dep (it was put
--- again with other dependencies) keeps its entry. A member named keep is
--- left alone (Set rewrites it itself). An entry that cannot be read is
--- dropped: a reader would delete it anyway.
-local function invalidate_dep(pe, pd, dep, keep)
-  local set = pd .. dep
-  local members = redis.call('ZRANGE', set, 0, -1)
-  for _, m in ipairs(members) do
-    if m ~= keep then
-      local v = redis.call('GET', pe .. m)
+-- entry_cost is what deleting an entry with dependencies ds costs a
+-- budget beyond its own member: one per four further dependencies (each
+-- costs a ZREM, a fraction of the member's GET, parse and DEL).
+local function entry_cost(ds)
+  return math.floor((#ds - 1) / 4)
+end
+
+-- drop_members pops the members of set in score order and drops each entry
+-- that depends on dep, until set is empty or budget is spent; it returns
+-- the budget left (0 or less when spent). A member costs 1, a dropped
+-- entry entry_cost more. A member named keep keeps its entry (Set rewrites
+-- it itself), and so does one in the set fresh when fresh is given (an
+-- entry written after the invalidation, see drain.lua). An entry that
+-- cannot be read is dropped: a reader would delete it anyway.
+--
+-- The budget is checked before each member, not each batch popped, so a
+-- call does at most one entry's work past it however many dependencies
+-- its entries have: the members popped but not reached go back into set
+-- with their scores (and set keeps its expiry), so that set holds exactly
+-- what is left to do.
+local function drop_members(pe, pd, set, dep, fresh, keep, budget)
+  local expires = redis.call('PEXPIRETIME', set)
+  while budget > 0 do
+    local popped = redis.call('ZPOPMIN', set, math.min(budget, 256))
+    if #popped == 0 then
+      break
+    end
+    for j = 1, #popped, 2 do
+      if budget <= 0 then
+        local back = {}
+        for k = j, #popped, 2 do
+          back[#back + 1] = popped[k + 1]
+          back[#back + 1] = popped[k]
+        end
+        redis.call('ZADD', set, unpack(back))
+        if expires > 0 then
+          redis.call('PEXPIREAT', set, expires)
+        end
+        return budget
+      end
+      local m = popped[j]
+      budget = budget - 1
+      local v = m ~= keep and redis.call('GET', pe .. m)
       if v then
         local ds = env_deps(v)
-        if ds == nil or contains(ds, dep) then
+        if (ds == nil or contains(ds, dep)) and not (fresh and redis.call('ZSCORE', fresh, m)) then
           drop_entry(pe, pd, m, v, dep)
+          if ds then
+            budget = budget - entry_cost(ds)
+          end
         end
       end
     end
   end
-  -- UNLINK: a large set is freed off the main thread.
-  redis.call('UNLINK', set)
+  return budget
 end
 
 -- Invalidations in phases. One script call must not block Redis for long,
--- and deleting an entry costs a few microseconds, so a dependency set larger
--- than the budget of the call is not emptied at once: the call that takes
--- the sequence number renames it to a pending set (O(1); later puts index
--- their entries in a fresh set under the old name) and registers it, and
--- later calls (drain.lua) delete its members in batches.
+-- and deleting an entry costs a few microseconds (and a ZREM per further
+-- dependency), so a dependency set whose entries cost more than the budget
+-- of the call (see drop_members) is not emptied at once: the call that
+-- takes the sequence number renames it, or what it has not emptied of it,
+-- to a pending set (O(1); later puts index their entries in a fresh set
+-- under the old name) and registers it, and later calls (drain.lua) delete
+-- its members, a budget each.
 --
 -- Between the two, an entry of a pending set is still in Redis but no longer
 -- a member of its dependency's set, so the read script drops it and answers
@@ -64,10 +100,11 @@ end
 
 -- invalidate_deps invalidates the dependencies args[first], args[first +
 -- step], ... up to args[last] (step 2 skips invalidate.lua's 'named'
--- arguments) at seq: it writes each tombstone, empties the sets whose
--- members fit in budget (counted in set members, in argument order), and
--- renames the others away to pending sets. It returns the registry members
--- of the pending sets.
+-- arguments) at seq: it writes each tombstone, empties the sets while the
+-- budget lasts (counted as drop_members counts, in argument order), and
+-- renames the others, and what is left of the set that spent the budget,
+-- away to pending sets. It returns the registry members of the pending
+-- sets.
 local function invalidate_deps(pe, pd, pi, pp, kpend, args, first, last, step,
                                 seq, epoch, horizon, budget, lease, keep)
   local pending = {}
@@ -77,12 +114,14 @@ local function invalidate_deps(pe, pd, pi, pp, kpend, args, first, last, step,
     redis.call('SET', pi .. dep, seq, 'EX', horizon)
     local set = pd .. dep
     local n = redis.call('ZCARD', set)
-    if n <= budget then
-      budget = budget - n
-      if n > 0 then
-        invalidate_dep(pe, pd, dep, keep)
-      end
-    else
+    if n > 0 and n <= budget then
+      -- The members fit, but their entries' dependencies may not: what
+      -- drop_members leaves in the set when the budget runs out is set
+      -- aside below.
+      budget = drop_members(pe, pd, set, dep, nil, keep, budget)
+      n = redis.call('ZCARD', set)
+    end
+    if n > 0 then
       local member = fmt_int(seq) .. ':' .. epoch .. ':' .. dep
       redis.call('RENAME', set, pp .. member)
       if redis.call('PTTL', pp .. member) < 0 then
@@ -171,12 +210,14 @@ local function write_entry(pe, pd, key, env, ttl, ds, first)
 end
 
 -- announce publishes the invalidation seq of ds[first..] (signed when pads
--- is not empty, see sign.lua) and appends it to the log. The message goes
--- first: should XADD fail, subscribers still hear it, and a replay that
--- needs it finds the log incomplete and flushes.
+-- is not empty, see sign.lua; with its dependencies in the log when they
+-- are too many, see bus_message) and appends it to the log. The message
+-- goes first: should XADD fail, subscribers still hear it, and a replay
+-- (or the read of a message's dependencies) that needs it finds the log
+-- incomplete and flushes.
 local function announce(channel, klog, loglen, epoch, seq, origin, ds, first, pads)
   local joined = table.concat(ds, '\n', first)
   local s = fmt_int(seq)
-  redis.call('PUBLISH', channel, sign(pads, 'M1\n' .. epoch .. '\n' .. s .. '\n' .. origin .. '\n' .. joined))
+  redis.call('PUBLISH', channel, sign(pads, bus_message(epoch, s, origin, joined)))
   redis.call('XADD', klog, 'MAXLEN', '~', loglen, s .. '-1', 'e', epoch, 'o', origin, 'd', joined)
 end

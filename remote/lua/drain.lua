@@ -10,8 +10,8 @@
 -- in the dependency's current set: an entry that is there was written after
 -- the invalidation (the fresh set started empty then) and is current. An
 -- entry that cannot be read is deleted unless it is there. The budget
--- counts one per member plus one per four further dependencies of a
--- deleted entry (each costs a ZREM).
+-- counts as drop_members (common.lua) counts: one per member plus one per
+-- four further dependencies of a deleted entry (each costs a ZREM).
 local pe, pd, pp, member = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local budget, lease = tonumber(ARGV[5]), tonumber(ARGV[6])
 local set = pp .. member
@@ -23,27 +23,7 @@ if not c2 then
   return 0
 end
 local dep = string.sub(member, c2 + 1)
-local fresh = pd .. dep
-while budget > 0 do
-  local popped = redis.call('ZPOPMIN', set, math.min(budget, 256))
-  if #popped == 0 then
-    break
-  end
-  for j = 1, #popped, 2 do
-    local m = popped[j]
-    budget = budget - 1
-    local v = redis.call('GET', pe .. m)
-    if v then
-      local ds = env_deps(v)
-      if (ds == nil or contains(ds, dep)) and not redis.call('ZSCORE', fresh, m) then
-        drop_entry(pe, pd, m, v, dep)
-        if ds then
-          budget = budget - math.floor((#ds - 1) / 4)
-        end
-      end
-    end
-  end
-end
+drop_members(pe, pd, set, dep, pd .. dep, nil, budget)
 local left = redis.call('ZCARD', set)
 if left == 0 then
   redis.call('ZREM', KEYS[1], member)
