@@ -161,7 +161,9 @@ func (s *Server) argv() []string {
 		"--logfile", "",
 	)
 	if !s.sentinel {
-		argv = append(argv, "--save", "", "--appendonly", "no")
+		// No diskless-sync delay: a full resync starts at once, not 5 s
+		// later in wait for more replicas.
+		argv = append(argv, "--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0")
 	}
 	return append(argv, s.args...)
 }

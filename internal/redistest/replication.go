@@ -55,6 +55,27 @@ func (s *Server) WaitReplicaOf(tb testing.TB, m *Server) {
 	}
 }
 
+// poll calls check every pollEvery until it returns nil, or until ctx ends:
+// then it returns ctx's error with the last failure check reported before
+// (a failure caused by ctx ending says less).
+func poll(ctx context.Context, check func() error) error {
+	var last error
+	for {
+		err := check()
+		if err == nil {
+			return nil
+		}
+		if last == nil || ctx.Err() == nil {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %v)", ctx.Err(), last)
+		case <-time.After(pollEvery):
+		}
+	}
+}
+
 // waitReplicaOf polls until the server replicates from addr (host:port as
 // the server dials it) with its link up.
 func (s *Server) waitReplicaOf(ctx context.Context, addr string) error {
@@ -62,42 +83,31 @@ func (s *Server) waitReplicaOf(ctx context.Context, addr string) error {
 	if err != nil {
 		return err
 	}
-	var last map[string]string
-	for {
+	return poll(ctx, func() error {
 		r, err := s.replication(ctx)
-		if err == nil {
-			last = r
-			if r["role"] == "slave" && r["master_host"] == host && r["master_port"] == port &&
-				r["master_link_status"] == "up" && r["master_sync_in_progress"] == "0" {
-				return nil
-			}
+		if err != nil {
+			return err
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last INFO replication: role=%s master=%s:%s link=%s, err=%v)", ctx.Err(),
-				last["role"], last["master_host"], last["master_port"], last["master_link_status"], err)
-		case <-time.After(pollEvery):
+		if r["role"] == "slave" && r["master_host"] == host && r["master_port"] == port &&
+			r["master_link_status"] == "up" && r["master_sync_in_progress"] == "0" {
+			return nil
 		}
-	}
+		return fmt.Errorf("role %s, master %s:%s, link %s", r["role"], r["master_host"], r["master_port"], r["master_link_status"])
+	})
 }
 
 // waitMasterRole polls until the server answers INFO with role:master.
 func (s *Server) waitMasterRole(ctx context.Context) error {
-	var last string
-	for {
+	return poll(ctx, func() error {
 		r, err := s.replication(ctx)
-		if err == nil {
-			last = r["role"]
-			if last == "master" {
-				return nil
-			}
+		if err != nil {
+			return err
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s not master: %w (last role %q, err=%v)", s.Addr(), ctx.Err(), last, err)
-		case <-time.After(pollEvery):
+		if r["role"] != "master" {
+			return fmt.Errorf("%s has role %s", s.Addr(), r["role"])
 		}
-	}
+		return nil
+	})
 }
 
 // portOf is the port of a "host:port" address, or 0.
