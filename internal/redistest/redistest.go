@@ -251,8 +251,11 @@ func (s *Server) Running() bool {
 // Restart starts the server again on the same port and in the same
 // directory, with the same arguments, so it loads what it persisted there
 // (its dump.rdb, or its AOF if it runs with "--appendonly" "yes"); a server
-// started with the default arguments persisted nothing and comes back empty.
-// A running or paused server is killed first, as a crash would.
+// started with the default arguments persisted nothing and comes back empty,
+// unless it was a replica: a replica keeps the RDB of its last full sync as
+// dump.rdb (Redis deletes it only with rdb-del-sync-files yes), and loads
+// that, as a real one would. A running or paused server is killed first, as
+// a crash would.
 func (s *Server) Restart(tb testing.TB) {
 	tb.Helper()
 	s.Kill()
