@@ -1,9 +1,14 @@
-// Package redistest starts and stops private redis-server processes for tests.
+// Package redistest starts and stops private redis-server processes for tests:
+// a standalone [Server], a [Cluster] (with or without replicas), and a
+// master with replicas watched by Sentinel ([SentinelGroup]).
 //
-// Every server listens on a free loopback port, keeps nothing on disk, and is
-// stopped in the test's Cleanup. Tests can kill it (as a crash would) and
-// restart it empty on the same port. It never talks to a Redis the test did
-// not start, so tests pass on a machine without a running Redis service.
+// Every server listens on a free loopback port, in its own directory, and is
+// stopped in the test's Cleanup. By default it keeps nothing on disk; a test
+// that passes persistence arguments ("--save", "--appendonly") gets them.
+// Tests can kill a server (as a crash would), pause it (SIGSTOP), and
+// restart it on the same port and directory, where it loads what it
+// persisted. The package never talks to a Redis the test did not start, so
+// tests pass on a machine without a running Redis service.
 package redistest
 
 import (
@@ -35,20 +40,29 @@ func Binary() (string, error) {
 
 // Server is one private redis-server process.
 type Server struct {
-	bin  string
-	args []string
-	port int
-	dir  string
+	bin      string
+	args     []string
+	port     int
+	dir      string
+	conf     string                               // config file given first, or ""
+	sentinel bool                                 // run as a Sentinel
+	ready    func(context.Context, *Server) error // run after each start, or nil
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
+	mu     sync.Mutex // guards the fields below
+	cmd    *exec.Cmd
+	done   chan struct{}
+	paused bool
 }
 
-// Start starts a redis-server on a free 127.0.0.1 port with the extra
-// command-line args (for example "--requirepass", "secret"), waits until it
-// answers PING, and stops it when the test ends. It fails the test if
-// redis-server is missing or does not come up.
+// Start starts a redis-server on a free 127.0.0.1 port, in a temporary
+// directory of the test, with the extra command-line args (for example
+// "--requirepass", "secret"), waits until it answers PING, and stops it when
+// the test ends. It fails the test if redis-server is missing or does not
+// come up.
+//
+// The server persists nothing ("--save" "" and "--appendonly" "no") unless
+// args say otherwise: they come last, so "--save", "3600 1" or
+// "--appendonly", "yes", "--appendfsync", "everysec" take effect.
 func Start(tb testing.TB, args ...string) *Server {
 	tb.Helper()
 	s, err := Launch(tb.TempDir(), args...)
@@ -62,11 +76,16 @@ func Start(tb testing.TB, args ...string) *Server {
 // Launch starts a redis-server outside a test (for the demo), working in
 // dir. The caller stops it with Stop.
 func Launch(dir string, args ...string) (*Server, error) {
+	return launch(&Server{args: args, dir: dir})
+}
+
+// launch starts s, prepared but for bin and port, on a free port.
+func launch(s *Server) (*Server, error) {
 	bin, err := Binary()
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{bin: bin, args: args, dir: dir}
+	s.bin = bin
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
 		port, err := freePort()
@@ -119,18 +138,38 @@ func (s *Server) password() string {
 	return ""
 }
 
-func (s *Server) start() error {
-	argv := append([]string{
+// Dir is the server's working directory, where it keeps its dump.rdb, its
+// AOF directory and, in a cluster, its nodes.conf.
+func (s *Server) Dir() string { return s.dir }
+
+// argv is the command line: the config file if any, then ours, then the
+// caller's args, which therefore override ours.
+func (s *Server) argv() []string {
+	var argv []string
+	if s.conf != "" {
+		argv = append(argv, s.conf)
+	}
+	if s.sentinel {
+		argv = append(argv, "--sentinel")
+	}
+	argv = append(argv,
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
-		"--save", "",
-		"--appendonly", "no",
 		"--dir", s.dir,
 		"--daemonize", "no",
 		"--loglevel", "warning",
 		"--logfile", "",
-	}, s.args...)
-	cmd := exec.Command(s.bin, argv...)
+	)
+	if !s.sentinel {
+		// No diskless-sync delay: a full resync starts at once, not 5 s
+		// later in wait for more replicas.
+		argv = append(argv, "--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0")
+	}
+	return append(argv, s.args...)
+}
+
+func (s *Server) start() error {
+	cmd := exec.Command(s.bin, s.argv()...)
 	if err := cmd.Start(); err != nil {
 		return err
 	}
@@ -151,12 +190,27 @@ func (s *Server) start() error {
 		default:
 		}
 		if s.ping() == nil {
-			return nil
+			return s.afterStart()
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	s.Kill()
 	return errors.New("redis-server did not answer PING within 10s")
+}
+
+// afterStart runs s.ready, if any, on a server that answers PING; if it
+// fails, the server is killed.
+func (s *Server) afterStart() error {
+	if s.ready == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.ready(ctx, s); err != nil {
+		s.Kill()
+		return err
+	}
+	return nil
 }
 
 func (s *Server) ping() error {
@@ -168,11 +222,12 @@ func (s *Server) ping() error {
 }
 
 // Kill stops the server with SIGKILL, as a crash would, and waits until the
-// process has exited. Killing a stopped server does nothing.
+// process has exited. It kills a paused server too. Killing a stopped server
+// does nothing.
 func (s *Server) Kill() {
 	s.mu.Lock()
 	cmd, done := s.cmd, s.done
-	s.cmd = nil
+	s.cmd, s.paused = nil, false
 	s.mu.Unlock()
 	if cmd == nil {
 		return
@@ -181,12 +236,26 @@ func (s *Server) Kill() {
 	<-done
 }
 
-// Stop is Kill: the server keeps nothing, so there is nothing to shut down
-// gracefully.
+// Stop is Kill, so it never hangs on a paused server. Nothing is saved on
+// the way out: a server that persists has on disk what it wrote before.
 func (s *Server) Stop() { s.Kill() }
 
-// Restart starts the server again on the same port, empty (it persists
-// nothing). A running server is killed first.
+// Running reports whether the server's process is alive and not paused:
+// started, not killed since, and not stopped by [Server.Pause].
+func (s *Server) Running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmd != nil && !s.paused
+}
+
+// Restart starts the server again on the same port and in the same
+// directory, with the same arguments, so it loads what it persisted there
+// (its dump.rdb, or its AOF if it runs with "--appendonly" "yes"); a server
+// started with the default arguments persisted nothing and comes back empty,
+// unless it was a replica: a replica keeps the RDB of its last full sync as
+// dump.rdb (Redis deletes it only with rdb-del-sync-files yes), and loads
+// that, as a real one would. A running or paused server is killed first, as
+// a crash would.
 func (s *Server) Restart(tb testing.TB) {
 	tb.Helper()
 	s.Kill()
