@@ -97,6 +97,11 @@ type clusterStore struct {
 	crashAt func(step string) bool
 
 	lostIndex *atomic.Uint64
+
+	// reg is the registry of master processes of an epoch, as last read
+	// (see cluster_runs.go). A pointer: copies of a clusterStore (tests
+	// make them) share it.
+	reg *atomic.Pointer[runRegistry]
 }
 
 // errCrashed is the error of an operation stopped by crashAt.
@@ -120,6 +125,7 @@ func newClusterStore(cfg Config, lost *atomic.Uint64) *clusterStore {
 		batch:     cfg.InvalidateBatch,
 		lease:     ttlMillis(cfg.SweepAfter),
 		lostIndex: lost,
+		reg:       new(atomic.Pointer[runRegistry]),
 		pads:      signingPads(cfg.Signer),
 	}
 }
@@ -127,15 +133,21 @@ func newClusterStore(cfg Config, lost *atomic.Uint64) *clusterStore {
 func (c *clusterStore) crashed(step string) bool { return c.crashAt != nil && c.crashAt(step) }
 
 // state is State: the published watermark and the epoch (one script in the
-// control slot), after finishing any overdue invalidation it claimed.
-func (c *clusterStore) state(ctx context.Context) (State, error) {
-	res, err := c.sc.state.Run(ctx, c.rdb, c.k.control(), newEpoch(), c.lease).Slice()
-	if err != nil {
-		return State{}, fmt.Errorf("remote: state: %w", err)
-	}
-	st, err := parseState(res, 0)
+// control slot, which starts a new epoch when the control slot's history
+// is not the one seen), after checking every master's process against the
+// epoch's registry (see cluster_runs.go) and finishing any overdue
+// invalidation it claimed.
+func (c *clusterStore) state(ctx context.Context, seen State) (State, error) {
+	st, res, err := c.stateCall(ctx, seen)
 	if err != nil {
 		return State{}, err
+	}
+	if ok, err := c.checkMasters(ctx, st.Epoch); err != nil {
+		return State{}, fmt.Errorf("remote: state: %w", err)
+	} else if !ok {
+		if st, res, err = c.stateCall(ctx, State{}); err != nil {
+			return State{}, err
+		}
 	}
 	if len(res) > 2 {
 		c.sweep(ctx, st.Epoch, res[2:])
@@ -144,6 +156,17 @@ func (c *clusterStore) state(ctx context.Context) (State, error) {
 		}
 	}
 	return st, nil
+}
+
+// stateCall runs the state script.
+func (c *clusterStore) stateCall(ctx context.Context, seen State) (State, []any, error) {
+	res, err := c.sc.state.Run(ctx, c.rdb, c.k.control(), newEpoch(), c.lease,
+		seen.Epoch, strconv.FormatUint(seen.Seq, 10)).Slice()
+	if err != nil {
+		return State{}, nil, fmt.Errorf("remote: state: %w", err)
+	}
+	st, err := parseState(res, 0)
+	return st, res, err
 }
 
 // read is Read. Round trips: 1 on a miss, 2 on a hit, 3 when the hit turns
@@ -166,18 +189,22 @@ func (c *clusterStore) state(ctx context.Context) (State, error) {
 // tombstones before it was published, so before step 2 read them; one that
 // concerned the entry and came after the entry's mark fails the check. So
 // the entry reflects every invalidation up to the watermark.
-func (c *clusterStore) read(ctx context.Context, key string) (st State, e Envelope, found bool, err error) {
+func (c *clusterStore) read(ctx context.Context, key string, seen State) (st State, e Envelope, found bool, err error) {
 	ekey := c.k.entry(key)
 	var stc *redis.SliceCmd
-	var get *redis.StringCmd
-	var pttl *redis.DurationCmd
-	_ = exec(ctx, c.rdb, nil, func(p redis.Pipeliner) {
+	rd := &call{sc: c.sc.read, keys: []string{ekey}}
+	err = exec(ctx, c.rdb, []*call{rd}, func(p redis.Pipeliner) {
 		stc = p.MGet(ctx, c.k.pub, c.k.epoch)
-		get = p.Get(ctx, ekey)
-		pttl = p.PTTL(ctx, ekey)
 	})
-	if err = firstErr(stc, get, pttl); err != nil {
+	if err == nil {
+		err = firstErr(stc)
+	}
+	if err != nil {
 		return State{}, Envelope{}, false, fmt.Errorf("remote: read %q: %w", key, err)
+	}
+	got, err := rd.cmd.Slice()
+	if err != nil || len(got) != 3 {
+		return State{}, Envelope{}, false, fmt.Errorf("%w: read answered %v, %v", ErrState, got, err)
 	}
 	vals := stc.Val()
 	if len(vals) != 2 {
@@ -189,8 +216,23 @@ func (c *clusterStore) read(ctx context.Context, key string) (st State, e Envelo
 		}
 	}
 	st.Epoch, _ = vals[1].(string)
-	raw, err := str(get)
-	if err != nil || raw == "" {
+	if st.Epoch != "" && st.Epoch == seen.Epoch && st.Seq < seen.Seq {
+		// The watermark went back: the control slot lost history. The
+		// state script starts a new epoch.
+		st, err = c.state(ctx, seen)
+		return st, Envelope{}, false, err
+	}
+	raw, _ := got[0].(string)
+	if raw == "" {
+		return st, Envelope{}, false, nil
+	}
+	run, _ := got[2].(string)
+	if ok, err := c.vouch(ctx, st.Epoch, run); err != nil || !ok {
+		// The entry's master is not a process of this epoch: it may have
+		// lost deletes. A new epoch has begun; nothing read here is a mark.
+		if err == nil {
+			st, err = c.current(ctx)
+		}
 		return st, Envelope{}, false, err
 	}
 	mark, env, err := splitEntry(raw)
@@ -220,8 +262,8 @@ func (c *clusterStore) read(ctx context.Context, key string) (st State, e Envelo
 		}
 		return st, Envelope{}, false, c.deleteIf(ctx, ekey, raw)
 	}
-	if d := pttl.Val(); d > 0 {
-		e.TTL = d
+	if ms, _ := got[1].(int64); ms > 0 {
+		e.TTL = time.Duration(ms) * time.Millisecond
 	}
 	return st, e, true, nil
 }

@@ -30,11 +30,16 @@ var (
 	luaClusterIndex string
 	//go:embed lua/delete_if.lua
 	luaClusterDeleteIf string
+	//go:embed lua/cluster_runs.lua
+	luaClusterRuns string
+	//go:embed lua/cluster_read.lua
+	luaClusterRead string
 )
 
 // clusterScripts are the scripts of the cluster protocol.
 type clusterScripts struct {
 	begin, tomb, drop, finish, state, index, deleteIf *redis.Script
+	runs, read                                        *redis.Script
 }
 
 func newClusterScripts() clusterScripts {
@@ -49,6 +54,8 @@ func newClusterScripts() clusterScripts {
 		state:    with(luaClusterState),
 		index:    with(luaClusterIndex),
 		deleteIf: redis.NewScript(luaClusterDeleteIf),
+		runs:     with(luaClusterRuns),
+		read:     redis.NewScript(luaUtil + "\n" + luaClusterRead),
 	}
 }
 

@@ -7,7 +7,7 @@ import "github.com/matroska-go/matroska/deps"
 // only:
 //
 //   - the control keys share the hash tag {N}: {N}:seq, {N}:epoch, {N}:pub,
-//     {N}:flight, {N}:msgs, {N}:log, and the shard channel {N}:inv;
+//     {N}:flight, {N}:msgs, {N}:log, {N}:runs, and the shard channel {N}:inv;
 //   - a dependency's set and tombstone share the tag of the dependency:
 //     N:d:{<dep>} and N:i:{<dep>}, and so do the sets an invalidation sets
 //     aside, N:p:{<dep>}:<seq>. Canonical dependency strings never contain a
@@ -26,6 +26,7 @@ type clusterKeys struct {
 	flight  string // {N}:flight, ZSET of invalidations in flight, scored by their deadline
 	msgs    string // {N}:msgs, HASH of seq -> "origin\ndeps" of unpublished invalidations
 	log     string // {N}:log, the stream of published invalidations
+	runs    string // {N}:runs, SET of the master processes of the epoch (cluster.go, "Lost history")
 	channel string // {N}:inv, the shard channel
 
 	entryPrefix string // N:e:
@@ -43,6 +44,7 @@ func newClusterKeys(ns string) clusterKeys {
 		flight:      tag + ":flight",
 		msgs:        tag + ":msgs",
 		log:         tag + ":log",
+		runs:        tag + ":runs",
 		channel:     tag + ":inv",
 		entryPrefix: ns + ":e:",
 		depPrefix:   ns + ":d:{",
@@ -54,7 +56,7 @@ func newClusterKeys(ns string) clusterKeys {
 // control are the keys of the control slot, in the order the control
 // scripts take them.
 func (k *clusterKeys) control() []string {
-	return []string{k.seq, k.epoch, k.pub, k.flight, k.msgs, k.log}
+	return []string{k.seq, k.epoch, k.pub, k.flight, k.msgs, k.log, k.runs}
 }
 
 func (k *clusterKeys) entry(key string) string { return k.entryPrefix + key }

@@ -69,7 +69,7 @@ func newClusterEnv(t testing.TB, cl *redistest.Cluster, ns string, mutate func(*
 
 func (e *cenv) state(t testing.TB) State {
 	t.Helper()
-	st, err := e.s.state(e.ctx)
+	st, err := e.s.state(e.ctx, State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func (e *cenv) invalidate(t testing.TB, ds ...deps.Dep) State {
 
 func (e *cenv) hit(t testing.TB, key string) bool {
 	t.Helper()
-	_, _, found, err := e.s.read(e.ctx, key)
+	_, _, found, err := e.s.read(e.ctx, key, State{})
 	if err != nil {
 		t.Fatalf("read %q: %v", key, err)
 	}
@@ -146,7 +146,7 @@ func testClusterPutReadInvalidate(t *testing.T, e *cenv) {
 	if r := e.put(t, "other", st, b); r != Stored {
 		t.Fatalf("put = %v", r)
 	}
-	got, env, found, err := e.s.read(e.ctx, "page")
+	got, env, found, err := e.s.read(e.ctx, "page", State{})
 	if err != nil || !found || string(env.Payload) != "v:page" || len(env.Deps) != 2 || env.TTL <= 0 || got != st {
 		t.Fatalf("read = %+v %+v %v %v", got, env, found, err)
 	}
@@ -184,7 +184,7 @@ func testClusterPutReadInvalidate(t *testing.T, e *cenv) {
 	if e.stored(t, "outer") {
 		t.Fatal("set left the entry that contains the key")
 	}
-	if _, env, found, _ := e.s.read(e.ctx, "inner"); !found || string(env.Payload) != "new" {
+	if _, env, found, _ := e.s.read(e.ctx, "inner", State{}); !found || string(env.Payload) != "new" {
 		t.Fatalf("set value not read back: %v %q", found, env.Payload)
 	}
 	// A Set marked before an invalidation of its dependency is refused and
@@ -631,7 +631,7 @@ func testClusterSeedDefect1(t *testing.T, e *cenv) {
 			defer wg.Done()
 			r := rand.New(rand.NewPCG(uint64(w), 7))
 			for time.Now().Before(deadline) {
-				mark, err := e.s.state(e.ctx)
+				mark, err := e.s.state(e.ctx, State{})
 				if err != nil {
 					t.Error(err)
 					return

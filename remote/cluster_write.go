@@ -34,7 +34,14 @@ func (c *clusterStore) index(ctx context.Context, key string, ds []deps.Dep, ttl
 	if err != nil {
 		return 0, fmt.Errorf("remote: put %q: %w", key, ctxErr(ctx, err))
 	}
-	return indexResult(calls, epoch, check)
+	r, err := indexResult(calls, epoch, check)
+	if err != nil || r != Stored {
+		return r, err
+	}
+	if ok, err := c.vouchIndex(ctx, calls, check.Epoch); err != nil || !ok {
+		return RefusedEpoch, err
+	}
+	return Stored, nil
 }
 
 func (c *clusterStore) indexCalls(key string, ds []deps.Dep, ttl time.Duration, check, keyCheck State) []*call {
@@ -60,16 +67,35 @@ func indexResult(calls []*call, epoch *redis.StringCmd, check State) (PutResult,
 	if cur != check.Epoch {
 		return RefusedEpoch, nil
 	}
+	r := Stored
 	for _, cl := range calls {
-		v, err := cl.cmd.Int64()
+		v, err := cl.cmd.Slice()
 		if err != nil {
 			return 0, err
 		}
-		if v != 0 {
-			return RefusedStale, nil
+		verdict, _ := v[0].(int64)
+		if len(v) != 2 || verdict < 0 || verdict > 1 {
+			return 0, fmt.Errorf("%w: index answered %v", ErrState, v)
+		}
+		if verdict == 1 {
+			r = RefusedStale
 		}
 	}
-	return Stored, nil
+	return r, nil
+}
+
+// vouchIndex checks the masters that answered the P1 calls (see
+// cluster_runs.go): a dependency's master that is not a process of the
+// mark's epoch may have lost the tombstone that would refuse the put.
+func (c *clusterStore) vouchIndex(ctx context.Context, calls []*call, epoch string) (bool, error) {
+	for _, cl := range calls {
+		v, _ := cl.cmd.Slice()
+		run, _ := v[1].(string)
+		if ok, err := c.vouch(ctx, epoch, run); err != nil || !ok {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // write is P2 and P3: write the entry with mark in its header, then read the
@@ -237,6 +263,15 @@ func (c *clusterStore) set(ctx context.Context, key string, e Envelope, ttl time
 		}
 		if r == Stored && (named || t.stale()) {
 			r = RefusedStale
+		}
+		if r == Stored && mark != nil {
+			ok, err := c.vouchIndex(ctx, icalls, check.Epoch)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				r = RefusedEpoch
+			}
 		}
 		if r == Stored {
 			// P2 replaces the old entry of key (its own recheck deletes

@@ -231,7 +231,7 @@ func (s *Store) State(ctx context.Context) (State, error) {
 // are refused (G11). One script call.
 func (s *Store) StateAfter(ctx context.Context, seen State) (State, error) {
 	if s.cl != nil {
-		return s.cl.state(ctx)
+		return s.cl.state(ctx, seen)
 	}
 	res, err := s.scripts.state.Run(ctx, s.rdb, []string{s.keys.seq, s.keys.epoch, s.keys.log, s.keys.hist},
 		newEpoch(), seen.Epoch, strconv.FormatUint(seen.Seq, 10)).Slice()
@@ -262,7 +262,7 @@ func (s *Store) Read(ctx context.Context, key string) (st State, e Envelope, fou
 // entry's remaining TTL.
 func (s *Store) ReadAfter(ctx context.Context, key string, seen State) (st State, e Envelope, found bool, err error) {
 	if s.cl != nil {
-		return s.cl.read(ctx, key)
+		return s.cl.read(ctx, key, seen)
 	}
 	ekey := s.keys.entry(key)
 	res, err := s.scripts.read.Run(ctx, s.rdb, []string{s.keys.seq, s.keys.epoch, ekey, s.keys.log, s.keys.hist},

@@ -427,3 +427,62 @@ func TestResetTakesNoMarkAcrossEpochs(t *testing.T) {
 		t.Fatalf("an entry built from an L1 value of the old epoch was stored in the new one: %q", v)
 	}
 }
+
+// TestG11_ClusterFailoverToLaggingReplica: on Redis Cluster, the master of
+// an entry's slot (which also holds the tombstone of its dependency) fails
+// over to a replica that missed the invalidation: the entry is back, its
+// tombstone is not. No node may serve it.
+func TestG11_ClusterFailoverToLaggingReplica(t *testing.T) {
+	rc := redistest.StartClusterReplicas(t, 3, 1)
+	a := newNode(t, rc.Client(t))
+	b := newNode(t, rc.Client(t))
+	rows := newDB()
+	dep := deps.Id("article", 1)
+	// The key's hash tag puts the entry in the slot of the dependency's
+	// tombstone and set: the failover loses all three together.
+	key := "{" + dep.String() + "}k"
+	rows.bump("1")
+	for _, n := range []*tiered.Cache{a, b} {
+		if v, err := matroska.GetOrLoad(bg(), n, key, versioned(rows, "1", dep)); err != nil || v != 1 {
+			t.Fatalf("first load = %d, %v", v, err)
+		}
+	}
+	m := rc.MasterFor(t, "t:e:"+key)
+	replica := rc.ReplicasOf(t, m)[0]
+	admin := rc.Client(t)
+	if n, err := m.Client(t).Do(bg(), "WAIT", 1, 5000).Int(); err != nil || n != 1 {
+		t.Fatalf("the replica did not acknowledge the entry: %d, %v", n, err)
+	}
+	resume := rc.Lag(t, replica)
+	rows.bump("1")
+	if err := a.Invalidate(bg(), dep); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := admin.Exists(bg(), "t:e:"+key).Result(); n != 0 {
+		t.Fatal("the invalidation did not delete the entry")
+	}
+	rc.Takeover(t, replica)
+	resume()
+	if n, _ := admin.Exists(bg(), "t:e:"+key).Result(); n != 1 {
+		t.Fatal("the failover did not bring the entry back: the test proves nothing")
+	}
+	c := newNode(t, rc.Client(t))
+	deadline := time.Now().Add(3 * time.Second)
+	for i := 0; time.Now().Before(deadline); i++ {
+		for _, n := range []*tiered.Cache{c, b, a} {
+			v, err := matroska.GetOrLoad(bg(), n, key, versioned(rows, "1", dep))
+			if err != nil && !errors.Is(err, matroska.ErrUnavailable) {
+				t.Fatalf("read %d: %v", i, err)
+			}
+			if err == nil && v != 2 {
+				t.Fatalf("read %d after the failover served version %d, want 2 (an invalidated entry came back)", i, v)
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, n := range []*tiered.Cache{a, b, c} {
+		if !n.Trusted() {
+			t.Fatal("a node does not trust L1 three seconds after the failover")
+		}
+	}
+}

@@ -1,6 +1,6 @@
 -- Cluster invalidation, step 1 of 4, in the control slot: take the next
 -- sequence number and register the invalidation in flight.
--- KEYS: seq, epoch, pub, flight, msgs, log.
+-- KEYS: seq, epoch, pub, flight, msgs, log, runs.
 -- ARGV: candidate epoch, lease ms, body ("origin\ndep1\ndep2..."), then,
 --       for a Set with a mark, the mark's seq and epoch and the
 --       dependencies to look for (see named_in_flight).
@@ -8,7 +8,7 @@
 -- in flight, numbered after the mark, names one of the dependencies
 -- looked for (0 otherwise, or without a mark); overdue as claim_overdue
 -- returns it.
-local epoch = ensure_state(KEYS, ARGV[1])
+local epoch = ensure_state(KEYS, ARGV[1], '', '0')
 local lease = tonumber(ARGV[2])
 local named = 0
 if #ARGV >= 6 and ARGV[5] == epoch then

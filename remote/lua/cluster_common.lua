@@ -36,20 +36,38 @@ local function tomb_newer(t, seq, epoch)
   return (tonumber(string.sub(t, 1, c - 1)) or math.huge) > tonumber(seq)
 end
 
--- ensure_state returns the current epoch of the control keys (seq, epoch,
--- pub, flight, msgs, log), starting a new one (the candidate) when any of
--- seq, epoch, pub is missing: a fresh namespace, or a control master that
--- restarted empty. The old epoch's registry and log go with it.
-local function ensure_state(K, candidate)
-  local epoch = redis.call('GET', K[2])
-  if epoch and epoch ~= '' and redis.call('EXISTS', K[1]) == 1 and redis.call('EXISTS', K[3]) == 1 then
-    return epoch
-  end
+-- new_epoch starts epoch candidate in the control slot: sequence and
+-- watermark from 0, no invalidation in flight, an empty log, no registered
+-- master process (the nodes register them, see cluster.go).
+local function new_epoch(K, candidate)
   redis.call('SET', K[2], candidate)
   redis.call('SET', K[1], 0)
   redis.call('SET', K[3], 0)
-  redis.call('DEL', K[4], K[5], K[6])
+  redis.call('DEL', K[4], K[5], K[6], K[7])
   return candidate
+end
+
+-- ensure_state returns the current epoch of the control keys (seq, epoch,
+-- pub, flight, msgs, log, runs), starting a new one (the candidate) when
+-- the history of the control slot cannot be trusted:
+--   * any of seq, epoch, pub is missing: a fresh namespace, or a control
+--     master that restarted empty;
+--   * the epoch has a registry of master processes (runs, see cluster.go)
+--     and this Redis process is not in it: the control master restarted
+--     (from a snapshot or an AOF that may lack acknowledged writes) or a
+--     replica took over;
+--   * the caller has seen the watermark at seen_seq in this epoch
+--     (seen_epoch) and it is now lower: the history went back in place.
+-- The old epoch's in-flight registry, messages, log and runs go with it.
+local function ensure_state(K, candidate, seen_epoch, seen_seq)
+  local epoch = redis.call('GET', K[2])
+  local pub = redis.call('GET', K[3])
+  if epoch and epoch ~= '' and pub and redis.call('EXISTS', K[1]) == 1 and
+      (redis.call('SCARD', K[7]) == 0 or redis.call('SISMEMBER', K[7], server_run()) == 1) and
+      (epoch ~= seen_epoch or (tonumber(pub) or 0) >= (tonumber(seen_seq) or 0)) then
+    return epoch
+  end
+  return new_epoch(K, candidate)
 end
 
 -- claim_overdue returns up to 4 invalidations in flight whose deadline has

@@ -1,7 +1,7 @@
 -- Cluster invalidation, step 4 of 4, in the control slot: mark invalidation
 -- seq done and publish, in sequence order, every done invalidation that
 -- follows the published watermark.
--- KEYS: seq, epoch, pub, flight, msgs, log.
+-- KEYS: seq, epoch, pub, flight, msgs, log, runs.
 -- ARGV: seq, epoch, log length, channel, signing pads ('' or 128 bytes,
 --       see sign.lua).
 -- Returns the published watermark, or -1 when the epoch changed (nothing

@@ -4,9 +4,11 @@
 -- KEYS: tombstone, set.
 -- ARGV: mark seq, mark epoch, key, score ttl ms, '1' to index or '0' to
 --       check only (the deps.Key of the entry itself).
--- Returns 0 (indexed, or checked), 1 (refused).
+-- Returns {verdict, run}: verdict 0 (indexed, or checked) or 1 (refused),
+-- and the run id of the Redis process that answers (see cluster.go, "Lost
+-- history").
 if tomb_newer(redis.call('GET', KEYS[1]), ARGV[1], ARGV[2]) then
-  return 1
+  return {1, server_run()}
 end
 if ARGV[5] == '1' then
   local now = now_ms()
@@ -19,4 +21,4 @@ if ARGV[5] == '1' then
     redis.call('PEXPIREAT', KEYS[2], fmt_int(exp))
   end
 end
-return 0
+return {0, server_run()}
