@@ -88,6 +88,17 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("results.md lacks %s", a.Name())
 		}
 	}
+	// The mixed targets are what the guarantees promise: no stale read on
+	// the writer's node (G3), none on another node beyond the trust window
+	// (G4); stale reads within it are a figure.
+	if m := byName[workload.MatroskaName]; m.Bound <= 0 || m.StaleWriter != 0 || m.StaleOver != 0 {
+		t.Errorf("mixed, %s: bound %v, stale reads on the writer's node %d, beyond the bound %d; sample %+v", m.Adapter, m.Bound, m.StaleWriter, m.StaleOver, m.StaleReads)
+	}
+	for _, want := range []string{"| mixed: no stale read on the writer's node (G3) | 0 | yes |", "| mixed: no stale read older than the trust window, 2.00 s (G4) | 0 (oldest ", "Figures, not targets:", "stale reads on other nodes within the trust window"} {
+		if !bytes.Contains(md, []byte(want)) {
+			t.Errorf("results.md lacks %q", want)
+		}
+	}
 	for _, p := range res.Propagation {
 		if p.Adapter == "rueidis (client-side cache)" && (!p.Measured || p.Rounds == 0) {
 			t.Errorf("rueidis propagation not measured: %+v", p)

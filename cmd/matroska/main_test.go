@@ -103,8 +103,8 @@ func TestBench(t *testing.T) {
 	if p := find(rows["## Invalidation propagation to 2 nodes"], "matroska"); p == nil || p[6] != "0" || p[3] == "0" {
 		t.Errorf("propagation row of matroska: %q", p)
 	}
-	if m := find(rows["## Mixed workload"], "matroska"); m == nil || m[1] == "0" || m[10] != "0" {
-		t.Errorf("mixed row of matroska: %q (want operations and no errors)", m)
+	if m := find(rows["## Mixed workload"], "matroska"); m == nil || m[1] == "0" || m[7] != "0" || !strings.HasPrefix(m[8], "0 (bound ") || m[12] != "0" {
+		t.Errorf("mixed row of matroska: %q (want operations, no stale read on the writer's node or beyond the bound, no errors)", m)
 	}
 	if m := find(rows["## Memory per cached entry"], "matroska"); m == nil || m[3] == "n/a" || m[4] == "n/a" {
 		t.Errorf("memory row of matroska: %q", m)

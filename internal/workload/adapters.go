@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/matroska-go/matroska"
+	"github.com/matroska-go/matroska/bus"
 	"github.com/matroska-go/matroska/deps"
 	"github.com/matroska-go/matroska/tiered"
 )
@@ -61,6 +62,21 @@ func (m Matroska) Workloads() []string {
 // Features: everything.
 func (Matroska) Features() Features {
 	return Features{L1: true, L2: true, CrossNode: true, Deps: true, Dedup: true}
+}
+
+// StaleBound is the trust window (tiered.Config.TrustWindow after
+// Configure): a node that has not applied an invalidation stops serving its
+// L1 at most that long after the invalidation was published (G4), and
+// Invalidate returns after it published.
+func (m Matroska) StaleBound() time.Duration {
+	var cfg tiered.Config
+	if m.Configure != nil {
+		m.Configure(&cfg)
+	}
+	if cfg.TrustWindow > 0 {
+		return cfg.TrustWindow
+	}
+	return bus.DefaultTrustWindow
 }
 
 // Open starts a tiered.Cache on its own go-redis client.

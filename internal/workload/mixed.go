@@ -17,9 +17,14 @@ import (
 // invalidates the key), else it reads through the cache.
 //
 // A read is stale when it returns a version older than one whose
-// invalidation returned at least StaleGrace before the read began.
+// invalidation had returned before the read began; see MixedRow for how
+// stale reads are told apart (the writer's node or another, within the
+// cache's bound or not).
 func (r *runner) mixed(ctx context.Context, a Adapter) (MixedRow, error) {
 	row := MixedRow{Adapter: a.Name(), Nodes: r.cfg.MixedNodes, Workers: r.cfg.MixedNodes * r.cfg.MixedWorkers}
+	if b, ok := a.(Bounded); ok {
+		row.Bound = b.StaleBound()
+	}
 	src := NewSource(r.cfg.MixedKeys, r.cfg.MixedLoad)
 	env := r.env(src)
 	env.Count = true
@@ -34,9 +39,8 @@ func (r *runner) mixed(ctx context.Context, a Adapter) (MixedRow, error) {
 		keys[i] = Key(i)
 	}
 	m := &mixedRun{
-		cfg: r.cfg, src: src, nodes: nodes, keys: keys,
-		invVer: make([]atomic.Uint64, len(keys)),
-		invAt:  make([]atomic.Int64, len(keys)),
+		cfg: r.cfg, src: src, nodes: nodes, keys: keys, bound: row.Bound, t0: time.Now(),
+		inv: make([]atomic.Pointer[invalidation], len(keys)),
 	}
 	m.run(ctx, r.cfg.MixedDuration/3, 1)
 
@@ -52,7 +56,8 @@ func (r *runner) mixed(ctx context.Context, a Adapter) (MixedRow, error) {
 
 	row.Duration = elapsed
 	row.Ops, row.Reads, row.Writes = st.reads+st.writes, st.reads, st.writes
-	row.Stale, row.StaleAge, row.Errors = st.stale, st.staleAge, st.errs
+	st.staleFigures(&row)
+	row.Errors = st.errs
 	row.OpsPerSec = float64(row.Ops) / elapsed.Seconds()
 	calls := src.Calls() - loads
 	row.LoadsPerSec = float64(calls) / elapsed.Seconds()
@@ -78,16 +83,33 @@ type mixedRun struct {
 	src      *Source
 	nodes    []Node
 	keys     []string
-	invVer   []atomic.Uint64 // newest version whose invalidation returned
-	invAt    []atomic.Int64  // when it returned (unix nanoseconds)
-	l1Before uint64          // L1 hits of all nodes when the measured run began
+	bound    time.Duration                  // MixedRow.Bound
+	t0       time.Time                      // monotonic base of invalidation.at
+	inv      []atomic.Pointer[invalidation] // per key, the newest invalidation that returned
+	l1Before uint64                         // L1 hits of all nodes when the measured run began
 }
 
+// invalidation is a key's newest invalidation that returned: the version it
+// was called for, when it returned, and the node that called it. It is
+// replaced as a whole, so that a reader never pairs one write's version
+// with another's time or node.
+type invalidation struct {
+	ver  uint64
+	at   time.Duration // since mixedRun.t0, taken after Invalidate returned
+	node int
+}
+
+// staleSample is how many stale reads a run keeps (MixedRow.StaleReads).
+const staleSample = 8
+
 type mixedStats struct {
-	reads, writes, stale, errs int64
-	staleAge                   time.Duration // the oldest invalidation a stale read missed
-	firstErr                   error
-	lat                        []time.Duration // every 8th read's latency
+	reads, writes, errs int64
+	stale, staleWriter  int64 // stale reads; of them, on the writer's node
+	staleOver           int64 // stale reads on other nodes older than the bound
+	staleAge            time.Duration
+	worst               []StaleRead // at most staleSample, worst first
+	firstErr            error
+	lat                 []time.Duration // every 8th read's latency
 }
 
 func (st *mixedStats) fail(err error) {
@@ -95,6 +117,72 @@ func (st *mixedStats) fail(err error) {
 	if st.firstErr == nil {
 		st.firstErr = err
 	}
+}
+
+// staleRead counts s; bound 0 means no bound.
+func (st *mixedStats) staleRead(s StaleRead, bound time.Duration) {
+	st.stale++
+	switch {
+	case s.Node == s.Writer:
+		st.staleWriter++
+	case bound > 0 && s.Age > bound:
+		st.staleOver++
+	}
+	st.staleAge = max(st.staleAge, s.Age)
+	st.keep(s)
+}
+
+// keep adds s to the sample if it is among the staleSample worst.
+func (st *mixedStats) keep(s StaleRead) {
+	i, _ := slices.BinarySearchFunc(st.worst, s, func(a, b StaleRead) int {
+		if worse(a, b) {
+			return -1
+		}
+		if worse(b, a) {
+			return 1
+		}
+		return 0
+	})
+	if i >= staleSample {
+		return
+	}
+	st.worst = slices.Insert(st.worst, i, s)
+	if len(st.worst) > staleSample {
+		st.worst = st.worst[:staleSample]
+	}
+}
+
+// worse orders stale reads: on the writer's node first (a breach of
+// read-your-writes), then the oldest.
+func worse(a, b StaleRead) bool {
+	aw, bw := a.Node == a.Writer, b.Node == b.Writer
+	if aw != bw {
+		return aw
+	}
+	return a.Age > b.Age
+}
+
+// staleFigures sets the stale-read figures of row.
+func (st *mixedStats) staleFigures(row *MixedRow) {
+	row.Stale, row.StaleWriter, row.StaleOver = st.stale, st.staleWriter, st.staleOver
+	row.StaleAge, row.StaleReads = st.staleAge, st.worst
+}
+
+func (st *mixedStats) add(o mixedStats) {
+	st.reads += o.reads
+	st.writes += o.writes
+	st.stale += o.stale
+	st.staleWriter += o.staleWriter
+	st.staleOver += o.staleOver
+	st.staleAge = max(st.staleAge, o.staleAge)
+	for _, s := range o.worst {
+		st.keep(s)
+	}
+	st.errs += o.errs
+	if st.firstErr == nil {
+		st.firstErr = o.firstErr
+	}
+	st.lat = append(st.lat, o.lat...)
 }
 
 // run runs the workers for d; seed varies the key sequence between runs.
@@ -107,22 +195,14 @@ func (m *mixedRun) run(ctx context.Context, d time.Duration, seed uint64) mixedS
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var total mixedStats
-	for ni, n := range m.nodes {
+	for ni := range m.nodes {
 		for w := 0; w < m.cfg.MixedWorkers; w++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				st := m.worker(ctx, n, rand.New(rand.NewPCG(seed, uint64(ni*1000+w))), &stop)
+				st := m.worker(ctx, ni, rand.New(rand.NewPCG(seed, uint64(ni*1000+w))), &stop)
 				mu.Lock()
-				total.reads += st.reads
-				total.writes += st.writes
-				total.stale += st.stale
-				total.staleAge = max(total.staleAge, st.staleAge)
-				total.errs += st.errs
-				if total.firstErr == nil {
-					total.firstErr = st.firstErr
-				}
-				total.lat = append(total.lat, st.lat...)
+				total.add(st)
 				mu.Unlock()
 			}()
 		}
@@ -138,8 +218,10 @@ func (m *mixedRun) run(ctx context.Context, d time.Duration, seed uint64) mixedS
 	return total
 }
 
-func (m *mixedRun) worker(ctx context.Context, n Node, rng *rand.Rand, stop *atomic.Bool) mixedStats {
+// worker runs operations on node ni until stop.
+func (m *mixedRun) worker(ctx context.Context, ni int, rng *rand.Rand, stop *atomic.Bool) mixedStats {
 	var st mixedStats
+	n := m.nodes[ni]
 	z := rand.NewZipf(rng, m.cfg.ZipfS, 1, uint64(len(m.keys)-1))
 	for !stop.Load() {
 		id := int(z.Uint64())
@@ -150,20 +232,15 @@ func (m *mixedRun) worker(ctx context.Context, n Node, rng *rand.Rand, stop *ato
 				st.fail(err)
 				continue
 			}
-			m.invAt[id].Store(time.Now().UnixNano())
-			for {
-				old := m.invVer[id].Load()
-				if v <= old || m.invVer[id].CompareAndSwap(old, v) {
-					break
-				}
-			}
+			m.invalidated(id, &invalidation{ver: v, at: time.Since(m.t0), node: ni})
 			st.writes++
 			continue
 		}
-		// invVer before invAt: a newer version implies its newer time.
-		floor := m.invVer[id].Load()
-		at := m.invAt[id].Load()
+		// The invalidation is read before the read starts: it returned
+		// before the read began.
+		last := m.inv[id].Load()
 		start := time.Now()
+		began := start.Sub(m.t0)
 		it, err := n.Get(ctx, key)
 		el := time.Since(start)
 		st.reads++
@@ -174,10 +251,26 @@ func (m *mixedRun) worker(ctx context.Context, n Node, rng *rand.Rand, stop *ato
 			st.fail(err)
 			continue
 		}
-		if age := start.UnixNano() - at; it.Version < floor && age >= int64(StaleGrace) {
-			st.stale++
-			st.staleAge = max(st.staleAge, time.Duration(age))
+		if last != nil && it.Version < last.ver {
+			st.staleRead(StaleRead{
+				Node: ni, Writer: last.node, Key: key, Got: it.Version, Want: last.ver,
+				Age: began - last.at,
+			}, m.bound)
 		}
 	}
 	return st
+}
+
+// invalidated records inv as key id's newest invalidation unless a newer
+// version's is there already.
+func (m *mixedRun) invalidated(id int, inv *invalidation) {
+	for {
+		old := m.inv[id].Load()
+		if old != nil && old.ver >= inv.ver {
+			return
+		}
+		if m.inv[id].CompareAndSwap(old, inv) {
+			return
+		}
+	}
 }

@@ -99,6 +99,13 @@ type StampedeRow struct {
 }
 
 // MixedRow is one adapter's mixed workload.
+//
+// A stale read returned a version older than one whose invalidation had
+// returned before the read began. On the node that called that
+// invalidation it breaks read-your-writes (G3). On another node it is what
+// the cache allows while the broadcast travels, up to Bound (this library:
+// a node stops serving its L1 one TrustWindow after its last proof that it
+// had applied every invalidation published, G4).
 type MixedRow struct {
 	Adapter     string
 	Nodes       int
@@ -112,8 +119,12 @@ type MixedRow struct {
 	L2Ratio     float64       // reads answered by Redis (or by another caller's shared load)
 	LoadRatio   float64       // reads that called the loader
 	LoadsPerSec float64       // loader calls per second: the database load left
-	Stale       int64         // reads that returned a version older than one invalidated StaleGrace before the read began
+	Stale       int64         // stale reads (see above), on any node, of any age
+	StaleWriter int64         // stale reads on the node whose invalidation they missed (target: 0)
+	StaleOver   int64         // stale reads on other nodes that began more than Bound after that invalidation returned (target: 0; counted only with a Bound)
 	StaleAge    time.Duration // the most time between such an invalidation's return and a stale read's start
+	Bound       time.Duration // the longest another node may serve an invalidated value, by the cache's own guarantee (0: none promised)
+	StaleReads  []StaleRead   // up to 8 stale reads: on the writer's node first, then the oldest
 	P50         time.Duration
 	P99         time.Duration
 	Errors      int64
@@ -121,10 +132,15 @@ type MixedRow struct {
 	Measured    bool
 }
 
-// StaleGrace is how long after an invalidation returned a read may still
-// return the old version without counting as stale: room for the broadcast
-// to reach the other nodes.
-const StaleGrace = 10 * time.Millisecond
+// StaleRead is one stale read of the mixed workload.
+type StaleRead struct {
+	Node   int           // the node that answered it (0 to MixedNodes-1)
+	Writer int           // the node whose invalidation it missed
+	Key    string        // the key read
+	Got    uint64        // the version it returned
+	Want   uint64        // the version whose invalidation it missed
+	Age    time.Duration // from that invalidation's return to the read's start
+}
 
 // MemoryRow is the memory one cached entry costs.
 type MemoryRow struct {

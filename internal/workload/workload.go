@@ -148,6 +148,13 @@ type Limited interface {
 	Workloads() []string
 }
 
+// Bounded is implemented by an adapter whose cache bounds how long another
+// node may serve a value after its invalidation returned: the mixed
+// workload counts stale reads beyond that bound apart (MixedRow.StaleOver).
+type Bounded interface {
+	StaleBound() time.Duration
+}
+
 // Node is one process's cache.
 type Node interface {
 	// Get is a read-through: L1, then Redis, then env.Source.Load, storing
