@@ -51,6 +51,10 @@ type Handler interface {
 	// log no longer covers, an epoch change, the sequence going backwards):
 	// drop everything and continue from s. Apply is next called for s.Seq+1.
 	Reset(s State)
+	// Hold is called for a hold of the current epoch ([Message.Hold]):
+	// an invalidation Redis refused, whose entries may still be there. It
+	// is called from the receive goroutine, in no sequence.
+	Hold(m Message)
 }
 
 // Defaults of [Config].

@@ -218,6 +218,12 @@ func (r *recorder) Reset(s bus.State) {
 	r.events = append(r.events, event{reset: true, state: s})
 }
 
+func (r *recorder) Hold(m bus.Message) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, event{msg: m})
+}
+
 func (r *recorder) fail(msg string) {
 	r.mu.Lock()
 	r.errs = append(r.errs, msg)

@@ -167,6 +167,13 @@ func (b *Bus) onMessage(rm *redis.Message) {
 		b.drop(rm, "undecodable", err)
 		return
 	}
+	if m.Hold {
+		b.n.holds.Add(1)
+		if b.started && m.Epoch == b.epoch {
+			b.cfg.Handler.Hold(m)
+		}
+		return
+	}
 	b.deliver(m)
 }
 

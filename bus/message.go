@@ -22,6 +22,9 @@ const header = "M1\n"
 // one.
 const inLog = "@log"
 
+// hold stands for the dependencies of a hold ([Message.Hold]).
+const hold = "@hold"
+
 // Message is one invalidation: in epoch Epoch, the invalidation numbered Seq,
 // made by node Origin, of the dependencies Deps.
 //
@@ -38,6 +41,11 @@ const inLog = "@log"
 //
 //	"M1\n" + epoch + "\n" + seq + "\n" + origin + "\n@log"
 //
+// A hold ([Message.Hold]) has seq 0 and "@hold" in place of the
+// dependencies:
+//
+//	"M1\n" + epoch + "\n0\n" + origin + "\n@hold"
+//
 // Either form may be signed (see [Key]).
 type Message struct {
 	Epoch  string
@@ -49,6 +57,12 @@ type Message struct {
 	// [Source.Log] and hands the Handler the logged message, never one
 	// with InLog set.
 	InLog bool
+	// Hold reports an invalidation that Redis refused (a read-only
+	// replica, failing persistence, too few replicas): it is in no
+	// sequence, names no dependency, and tells every node of Epoch that
+	// entries which should be gone may still be in Redis. The bus hands it
+	// to [Handler.Hold].
+	Hold bool
 }
 
 // AppendEncode appends the wire form of m to dst and returns the extended
@@ -61,6 +75,9 @@ func (m Message) AppendEncode(dst []byte) []byte {
 	dst = strconv.AppendUint(dst, m.Seq, 10)
 	dst = append(dst, '\n')
 	dst = append(dst, m.Origin...)
+	if m.Hold {
+		dst = append(append(dst, '\n'), hold...)
+	}
 	if m.InLog {
 		// Followed by any Deps, so that the encoding of a message that has
 		// both, which is invalid, does not decode.
@@ -78,6 +95,12 @@ func (m Message) AppendEncode(dst []byte) []byte {
 func (m Message) Validate() error {
 	if err := checkToken("epoch", m.Epoch); err != nil {
 		return err
+	}
+	if m.Hold {
+		if m.Seq != 0 || m.InLog || len(m.Deps) != 0 {
+			return fmt.Errorf("%w: a hold with a seq or dependencies", ErrMalformed)
+		}
+		return checkToken("origin", m.Origin)
 	}
 	if m.Seq == 0 {
 		return fmt.Errorf("%w: seq 0", ErrMalformed)
@@ -134,6 +157,13 @@ func decode(s string) (Message, error) {
 	}
 	if seq, rest, ok = strings.Cut(rest, "\n"); !ok {
 		return Message{}, fmt.Errorf("%w: truncated after seq", ErrMalformed)
+	}
+	if seq == "0" {
+		if m.Origin, rest, ok = strings.Cut(rest, "\n"); !ok || m.Origin == "" || rest != hold {
+			return Message{}, fmt.Errorf("%w: seq 0 in a message that is not a hold", ErrMalformed)
+		}
+		m.Hold = true
+		return m, nil
 	}
 	if m.Seq, ok = parseSeq(seq); !ok {
 		return Message{}, fmt.Errorf("%w: bad seq %q", ErrMalformed, seq)

@@ -23,6 +23,7 @@ func sampleMessages() []bus.Message {
 		}},
 		{Epoch: "with space", Seq: 42, Origin: "ü", Deps: []deps.Dep{deps.Tag(""), deps.Tag("")}},
 		{Epoch: "e", Seq: 7, Origin: "o", InLog: true},
+		{Epoch: "e", Origin: "o", Hold: true},
 	}
 }
 
@@ -76,6 +77,12 @@ func TestDecodeRejects(t *testing.T) {
 		"M1\ne\n1\no\n@log\n",
 		"M1\ne\n1\no\n@logs",
 		"M1\ne\n1\no\n@LOG",
+		"M1\ne\n0\no\n@hold\n", // a hold names no dependency
+		"M1\ne\n0\no\n@hold\ntag:x",
+		"M1\ne\n0\n\n@hold",
+		"M1\ne\n0\no\n@hol",
+		"M1\ne\n1\no\n@hold", // a hold has seq 0
+		"M1\ne\n00\no\n@hold",
 	} {
 		if m, err := bus.Decode([]byte(in)); !errors.Is(err, bus.ErrMalformed) {
 			t.Errorf("Decode(%q) = %+v, %v; want ErrMalformed", in, m, err)
@@ -95,6 +102,10 @@ func TestValidate(t *testing.T) {
 		{Epoch: "e", Seq: 1, Origin: "o", Deps: []deps.Dep{{}}},
 		{Epoch: "e", Seq: 1, Origin: "o", Deps: x, InLog: true},
 		{Epoch: "e", Origin: "o", InLog: true},
+		{Epoch: "e", Seq: 1, Origin: "o", Hold: true},
+		{Epoch: "e", Origin: "o", Deps: x, Hold: true},
+		{Epoch: "e", Origin: "o", InLog: true, Hold: true},
+		{Epoch: "e", Hold: true},
 	} {
 		if err := m.Validate(); !errors.Is(err, bus.ErrMalformed) {
 			t.Errorf("Validate(%+v) = %v", m, err)

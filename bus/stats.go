@@ -15,6 +15,7 @@ type Stats struct {
 	Lost       uint64 // messages found missing by a heartbeat (the channel was silent)
 	Replayed   uint64 // messages applied from the log (a subset of Applied)
 	Fetched    uint64 // messages received with their dependencies in the log (Message.InLog), read from it and applied (a subset of Applied, not of Replayed)
+	Holds      uint64 // holds received (Message.Hold): invalidations Redis refused
 	Resets     uint64 // calls to Handler.Reset, the first start included
 	Epochs     uint64 // resets to another epoch than the current one (Redis restarted, lost history, was flushed)
 	Reconnects uint64 // subscriptions confirmed again after the first
@@ -32,6 +33,7 @@ type Stats struct {
 type counters struct {
 	received, applied, duplicates, malformed, staleEpoch atomic.Uint64
 	gaps, lost, replayed, resets, epochs, fetched        atomic.Uint64
+	holds                                                atomic.Uint64
 	reconnects, silences, heartbeats, untrusted          atomic.Uint64
 	sourceErrs, forged                                   atomic.Uint64
 
@@ -53,6 +55,7 @@ func (b *Bus) Stats() Stats {
 		Lost:       n.lost.Load(),
 		Replayed:   n.replayed.Load(),
 		Fetched:    n.fetched.Load(),
+		Holds:      n.holds.Load(),
 		Resets:     n.resets.Load(),
 		Epochs:     n.epochs.Load(),
 		Reconnects: n.reconnects.Load(),

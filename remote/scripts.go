@@ -40,6 +40,8 @@ var (
 	luaRead string
 	//go:embed lua/history.lua
 	luaHistory string
+	//go:embed lua/rotate.lua
+	luaRotate string
 )
 
 // allowOOM is the first line of the scripts that must run when Redis is at
@@ -59,6 +61,7 @@ type scripts struct {
 	drain      *redis.Script
 	deleteIf   *redis.Script
 	read       *redis.Script
+	rotate     *redis.Script
 }
 
 func newScripts() scripts {
@@ -73,5 +76,6 @@ func newScripts() scripts {
 		drain:      with(allowOOM, luaDrain),
 		deleteIf:   redis.NewScript(luaDeleteIf),
 		read:       redis.NewScript(allowOOM + luaEnvelope + "\n" + luaUtil + "\n" + luaHistory + "\n" + luaRead),
+		rotate:     redis.NewScript(allowOOM + luaUtil + "\n" + luaHistory + "\n" + luaRotate),
 	}
 }

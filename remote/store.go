@@ -241,6 +241,42 @@ func (s *Store) StateAfter(ctx context.Context, seen State) (State, error) {
 	return parseState(res, 0)
 }
 
+// Rotate starts a new epoch if the current one is still from, and returns
+// the state after the call (another caller may have rotated first). Every
+// entry of the old epoch then reads as a miss and every put marked in it
+// is refused: a node calls it when entries that should be gone may still
+// be in Redis (an invalidation that Redis refused, see tiered).
+func (s *Store) Rotate(ctx context.Context, from string) (State, error) {
+	if s.cl != nil {
+		if _, err := s.cl.registry(ctx, "rotate", from); err != nil {
+			return State{}, err
+		}
+		return s.cl.state(ctx, State{})
+	}
+	res, err := s.scripts.rotate.Run(ctx, s.rdb, []string{s.keys.seq, s.keys.epoch, s.keys.log, s.keys.hist},
+		from, newEpoch()).Slice()
+	if err != nil {
+		return State{}, fmt.Errorf("remote: rotate: %w", refused(err))
+	}
+	return parseState(res, 0)
+}
+
+// Publish publishes payload, a bus message, on the channel of
+// invalidations (with SPUBLISH under the cluster protocol). It needs no
+// write: Redis takes it even when it refuses writes.
+func (s *Store) Publish(ctx context.Context, payload []byte) error {
+	var err error
+	if s.cl != nil {
+		err = s.rdb.SPublish(ctx, s.keys.channel, payload).Err()
+	} else {
+		err = s.rdb.Publish(ctx, s.keys.channel, payload).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("remote: publish: %w", err)
+	}
+	return nil
+}
+
 // Read is [Store.ReadAfter] with nothing seen.
 func (s *Store) Read(ctx context.Context, key string) (st State, e Envelope, found bool, err error) {
 	return s.ReadAfter(ctx, key, State{})

@@ -34,6 +34,12 @@ type Cache struct {
 
 	writeMu sync.Mutex             // orders one-process writes: see applyLocal
 	epoch   atomic.Pointer[string] // the Redis epoch the bus last synced to
+	key     *bus.Key               // signs the messages this node publishes itself (holds); nil: unsigned
+
+	// held is the epoch under a hold: an invalidation Redis refused (see
+	// hold), nil when none. While the epoch is current, neither tier is
+	// served.
+	held atomic.Pointer[string]
 
 	applyHook atomic.Pointer[func(seq uint64)] // tests only: see export_test.go
 	resetHook atomic.Pointer[func()]           // tests only: see export_test.go
@@ -102,6 +108,7 @@ func New(cfg Config) (*Cache, error) {
 	if key != nil {
 		rcfg.Signer = key
 	}
+	c.key = key
 	c.l2, err = remote.New(rcfg)
 	if err != nil {
 		l1.Close()
@@ -111,7 +118,7 @@ func New(cfg Config) (*Cache, error) {
 		Redis:       cfg.Redis,
 		Channel:     c.l2.Channel(),
 		Sharded:     c.l2.Cluster(),
-		Source:      busSource{s: c.l2, breaker: &c.breaker},
+		Source:      busSource{s: c.l2, breaker: &c.breaker, held: &c.held},
 		Handler:     busHandler{c},
 		TrustWindow: cfg.TrustWindow,
 		Heartbeat:   cfg.Heartbeat,
@@ -233,6 +240,9 @@ func (c *Cache) Set(ctx context.Context, key string, value any, opts ...Option) 
 	}
 	if err != nil && !c.unfinished(err) {
 		c.dropLocal(keyDep)
+		if errors.Is(err, remote.ErrRefused) {
+			c.hold(ctx)
+		}
 		return c.redisFailed(err)
 	}
 	c.breaker.success()
@@ -287,6 +297,9 @@ func (c *Cache) Invalidate(ctx context.Context, ds ...deps.Dep) error {
 	st, err := c.l2.Invalidate(ctx, ds, c.origin)
 	if err != nil && !c.unfinished(err) {
 		c.dropLocal(ds)
+		if errors.Is(err, remote.ErrRefused) {
+			c.hold(ctx)
+		}
 		return c.redisFailed(err)
 	}
 	c.breaker.success()
@@ -409,9 +422,41 @@ func (c *Cache) refusedWrite(err error) error {
 }
 
 // l1Trusted reports whether L1 may serve and be filled now: always in
-// one-process mode; otherwise while the bus is synced and Redis answers.
+// one-process mode; otherwise while the bus is synced, Redis answers and
+// no hold is on.
 func (c *Cache) l1Trusted() bool {
-	return c.bus == nil || (c.bus.Trusted() && c.breaker.isClosed())
+	return c.bus == nil || (c.bus.Trusted() && c.breaker.isClosed() && !c.isHeld())
+}
+
+// hold handles an invalidation that Redis refused without changing
+// anything (a read-only replica, failing persistence, too few replicas):
+// entries it should have deleted are still in Redis, and other nodes still
+// hold them in L1. The node tells every node (a hold on the bus: a publish
+// needs no write) and holds itself: while the epoch under hold is current,
+// no node serves L1 or Redis, loads are answered uncached, and each bus
+// heartbeat asks Redis for a new epoch, which succeeds once Redis takes
+// writes again and makes every older entry a miss (see busSource.State).
+// The caller still gets its error and should retry.
+func (c *Cache) hold(ctx context.Context) {
+	e := c.epoch.Load()
+	if *e == "" || *e == resetting {
+		return
+	}
+	c.held.Store(e)
+	m := bus.Message{Epoch: *e, Origin: c.origin, Hold: true}
+	payload := m.AppendEncode(nil)
+	if c.key != nil {
+		payload = c.key.Sign(payload)
+	}
+	if err := c.l2.Publish(context.WithoutCancel(ctx), payload); err != nil {
+		c.cfg.Logger.Warn("matroska: could not tell the other nodes of a refused invalidation", "err", err)
+	}
+}
+
+// isHeld reports whether a hold is on for the current epoch.
+func (c *Cache) isHeld() bool {
+	h := c.held.Load()
+	return h != nil && *h == *c.epoch.Load()
 }
 
 func (c *Cache) checkKey(key string) error {

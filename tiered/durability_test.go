@@ -486,3 +486,57 @@ func TestG11_ClusterFailoverToLaggingReplica(t *testing.T) {
 		}
 	}
 }
+
+// TestG12_RefusedInvalidationHoldsEveryNode: Redis refuses writes without
+// changing anything (here too few replicas for min-replicas-to-write; the
+// same holds for a read-only replica or failing persistence), so an
+// invalidation cannot delete what it covers. The writer gets ErrRefused,
+// and no node serves the entries it covered, from L1 or Redis, until
+// Redis takes writes again and a new epoch begins.
+func TestG12_RefusedInvalidationHoldsEveryNode(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	a := newNode(t, srv.Client(t))
+	b := newNode(t, srv.Client(t))
+	rows := newDB()
+	dep := deps.Id("article", 1)
+	rows.bump("1")
+	for _, n := range []*tiered.Cache{a, b} {
+		if v, err := matroska.GetOrLoad(bg(), n, "k", versioned(rows, "1", dep)); err != nil || v != 1 {
+			t.Fatalf("first load = %d, %v", v, err)
+		}
+	}
+	if _, ok := b.Peek("k"); !ok {
+		t.Fatal("B does not hold k: the test proves nothing")
+	}
+	if err := rdb.ConfigSet(bg(), "min-replicas-to-write", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	rows.bump("1")
+	if err := a.Invalidate(bg(), dep); !errors.Is(err, matroska.ErrRefused) {
+		t.Fatalf("Invalidate while Redis refuses writes = %v, want ErrRefused", err)
+	}
+	if n, _ := rdb.Exists(bg(), "t:e:k").Result(); n != 1 {
+		t.Fatal("the refused invalidation deleted the entry: the test proves nothing")
+	}
+	waitFor(t, 2*time.Second, "B hears of the refused invalidation", func() bool { return b.Stats().Holds > 0 })
+	for i, n := range []*tiered.Cache{a, b, a, b} {
+		if v, err := matroska.GetOrLoad(bg(), n, "k", versioned(rows, "1", dep)); err != nil || v != 2 {
+			t.Fatalf("read %d while Redis refuses writes = %d, %v; want 2 (the invalidation was refused, not undone)", i, v, err)
+		}
+	}
+	if err := rdb.ConfigSet(bg(), "min-replicas-to-write", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "both nodes trust L1 again", func() bool {
+		return a.Trusted() && b.Trusted() && a.Stats().Bus.Epochs > 0 && b.Stats().Bus.Epochs > 0
+	})
+	for _, n := range []*tiered.Cache{a, b} {
+		if v, err := matroska.GetOrLoad(bg(), n, "k", versioned(rows, "1", dep)); err != nil || v != 2 {
+			t.Fatalf("read after Redis took writes again = %d, %v; want 2", v, err)
+		}
+	}
+	if err := a.Invalidate(bg(), dep); err != nil {
+		t.Fatalf("Invalidate once Redis takes writes: %v", err)
+	}
+}

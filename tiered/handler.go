@@ -2,6 +2,7 @@ package tiered
 
 import (
 	"context"
+	"sync/atomic"
 
 	"github.com/matroska-go/matroska/bus"
 	"github.com/matroska-go/matroska/remote"
@@ -52,6 +53,13 @@ func (h busHandler) Reset(s bus.State) {
 // as "").
 var resetting = "\x00resetting"
 
+// Hold is a hold from another node (or this one): see Cache.hold.
+func (h busHandler) Hold(m bus.Message) {
+	e := m.Epoch
+	h.c.held.Store(&e)
+	h.c.n.holds.Add(1)
+}
+
 // busSource reads the bus's catch-up data from the L2 store. The bus calls
 // State on every heartbeat; its success is also the circuit breaker's probe,
 // so a node whose callers all answer from L1 (or from loaders while the
@@ -59,9 +67,19 @@ var resetting = "\x00resetting"
 type busSource struct {
 	s       *remote.Store
 	breaker *breaker
+	held    *atomic.Pointer[string] // the Cache's: see Cache.hold
 }
 
+// State is the state of Redis. Under a hold of the epoch the bus follows,
+// it first asks Redis for a new epoch: once Redis takes writes again, every
+// entry the refused invalidation left becomes a miss, and the bus's reset
+// to the new epoch ends the hold.
 func (b busSource) State(ctx context.Context, seen bus.State) (bus.State, error) {
+	if h := b.held.Load(); h != nil && *h == seen.Epoch {
+		if _, err := b.s.Rotate(ctx, *h); err != nil {
+			return bus.State{}, err
+		}
+	}
 	st, err := b.s.StateAfter(ctx, remote.State{Seq: seen.Seq, Epoch: seen.Epoch})
 	if err == nil {
 		b.breaker.success()

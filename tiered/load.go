@@ -186,6 +186,13 @@ func (c *Cache) readL2(ctx context.Context, key string, decode func([]byte) (any
 	if !c.breaker.allow() {
 		return nil, false, Mark{}, fmt.Errorf("%w: circuit breaker open", ErrUnavailable)
 	}
+	if c.isHeld() {
+		// Redis may hold entries that a refused invalidation should have
+		// deleted (see Cache.hold): a miss, with no start mark, so that
+		// the load is answered uncached.
+		c.n.l2Misses.Add(1)
+		return nil, false, Mark{}, nil
+	}
 	useL1 := c.l1Trusted()
 	self := deps.Key(key)
 	rctx, cancel := c.deadlines.bound(ctx)

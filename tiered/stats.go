@@ -24,10 +24,14 @@ type Stats struct {
 	// of memory under noeviction, a read-only replica, MISCONF): each
 	// value was answered uncached (G12).
 	RefusedWrites uint64
-	RefusedFills  uint64 // L1 fills refused by a tombstone, the floor or a reset
-	Corrupt       uint64 // undecodable entries met in Redis (treated as misses)
-	LostIndex     uint64 // entries in Redis dropped on read because part of their index was gone (G2)
-	CheckedReads  uint64 // Redis reads this node could not vouch for from the invalidations it applied, read again with the index check (G2)
+	// Holds counts holds received: invalidations that Redis refused,
+	// after which no node serves the cache until Redis takes writes again
+	// and a new epoch begins (G12).
+	Holds        uint64
+	RefusedFills uint64 // L1 fills refused by a tombstone, the floor or a reset
+	Corrupt      uint64 // undecodable entries met in Redis (treated as misses)
+	LostIndex    uint64 // entries in Redis dropped on read because part of their index was gone (G2)
+	CheckedReads uint64 // Redis reads this node could not vouch for from the invalidations it applied, read again with the index check (G2)
 
 	InvalidationsSent    uint64 // Invalidate, Delete and Set calls that reached Redis
 	Unfinished           uint64 // of those, invalidations in phases whose clean-up was cut short (in effect; swept later)
@@ -57,7 +61,7 @@ type counters struct {
 	l1Misses, l2Hits, l2Misses          atomic.Uint64
 	loads, loadErrors, shared, rejoined atomic.Uint64
 	refusedPuts, refusedFills, corrupt  atomic.Uint64
-	refusedWrites                       atomic.Uint64
+	refusedWrites, holds                atomic.Uint64
 	sent, applied, flushes, unfinished  atomic.Uint64
 	degraded, checkedReads              atomic.Uint64
 }
@@ -75,6 +79,7 @@ func (c *Cache) Stats() Stats {
 		Rejoined:             c.n.rejoined.Load(),
 		RefusedPuts:          c.n.refusedPuts.Load(),
 		RefusedWrites:        c.n.refusedWrites.Load(),
+		Holds:                c.n.holds.Load(),
 		RefusedFills:         c.n.refusedFills.Load(),
 		Corrupt:              c.n.corrupt.Load(),
 		CheckedReads:         c.n.checkedReads.Load(),

@@ -18,6 +18,20 @@
 -- The field evicted holds the count of evicted keys (INFO stats) when last
 -- looked, and floor the sequence at that moment: see evicted_floor.
 
+-- new_epoch starts epoch candidate: the guard names this process, the
+-- sequence goes on from where it is (0 if missing), the log goes.
+local function new_epoch(kseq, kepoch, klog, khist, candidate)
+  local seq = redis.call('GET', kseq)
+  redis.call('SET', kepoch, candidate)
+  if not seq then
+    seq = '0'
+    redis.call('SET', kseq, seq)
+  end
+  redis.call('DEL', klog)
+  redis.call('HSET', khist, 'run', server_run(), 'evicted', evicted_keys(), 'floor', seq)
+  return candidate
+end
+
 -- ensure_state returns the current epoch, first starting a new one (the
 -- candidate) when the epoch or the sequence is missing (a fresh
 -- namespace, a Redis that restarted empty, FLUSHALL, an evicted key), when
@@ -35,14 +49,7 @@ local function ensure_state(kseq, kepoch, klog, khist, candidate, seen_epoch, se
       (epoch ~= seen_epoch or (tonumber(seq) or 0) >= (tonumber(seen_seq) or 0)) then
     return epoch
   end
-  redis.call('SET', kepoch, candidate)
-  if not seq then
-    seq = '0'
-    redis.call('SET', kseq, seq)
-  end
-  redis.call('DEL', klog)
-  redis.call('HSET', khist, 'run', run, 'evicted', evicted_keys(), 'floor', seq)
-  return candidate
+  return new_epoch(kseq, kepoch, klog, khist, candidate)
 end
 
 -- evicted_floor returns the sequence below which a put's mark can no
