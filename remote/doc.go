@@ -84,15 +84,25 @@
 // the in-process tier or of the subscriber side of the bus: package tiered
 // composes them. It never closes the Redis client it is given.
 //
-// # Deployment note
+// # Lost history and refused writes
 //
-// Tombstones and the sequence must not be evicted while they matter: run
-// Redis with maxmemory-policy noeviction (or give it enough memory). Losing
-// N:seq or N:epoch is detected (the next write starts a new epoch, which
-// every node treats as a restart); losing a dependency set is detected too
-// (Read drops an entry that is no longer in every set it belongs to, and a
-// caller of [Store.ReadUnchecked] checks the entry's mark against the
-// invalidations it knows of, or reads again with Read); losing
-// a tombstone early is not: a load in flight at that moment could store a
-// value that the lost tombstone would have refused.
+// Redis can come back older than the nodes saw it (a restart from its
+// snapshot or AOF, a failover to a lagging replica): history.lua makes
+// every script compare the run id of the Redis process with the one that
+// served the epoch, and the callers hand the state they have applied to
+// [Store.StateAfter] and [Store.ReadAfter]; either starts a new epoch, and
+// entries, which carry their epoch ([Envelope.Epoch]), are served only in
+// their own. Under the cluster protocol the epoch keeps a registry of its
+// master processes (cluster_runs.go).
+//
+// At maxmemory with noeviction, the invalidation scripts still run (they
+// are declared allow-oom); puts are refused with [ErrFull] and change
+// nothing. Under an evicting policy any key may go: a lost sequence or
+// epoch starts a new epoch, a lost dependency set is caught by the index
+// check (Read drops an entry that is no longer in every set it belongs to,
+// and a caller of [Store.ReadUnchecked] checks the entry's mark against the
+// invalidations it knows of, or reads again with Read), and a lost
+// tombstone is covered by refusing, once Redis has evicted anything, every
+// put marked before the current sequence. Prefer a volatile-* policy: the
+// state keys have no TTL and are never evicted then.
 package remote
