@@ -393,11 +393,22 @@ func watch(ctx context.Context, args []string, out io.Writer) error {
 				fmt.Fprintf(out, "%s  MALFORMED %v: %s\n", time.Now().Format("15:04:05.000"), err, preview([]byte(msg.Payload), 120))
 				continue
 			}
+			now := time.Now().Format("15:04:05.000")
+			if m.Hold {
+				fmt.Fprintf(out, "%s  HOLD  from %s  (an invalidation Redis refused: no node serves the cache until a new epoch)\n", now, m.Origin)
+				continue
+			}
+			if m.InLog {
+				// Too large for a message: its dependencies are in the log.
+				if logged, complete, err := env.store.Log(ctx, m.Seq-1, m.Seq); err == nil && complete && len(logged) == 1 {
+					m.Deps = logged[0].Deps
+				}
+			}
 			ds := make([]string, len(m.Deps))
 			for i, d := range m.Deps {
 				ds[i] = d.String()
 			}
-			fmt.Fprintf(out, "%s  seq %d  from %s  %s\n", time.Now().Format("15:04:05.000"), m.Seq, m.Origin, strings.Join(ds, " "))
+			fmt.Fprintf(out, "%s  seq %d  from %s  %s\n", now, m.Seq, m.Origin, strings.Join(ds, " "))
 		}
 	}
 	return nil
