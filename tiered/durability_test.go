@@ -540,3 +540,28 @@ func TestG12_RefusedInvalidationHoldsEveryNode(t *testing.T) {
 		t.Fatalf("Invalidate once Redis takes writes: %v", err)
 	}
 }
+
+// TestWithoutINFO: a Redis that renames INFO away (some managed services
+// do) still runs the cache: the history guard falls back to the sequence,
+// and puts that raced an invalidation are refused as if keys were being
+// evicted.
+func TestWithoutINFO(t *testing.T) {
+	srv := redistest.Start(t, "--rename-command", "INFO", "")
+	a := newNode(t, srv.Client(t))
+	rows := newDB()
+	dep := deps.Id("article", 1)
+	rows.bump("1")
+	if v, err := matroska.GetOrLoad(bg(), a, "k", versioned(rows, "1", dep)); err != nil || v != 1 {
+		t.Fatalf("load = %d, %v", v, err)
+	}
+	if n, _ := srv.Client(t).Exists(bg(), "t:e:k").Result(); n != 1 {
+		t.Fatal("the entry was not stored")
+	}
+	rows.bump("1")
+	if err := a.Invalidate(bg(), dep); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := matroska.GetOrLoad(bg(), a, "k", versioned(rows, "1", dep)); err != nil || v != 2 {
+		t.Fatalf("load after the invalidation = %d, %v", v, err)
+	}
+}
