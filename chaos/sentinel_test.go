@@ -76,7 +76,12 @@ func TestChaos_SentinelFailover(t *testing.T) {
 				h.t.Errorf("round %d: the sentinels promoted %s, want the lagging replica %s", round, m.Addr(), r.Addr())
 			}
 			promoted()
-			h.awaitEpoch(ctx, from, epoch)
+			wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+			h.awaitEpoch(wctx, from, epoch)
+			if wctx.Err() != nil && ctx.Err() == nil {
+				h.t.Errorf("round %d: the nodes do not all trust L1 in a new epoch 15s after the failover began", round)
+			}
+			cancel()
 			// The workload goes on while the sentinels demote the old
 			// master, which cuts the subscriptions still on it.
 			old.WaitReplicaOf(h.t, r)
