@@ -110,14 +110,14 @@ func (h *harness) readOnly(victims ...*node) {
 	}
 }
 
-// node is one in-process node with its own connections through its own
-// proxies.
+// node is one in-process node with its own connections, on the standalone
+// server through its own proxies.
 type node struct {
 	i        int
 	id       string
 	cache    *tiered.Cache
-	cmd      *faultproxy.Proxy // command connections
-	sub      *faultproxy.Proxy // the bus's subscription
+	cmd      *faultproxy.Proxy // command connections; nil on another backend
+	sub      *faultproxy.Proxy // the bus's subscription; nil on another backend
 	dials    atomic.Int64      // connection attempts of the commands client
 	cmds     atomic.Int64      // commands attempted by the commands client
 	subDials atomic.Int64      // the same for the bus's client
@@ -151,10 +151,13 @@ type harness struct {
 	t     *testing.T
 	name  string
 	seed  uint64
-	srv   *redistest.Server
-	admin *redis.Client // straight to Redis, for FLUSHALL and the sequence
+	srv   *redistest.Server // the standalone server; nil on another backend
+	admin *redis.Client     // straight to Redis (the master), for FLUSHALL and the sequence
 	nodes []*node
-	db    *simDB
+	// client returns a new client for node n's commands or (sub) for its
+	// bus's subscription.
+	client func(n *node, sub bool) *redis.Client
+	db     *simDB
 
 	readers, writers int
 	writePause       time.Duration
@@ -190,50 +193,75 @@ func newHarness(t *testing.T, opts ...option) *harness {
 // persistence or memory configuration).
 func newHarnessOn(t *testing.T, args []string, opts ...option) *harness {
 	t.Helper()
+	h := newBareHarness(t)
+	h.srv = redistest.Start(t, args...)
+	h.admin = h.srv.Client(t)
+	h.client = h.proxied
+	h.startNodes(opts)
+	return h
+}
+
+// newBareHarness is a harness with no Redis and no node yet: the caller
+// starts Redis, sets admin and client, then calls startNodes. Everything
+// is stopped when the test ends, and the test then fails if a goroutine
+// is left.
+func newBareHarness(t *testing.T) *harness {
+	t.Helper()
 	t.Cleanup(func() { goleak.VerifyNone(t) }) // runs last
 	seed := *seedFlag
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
 	h := &harness{t: t, name: t.Name(), seed: seed, readers: 8, writers: 2, writePause: time.Millisecond}
-	h.srv = redistest.Start(t, args...)
-	h.admin = h.srv.Client(t)
 	var initial []Write
 	h.db, initial = newDB(numRows, numCats)
 	h.writes = initial
+	return h
+}
+
+// startNodes starts the nodes and waits until each trusts L1.
+func (h *harness) startNodes(opts []option) {
+	h.t.Helper()
 	for i := 0; i < *nodesFlag; i++ {
 		h.nodes = append(h.nodes, h.startNode(i, opts))
 	}
 	for _, n := range h.nodes {
 		h.waitFor(5*time.Second, "node "+n.id+" trusts L1", func() bool { return n.cache.Stats().Bus.Trusted })
 	}
-	return h
+}
+
+// proxied is h.client on the standalone server: a client through a new
+// proxy, which becomes node n's command proxy (n.cmd) or subscription
+// proxy (n.sub).
+func (h *harness) proxied(n *node, sub bool) *redis.Client {
+	p := &n.cmd
+	if sub {
+		p = &n.sub
+	}
+	var err error
+	if *p, err = faultproxy.New(h.srv.Addr()); err != nil {
+		h.t.Fatal(err)
+	}
+	proxy := *p
+	h.t.Cleanup(func() { _ = proxy.Close() })
+	o := h.srv.Options()
+	o.Addr = proxy.Addr()
+	return redis.NewClient(o)
 }
 
 func (h *harness) startNode(i int, opts []option) *node {
 	t := h.t
 	n := &node{i: i, id: "n" + strconv.Itoa(i)}
-	var err error
-	if n.cmd, err = faultproxy.New(h.srv.Addr()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.cmd.Close() })
-	if n.sub, err = faultproxy.New(h.srv.Addr()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.sub.Close() })
-	client := func(addr string, hook counter) *redis.Client {
-		o := h.srv.Options()
-		o.Addr = addr
-		c := redis.NewClient(o)
+	client := func(sub bool, hook counter) *redis.Client {
+		c := h.client(n, sub)
 		c.AddHook(hook)
 		t.Cleanup(func() { _ = c.Close() })
 		return c
 	}
 	cfg := tiered.Config{
 		Redis: splitClient{
-			Client: client(n.cmd.Addr(), counter{dials: &n.dials, cmds: &n.cmds}),
-			sub:    client(n.sub.Addr(), counter{dials: &n.subDials, cmds: &n.subCmds}),
+			Client: client(false, counter{dials: &n.dials, cmds: &n.cmds}),
+			sub:    client(true, counter{dials: &n.subDials, cmds: &n.subCmds}),
 		},
 		Namespace:        namespace,
 		NodeID:           n.id,
@@ -252,6 +280,7 @@ func (h *harness) startNode(i int, opts []option) *node {
 	for _, o := range opts {
 		o(h, &cfg)
 	}
+	var err error
 	if n.cache, err = tiered.New(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -615,14 +644,15 @@ func round(d time.Duration) time.Duration {
 }
 
 // awaitTrusted waits until every node trusts L1 again, or ctx ends, and
-// records how long that took since from, when the fault began.
+// records how long that took since from, when the fault began (unless from
+// is zero).
 func (h *harness) awaitTrusted(ctx context.Context, from time.Time) {
 	for _, n := range h.nodes {
 		for !n.cache.Stats().Bus.Trusted && ctx.Err() == nil {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	if ctx.Err() == nil {
+	if ctx.Err() == nil && !from.IsZero() {
 		h.recoverMu.Lock()
 		h.recoveries = append(h.recoveries, time.Since(from))
 		h.recoverMu.Unlock()

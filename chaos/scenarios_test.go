@@ -176,6 +176,59 @@ func TestChaos_RedisSlow(t *testing.T) {
 	}
 }
 
+// TestChaos_RedisPaused stops Redis with SIGSTOP for three trust windows,
+// twice, while the workload runs, as a stalled VM would: it keeps its port
+// and its connections, and the kernel still accepts new ones and buffers
+// what they send, but nothing is answered, so every call waits for its
+// timeout instead of failing fast. Every GetOrLoad answers from the loader
+// within its timeout budget (as in TestG9_RedisDownChaos), every node stops
+// trusting L1 (no pong within the trust window), and after SIGCONT Redis
+// runs what it was sent meanwhile (puts and invalidations the callers
+// gave up on included) before the nodes catch up and trust L1 again.
+func TestChaos_RedisPaused(t *testing.T) {
+	h := newHarness(t)
+	total := ops(defaultOps)
+	var paused [][2]time.Time
+	h.run(total, func(ctx context.Context) {
+		for round := 1; round <= 2; round++ {
+			h.waitOps(ctx, total*round/3)
+			from := time.Now()
+			h.srv.Pause(h.t)
+			sleep(ctx, 3*trustWindow)
+			h.srv.Resume(h.t)
+			paused = append(paused, [2]time.Time{from, time.Now()})
+			h.awaitTrusted(ctx, from)
+		}
+	})
+	h.finish()
+	// Timeout budget, as in TestG9_RedisDownChaos: a read makes at most
+	// two Redis calls of its own and two for a nested entry, each bounded
+	// by RedisTimeout.
+	budget := 4*redisTimeout + slack
+	var slowest time.Duration
+	var n int
+	for _, r := range h.reads {
+		for _, p := range paused {
+			if r.Start.After(p[0]) && r.End.Before(p[1]) {
+				n++
+				slowest = max(slowest, r.End.Sub(r.Start))
+			}
+		}
+	}
+	t.Logf("Redis paused twice for %v: %d reads answered meanwhile, slowest %v", 3*trustWindow, n, slowest)
+	if n == 0 {
+		t.Error("no read answered while Redis was paused")
+	}
+	if slowest > budget {
+		t.Errorf("slowest read with Redis paused took %v, budget %v", slowest, budget)
+	}
+	for _, n := range h.nodes {
+		if s := n.cache.Stats().Bus; s.Untrusted-n.base.Bus.Untrusted < 2 {
+			t.Errorf("node %s stopped trusting L1 %d times for 2 pauses of Redis", n.id, s.Untrusted-n.base.Bus.Untrusted)
+		}
+	}
+}
+
 // TestChaos_NodePaused pauses node 0 as a stopped process would be: its
 // readers and writers stop where they are, and its bus goroutine stops
 // before applying the next invalidation (the apply seam), while the other
