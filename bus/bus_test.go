@@ -189,6 +189,13 @@ func TestSequenceBackwardsResets(t *testing.T) {
 		rs := e.h.resets()
 		return len(rs) == 2 && rs[1] == bus.State{Seq: 1, Epoch: epoch}
 	})
+	// The subscription may be on a server that no longer holds the
+	// history (a demoted master): it is replaced, and trusted again once
+	// the new one is confirmed.
+	waitFor(t, 5*time.Second, "a new subscription, trusted", func() bool {
+		s := e.bus.Stats()
+		return s.Reconnects >= 1 && s.Trusted
+	})
 }
 
 func TestMessageOfOldEpochIgnored(t *testing.T) {

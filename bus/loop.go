@@ -27,7 +27,18 @@ func (b *Bus) run() {
 	for b.ctx.Err() == nil {
 		now := time.Now()
 		if !now.Before(nextBeat) {
-			b.heartbeat(ps)
+			if b.heartbeat(ps) {
+				// Redis's history is not the one this subscription was
+				// following: it may be a connection to a server that has
+				// lost its role (a demoted master that still publishes
+				// until it is reconfigured). Subscribe afresh, which dials
+				// whatever server the client resolves now, and catch up
+				// there.
+				b.connLost("another history", nil)
+				if ps = b.subscribe(); ps == nil {
+					return
+				}
+			}
 			now = time.Now()
 			nextBeat = now.Add(b.cfg.Heartbeat)
 		}
@@ -306,32 +317,35 @@ func (b *Bus) sync(st State) {
 // heartbeat pings the subscription (its pong is a sign of life) and compares
 // the state with what was applied. A sequence number that the state showed
 // at the previous heartbeat and that has still not arrived was lost while
-// the connection looked fine: it is replayed from the log.
-func (b *Bus) heartbeat(ps *redis.PubSub) {
+// the connection looked fine: it is replayed from the log. It reports
+// whether the state belongs to another history than the subscription
+// followed (another epoch, or a sequence that went back): L1 is reset, and
+// the caller replaces the subscription.
+func (b *Bus) heartbeat(ps *redis.PubSub) (moved bool) {
 	b.n.heartbeats.Add(1)
 	ctx, cancel := b.opContext()
 	err := ps.Ping(ctx, strconv.FormatInt(int64(time.Since(b.t0)), 10))
 	cancel()
 	if err != nil && b.ctx.Err() == nil && !isTimeout(err) {
 		b.connLost("ping", err)
-		return
+		return false
 	}
 	if !b.subscribed {
-		return // the confirmation will catch up
+		return false // the confirmation will catch up
 	}
 	st, ok := b.state()
 	if !ok {
-		return
+		return false
 	}
 	switch {
 	case !b.synced:
 		b.sync(st) // an earlier Source call failed: retry
 	case st.Epoch != b.epoch:
 		b.reset(st, "epoch changed")
-		b.resynced()
+		return true
 	case st.Seq < b.last:
 		b.reset(st, "sequence went backwards")
-		b.resynced()
+		return true
 	case b.pending > b.last:
 		b.n.lost.Add(1)
 		b.cfg.Logger.Info("bus: invalidations lost on a live subscription; replaying",
@@ -346,6 +360,7 @@ func (b *Bus) heartbeat(ps *redis.PubSub) {
 			b.pending = st.Seq // may be in flight; lost if still missing next time
 		}
 	}
+	return false
 }
 
 // silence handles a trust window without any sign of life: the connection
