@@ -15,7 +15,8 @@
 // Redis server, and its cluster client's dialer maps each server's address
 // (as the cluster announces it) to that proxy; a fault acts on all of a
 // node's proxies of a kind. A fault on Redis itself (FLUSHALL, a restart,
-// maxmemory) acts on every master. Nodes run with short timings
+// maxmemory) acts on every master. TestChaos_ClusterFailover runs on
+// Cluster only, with a replica per master. Nodes run with short timings
 // (TrustWindow 300ms, Heartbeat 50ms, RedisTimeout 200ms) so that
 // scenarios finish fast.
 //
@@ -67,5 +68,5 @@
 // top); -chaos.nodes sets the number of nodes. A subtest that fails for a
 // known gap of the cache skips, saying which; -chaos.known runs it:
 //
-//	go test -race ./chaos -run /cluster -chaos.known -v
+//	go test -race ./chaos -run 'ClusterFailover|/cluster' -chaos.known -v
 package chaos

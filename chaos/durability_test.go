@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/matroska-go/matroska/internal/redistest"
 )
 
 // Scenarios in which Redis loses history or refuses writes (G11, G12). The
@@ -303,4 +305,62 @@ func (h *harness) evicted(ctx context.Context) int64 {
 
 func fmtFigure(t *testing.T, name string, v int64) {
 	t.Logf("%s=%d", name, v)
+}
+
+// TestChaos_ClusterFailover runs on Cluster only (a standalone Redis has no
+// replica to promote here; Sentinel is another deployment). Every master
+// has a replica. Twice while the workload runs, one master's replica is
+// made to lag (it reads the replication stream but applies none of it),
+// the workload invalidates for a while, and the replica takes over (CLUSTER
+// FAILOVER TAKEOVER) without what it missed: the invalidations since the
+// lag are lost, and the entries and index entries they deleted are back.
+// The first time it is the master of the control slot (sequence, epoch,
+// log), the second time another master (dependency sets, tombstones,
+// entries). Every node must treat the promoted replica's history as a new
+// epoch, as after a restart (G11).
+func TestChaos_ClusterFailover(t *testing.T) {
+	known(t, "needs cluster history detection")
+	h := newHarnessOn(t, redisSetup{topo: cluster, replicas: 1})
+	total := h.size(defaultOps)
+	var promoted []string
+	h.run(total, func(ctx context.Context) {
+		for round := 1; round <= 2 && ctx.Err() == nil; round++ {
+			h.waitOps(ctx, total*round/3)
+			m := h.failoverVictim(round == 1)
+			r := h.rc.ReplicasOf(h.t, m)
+			if len(r) == 0 {
+				h.t.Errorf("round %d: master %s has no replica", round, m.Addr())
+				return
+			}
+			resume := h.rc.Lag(h.t, r[0])
+			sleep(ctx, 3*trustWindow) // invalidations the replica misses
+			from := time.Now()
+			h.rc.Takeover(h.t, r[0])
+			resume()
+			promoted = append(promoted, m.Addr()+" -> "+r[0].Addr())
+			h.awaitTrusted(ctx, from)
+		}
+	})
+	f := h.finish()
+	t.Logf("failovers: %v", promoted)
+	if len(promoted) < 2 {
+		t.Errorf("%d failovers, want 2", len(promoted))
+	}
+	h.wantNewEpochs(f, 2)
+}
+
+// failoverVictim returns the master of the control slot or, if control is
+// false, another master that has a replica.
+func (h *harness) failoverVictim(control bool) *redistest.Server {
+	c := h.rc.MasterFor(h.t, "{"+namespace+"}:seq")
+	if control {
+		return c
+	}
+	for _, s := range h.rc.Nodes() {
+		if s != c && s.Running() && len(h.rc.ReplicasOf(h.t, s)) > 0 {
+			return s
+		}
+	}
+	h.t.Fatal("no master with a replica but the control slot's")
+	return nil
 }
