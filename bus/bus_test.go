@@ -530,3 +530,28 @@ func TestConfigValidation(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorReplyOnSubscriptionResubscribes: Redis answers the bus's ping
+// with an error (as it does with LOADING while it reloads its data after a
+// restart; here ACL forbids PING) on a connection that stays up and keeps
+// the subscription. Nothing will confirm that subscription again, so the
+// bus must replace it, and trust L1 again once Redis answers pings.
+func TestErrorReplyOnSubscriptionResubscribes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	epoch := e.src.emit(t, both())[0].Epoch
+	e.waitApplied(t, epoch, 1)
+	acl := func(rule string) {
+		t.Helper()
+		if err := e.rdb.Do(bg(), "ACL", "SETUSER", "default", rule).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acl("-ping")
+	t.Cleanup(func() { _ = e.rdb.Do(bg(), "ACL", "SETUSER", "default", "+ping").Err() })
+	waitFor(t, time.Second, "untrusted after an error reply", func() bool { return !e.bus.Trusted() })
+	acl("+ping")
+	e.waitTrusted(t, 2*time.Second)
+	e.src.emit(t, both())
+	e.waitApplied(t, epoch, 1, 2)
+}

@@ -74,6 +74,17 @@ func (b *Bus) run() {
 					return
 				}
 			}
+		case isReply(err):
+			// Redis answered with an error (LOADING while it reloads its
+			// data after a restart, say, or CLUSTERDOWN) on a connection
+			// that go-redis keeps: no confirmation will come on it, and the
+			// pongs that follow would keep the silence check quiet. Replace
+			// the subscription, whose confirmation makes the bus catch up.
+			b.connLost("receive", err)
+			b.backoff()
+			if ps = b.subscribe(); ps == nil {
+				return
+			}
 		default:
 			// go-redis has already redialled and resubscribed if it could;
 			// the confirmation will make the bus catch up.
@@ -512,4 +523,11 @@ func isTimeout(err error) bool {
 	}
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// isReply reports whether err is an error reply of Redis (the connection
+// works), not a failure of the connection.
+func isReply(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re)
 }

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/matroska-go/matroska/internal/redistest"
 )
 
@@ -22,13 +20,16 @@ import (
 // again. Set it to false to see them.
 const fenceOldMaster = true
 
-// newSentinelHarness is newHarness on a master, one replica and three
-// sentinels: every node's clients (commands and subscription) and the
-// admin client are failover clients, which follow the master the sentinels
-// name. The nodes have no proxies: the scenarios fault the group itself.
-func newSentinelHarness(t *testing.T, opts ...option) (*harness, *redistest.SentinelGroup) {
+// sentinel is the topology of a master, one replica and three sentinels:
+// every node's clients (commands and subscription) and the admin client are
+// failover clients, which follow the master the sentinels name. The nodes
+// have no proxies: the scenarios fault the group itself.
+const sentinel = "sentinel"
+
+// startSentinel starts the group of the sentinel topology (fenced, see
+// fenceOldMaster).
+func startSentinel(t *testing.T) *redistest.SentinelGroup {
 	t.Helper()
-	h := newBareHarness(t)
 	g := redistest.StartSentinel(t, redistest.SentinelOptions{})
 	if fenceOldMaster {
 		for _, s := range g.Servers() {
@@ -37,10 +38,7 @@ func newSentinelHarness(t *testing.T, opts ...option) (*harness, *redistest.Sent
 			}
 		}
 	}
-	h.admin = g.Client(t)
-	h.client = func(*node, bool) *redis.Client { return redis.NewFailoverClient(g.FailoverOptions()) }
-	h.startNodes(opts)
-	return h, g
+	return g
 }
 
 // TestChaos_SentinelFailover: twice while the workload runs, the replica's
@@ -54,8 +52,9 @@ func newSentinelHarness(t *testing.T, opts ...option) (*harness, *redistest.Sent
 // until the old one has become its replica, so the nodes answer from their
 // loaders and the writers retry.
 func TestChaos_SentinelFailover(t *testing.T) {
-	h, g := newSentinelHarness(t)
-	total := ops(defaultOps)
+	h := newHarness(t, sentinel)
+	g := h.sg
+	total := h.size(defaultOps)
 	var missed []uint64
 	h.run(total, func(ctx context.Context) {
 		for round := 1; round <= 2; round++ {

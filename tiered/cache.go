@@ -104,6 +104,7 @@ func New(cfg Config) (*Cache, error) {
 		Namespace:        cfg.Namespace,
 		TombstoneHorizon: cfg.TombstoneHorizon,
 		LogLength:        cfg.LogLength,
+		Cluster:          cfg.Seam != nil && cfg.Seam.Cluster,
 	}
 	if key != nil {
 		rcfg.Signer = key

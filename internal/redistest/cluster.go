@@ -36,9 +36,12 @@ type Cluster struct {
 //
 // This is what `redis-cli --cluster create` does, done with the cluster's
 // own commands so that only redis-server is needed.
-func StartCluster(tb testing.TB, n int) *Cluster {
+//
+// Every node gets the extra command-line args after the cluster's own, as
+// [Start] gives them ("--appendonly", "yes", or "--maxmemory", "4mb").
+func StartCluster(tb testing.TB, n int, args ...string) *Cluster {
 	tb.Helper()
-	return StartClusterReplicas(tb, n, 0)
+	return StartClusterReplicas(tb, n, 0, args...)
 }
 
 // StartClusterReplicas starts a Redis Cluster as [StartCluster] does, with
@@ -47,10 +50,11 @@ func StartCluster(tb testing.TB, n int) *Cluster {
 // with its replicas) and every replica is in sync (master_link_status:up).
 // The nodes run with cluster-node-timeout 2 s, so a replica of a master that
 // stopped answering takes its place by itself in a few seconds. It stops the
-// servers when the test ends.
-func StartClusterReplicas(tb testing.TB, masters, replicasPerMaster int) *Cluster {
+// servers when the test ends. Every node gets the extra args, as with
+// [StartCluster].
+func StartClusterReplicas(tb testing.TB, masters, replicasPerMaster int, args ...string) *Cluster {
 	tb.Helper()
-	c, err := launchCluster(tb.TempDir(), masters, replicasPerMaster)
+	c, err := launchCluster(tb.TempDir(), masters, replicasPerMaster, args)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -61,10 +65,10 @@ func StartClusterReplicas(tb testing.TB, masters, replicasPerMaster int) *Cluste
 // LaunchCluster starts a cluster of n masters outside a test, working in
 // dir (one subdirectory per node). The caller stops it with Stop.
 func LaunchCluster(dir string, n int) (*Cluster, error) {
-	return launchCluster(dir, n, 0)
+	return launchCluster(dir, n, 0, nil)
 }
 
-func launchCluster(dir string, masters, replicasPerMaster int) (*Cluster, error) {
+func launchCluster(dir string, masters, replicasPerMaster int, args []string) (*Cluster, error) {
 	if masters < 1 {
 		masters = 3
 	}
@@ -81,8 +85,8 @@ func launchCluster(dir string, masters, replicasPerMaster int) (*Cluster, error)
 			c.Stop()
 			return nil, err
 		}
-		s, err := Launch(d, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--cluster-node-timeout", "2000", "--cluster-require-full-coverage", "yes")
+		s, err := Launch(d, append([]string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", "2000", "--cluster-require-full-coverage", "yes"}, args...)...)
 		if err != nil {
 			c.Stop()
 			return nil, err
