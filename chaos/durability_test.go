@@ -24,8 +24,7 @@ import (
 // started again on the same folder, so it loads the snapshot: the
 // invalidations since are lost and the entries they deleted are back.
 // Every node must treat the older state as a new epoch. On Cluster every
-// master saves, then every master is killed and loads its snapshot; no
-// epoch starts there yet, so it is skipped (see known).
+// master saves, then every master is killed and loads its snapshot.
 func TestChaos_RestartFromSnapshot(t *testing.T) {
 	forTopologies(t, func(t *testing.T, topo string) {
 		h := newHarness(t, topo)
@@ -58,9 +57,7 @@ func TestChaos_RestartFromSnapshot(t *testing.T) {
 // second; it is killed (SIGKILL) twice and starts again from the AOF. What
 // it replays may lack the last acknowledged writes (an OS crash would lose
 // up to a second of them): a new process means a new epoch. On Cluster
-// every master runs so and is killed each time; no epoch starts there yet,
-// and an invalidation cut by the kill stays in flight, so it is skipped
-// (see known).
+// every master runs so and is killed each time.
 func TestChaos_CrashWithAOF(t *testing.T) {
 	forTopologies(t, func(t *testing.T, topo string) {
 		h := newHarnessOn(t, redisSetup{topo: topo, args: []string{"--appendonly", "yes", "--appendfsync", "everysec"}})
@@ -107,17 +104,9 @@ func TestChaos_FlushDB(t *testing.T) {
 // another tenant fills it until it refuses writes, twice, freeing the
 // memory in between. Invalidations go on working (they delete more than
 // they add); puts are refused and loads answered uncached. On Cluster the
-// tenant fills every master. It is skipped there (see known): the cluster
-// scripts do not run at maxmemory (they lack allow-oom), so an
-// invalidation is refused with OOM, often half-way, and then stays in
-// flight and holds back the broadcast of every later one until SweepAfter:
-// other nodes' L1 serves them stale meanwhile. Nor are puts refused for
-// memory counted as RefusedWrites there.
+// tenant fills every master.
 func TestChaos_NoEvictionOOM(t *testing.T) {
 	forTopologies(t, func(t *testing.T, topo string) {
-		if topo == cluster {
-			known(t, "G12 on Cluster: invalidations refused at maxmemory hold back the broadcast")
-		}
 		h := newHarnessOn(t, redisSetup{topo: topo, args: []string{"--maxmemory", "4mb", "--maxmemory-policy", "noeviction"}})
 		total := h.size(defaultOps)
 		h.run(total, func(ctx context.Context) {

@@ -34,16 +34,6 @@ var (
 	knownFlag = flag.Bool("chaos.known", false, "also run the subtests skipped for a known gap (see known)")
 )
 
-// known skips a test that fails for a known gap of the cache, named by
-// why, unless -chaos.known is set: run with it to see whether the gap is
-// closed.
-func known(t *testing.T, why string) {
-	t.Helper()
-	if !*knownFlag {
-		t.Skip(why + " (-chaos.known runs it)")
-	}
-}
-
 // Timings of every node: short, so that scenarios finish fast.
 const (
 	trustWindow  = 300 * time.Millisecond

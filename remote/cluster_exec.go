@@ -43,18 +43,23 @@ type clusterScripts struct {
 }
 
 func newClusterScripts() clusterScripts {
-	with := func(src string) *redis.Script {
-		return redis.NewScript(luaEnvelope + "\n" + luaUtil + "\n" + luaSign + "\n" + luaClusterCommon + "\n" + src)
+	with := func(flags, src string) *redis.Script {
+		return redis.NewScript(flags + luaEnvelope + "\n" + luaUtil + "\n" + luaSign + "\n" + luaClusterCommon + "\n" + src)
 	}
+	// The steps of an invalidation, State and the registry run at
+	// maxmemory under noeviction (G12, see allowOOM): an invalidation
+	// refused half-way would stay in flight and hold back the broadcast of
+	// every later one. The index step of a put has no flags: Redis refuses
+	// it with OOM before it changes anything.
 	return clusterScripts{
-		begin:    with(luaClusterBegin),
-		tomb:     with(luaClusterTomb),
-		drop:     with(luaClusterDrop),
-		finish:   with(luaClusterFinish),
-		state:    with(luaClusterState),
-		index:    with(luaClusterIndex),
+		begin:    with(allowOOM, luaClusterBegin),
+		tomb:     with(allowOOM, luaClusterTomb),
+		drop:     with(allowOOM, luaClusterDrop),
+		finish:   with(allowOOM, luaClusterFinish),
+		state:    with(allowOOM, luaClusterState),
+		index:    with("", luaClusterIndex),
 		deleteIf: redis.NewScript(luaClusterDeleteIf),
-		runs:     with(luaClusterRuns),
+		runs:     with(allowOOM, luaClusterRuns),
 		read:     redis.NewScript(luaUtil + "\n" + luaClusterRead),
 	}
 }

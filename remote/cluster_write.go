@@ -32,7 +32,7 @@ func (c *clusterStore) index(ctx context.Context, key string, ds []deps.Dep, ttl
 	var epoch *redis.StringCmd
 	err := exec(ctx, c.rdb, calls, func(p redis.Pipeliner) { epoch = p.Get(ctx, c.k.epoch) })
 	if err != nil {
-		return 0, fmt.Errorf("remote: put %q: %w", key, ctxErr(ctx, err))
+		return 0, fmt.Errorf("remote: put %q: %w", key, refused(ctxErr(ctx, err)))
 	}
 	r, err := indexResult(calls, epoch, check)
 	if err != nil || r != Stored {
@@ -108,7 +108,7 @@ func (c *clusterStore) write(ctx context.Context, key string, e Envelope, ttl ti
 	ekey := c.k.entry(key)
 	val := string(appendEntry(nil, mark, e))
 	if err := c.rdb.Set(ctx, ekey, val, ttl).Err(); err != nil {
-		return 0, fmt.Errorf("remote: put %q: %w", key, err)
+		return 0, fmt.Errorf("remote: put %q: %w", key, refused(err))
 	}
 	if c.crashed("P3") {
 		return 0, errCrashed
@@ -165,7 +165,7 @@ func (c *clusterStore) write(ctx context.Context, key string, e Envelope, ttl ti
 func (c *clusterStore) invalidate(ctx context.Context, ds []deps.Dep, origin string) (State, error) {
 	st, _, late, err := c.begin(ctx, origin, ds, nil, nil)
 	if err != nil {
-		return State{}, fmt.Errorf("remote: invalidate: %w", err)
+		return State{}, fmt.Errorf("remote: invalidate: %w", refused(err))
 	}
 	taken, err := c.take(ctx, st, ds)
 	if err != nil {
@@ -241,6 +241,7 @@ func (c *clusterStore) set(ctx context.Context, key string, e Envelope, ttl time
 	}
 	t := c.taking(st, []deps.Dep{kd}, mark)
 	var r PutResult
+	var full error // the write of the value refused for memory
 	keep := "" // the entry D must not delete: key, once P2 has overwritten it
 	err = func() error {
 		if c.crashed("B") {
@@ -278,6 +279,12 @@ func (c *clusterStore) set(ctx context.Context, key string, e Envelope, ttl time
 			// the new one if it must): D leaves key alone.
 			keep = key
 			r, err = c.write(ctx, key, e, ttl, st, check, st)
+			if errors.Is(err, ErrFull) {
+				// Redis is at maxmemory: the value is not stored, but the
+				// invalidation of Key(key) goes on (its steps run at
+				// maxmemory), and D deletes the old entry.
+				full, keep, err = err, "", nil
+			}
 		}
 		return err
 	}()
@@ -295,6 +302,9 @@ func (c *clusterStore) set(ctx context.Context, key string, e Envelope, ttl time
 		return st, r, fmt.Errorf("remote: set %q: %w", key, c.undeleted(st, ctxErr(ctx, err)))
 	}
 	c.sweep(ctx, st.Epoch, late)
+	if full != nil {
+		return st, 0, fmt.Errorf("remote: set %q: %w", key, full)
+	}
 	return st, r, nil
 }
 
