@@ -242,7 +242,7 @@ func (c *clusterStore) set(ctx context.Context, key string, e Envelope, ttl time
 	t := c.taking(st, []deps.Dep{kd}, mark)
 	var r PutResult
 	var full error // the write of the value refused for memory
-	keep := "" // the entry D must not delete: key, once P2 has overwritten it
+	keep := ""     // the entry D must not delete: key, once P2 has overwritten it
 	err = func() error {
 		if c.crashed("B") {
 			return errCrashed
