@@ -121,20 +121,29 @@ func TestG11_RestartFromSnapshotNewNode(t *testing.T) {
 // back from an older snapshot and node B makes enough invalidations to
 // carry the sequence past A's last one: the numbers A saw now name other
 // invalidations, one of which covers the entry A holds in L1. When A is
-// back it must not serve that entry.
+// back it must not serve that entry. On Cluster every master saves and
+// restarts from its snapshot.
 func TestG11_ForkedSequenceReusesNumbers(t *testing.T) {
-	srv := redistest.Start(t)
-	p := newProxy(t, srv.Addr())
-	a := newNode(t, proxyClient(t, srv, p))
-	b := newNode(t, srv.Client(t))
+	forTopologies(t, testG11ForkedSequence)
+}
+
+func testG11ForkedSequence(t *testing.T, topo string) {
+	cl := newClusterOn(t, topo, 1)
+	b := cl.nodes[0]
+	rdb, p := cl.proxied(t)
+	a := newNode(t, rdb)
 	rows := newDB()
 	dep := deps.Id("article", 1)
 	rows.bump("1")
 	if v, err := matroska.GetOrLoad(bg(), a, "k", versioned(rows, "1", dep)); err != nil || v != 1 {
 		t.Fatalf("first load = %d, %v", v, err)
 	}
-	if err := srv.Client(t).Save(bg()).Err(); err != nil {
-		t.Fatal(err)
+	servers := []*redistest.Server{cl.srv}
+	if cl.rc != nil {
+		servers = cl.rc.Servers
+	}
+	for _, s := range servers {
+		s.Save(t)
 	}
 	const lost = 5
 	for i := range lost {
@@ -149,19 +158,23 @@ func TestG11_ForkedSequenceReusesNumbers(t *testing.T) {
 	p.Refuse(true)
 	p.CutAll()
 	waitFor(t, 2*time.Second, "A stops trusting L1", func() bool { return !a.Trusted() })
-	srv.Kill()
-	srv.Restart(t)
-	rows.bump("1")
-	if err := b.Invalidate(bg(), dep); err != nil { // reuses a number A saw
-		t.Fatal(err)
+	for _, s := range servers {
+		s.Kill()
 	}
+	for _, s := range servers {
+		s.Restart(t)
+	}
+	rows.bump("1")
+	waitFor(t, 20*time.Second, "B invalidates on the restarted Redis", func() bool { // reuses a number A saw
+		return b.Invalidate(bg(), dep) == nil
+	})
 	for i := range lost {
 		if err := b.Invalidate(bg(), deps.Id("more", i)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	p.Refuse(false)
-	waitFor(t, 5*time.Second, "A trusts L1 again", a.Trusted)
+	waitFor(t, 10*time.Second, "A trusts L1 again", a.Trusted)
 	if it, ok := a.Peek("k"); ok {
 		t.Fatalf("A serves %v from L1, which an invalidation after the fork covers", it.Value)
 	}
