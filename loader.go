@@ -58,6 +58,11 @@ var (
 	ErrClosed        = tiered.ErrClosed
 )
 
+// PanicError is the error of a load whose loader panicked: its text is one
+// short line, and errors.As gives the panic value and the stack; see
+// [tiered.PanicError].
+type PanicError = tiered.PanicError
+
 // Options, re-exported from package tiered.
 var (
 	// TTL sets the entry's time to live.
@@ -95,7 +100,8 @@ var (
 //     that ctx ends during the read, the load reads again for the others
 //     (and go-redis closes the connection the cut read was on).
 //   - A loader error is returned to every waiter and never cached; a loader
-//     panic becomes an error wrapping ErrLoaderPanic for every waiter.
+//     panic becomes a *PanicError (wrapping ErrLoaderPanic) for every
+//     waiter.
 //   - A loader returning ErrNotFound stores a negative entry: later calls
 //     return ErrNotFound until it expires or a dependency is invalidated.
 //   - A load overtaken by an invalidation of one of its dependencies is

@@ -43,8 +43,8 @@ var (
 	// the value may be older than the invalidation, so it was not stored.
 	ErrStale = errors.New("matroska: value is stale: an invalidation overtook it")
 
-	// ErrLoaderPanic wraps a panic raised by a loader. Every caller waiting
-	// for that load receives it.
+	// ErrLoaderPanic is wrapped by the error of a loader that panicked, a
+	// *PanicError. Every caller waiting for that load receives it.
 	ErrLoaderPanic = errors.New("matroska: loader panicked")
 
 	// ErrTypeMismatch is returned when a cached or shared value is not of
@@ -79,3 +79,28 @@ var (
 	// ErrConfig is wrapped by every configuration error from New.
 	ErrConfig = errors.New("matroska: invalid config")
 )
+
+// PanicError is the error of a load whose loader panicked: every caller
+// waiting for the load receives it, and it wraps ErrLoaderPanic. Its text is
+// one line with the panic value, short enough to pass on; the stack is kept
+// for the logs:
+//
+//	var pe *tiered.PanicError
+//	if errors.As(err, &pe) {
+//		log.Error("loader panicked", "value", pe.Value, "stack", string(pe.Stack))
+//	}
+type PanicError struct {
+	// Value is what the loader passed to panic.
+	Value any
+	// Stack is the loader's goroutine stack at the panic, as
+	// runtime/debug.Stack formats it.
+	Stack []byte
+}
+
+// Error returns "matroska: loader panicked: " and the panic value.
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("%v: %v", ErrLoaderPanic, e.Value)
+}
+
+// Unwrap returns ErrLoaderPanic.
+func (e *PanicError) Unwrap() error { return ErrLoaderPanic }

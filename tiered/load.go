@@ -474,12 +474,12 @@ func (c *Cache) loadPut(ctx context.Context, key string, l *Loader, o *callOptio
 	return res
 }
 
-// callLoader runs load and turns a panic into an error wrapping
-// ErrLoaderPanic, so that every waiter receives it and the process lives.
+// callLoader runs load and turns a panic into a *PanicError, so that every
+// waiter receives it and the process lives.
 func callLoader(ctx context.Context, rec *Recorder, load func(context.Context, *Recorder) (any, error)) (v any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			v, err = nil, fmt.Errorf("%w: %v\n%s", ErrLoaderPanic, p, debug.Stack())
+			v, err = nil, &PanicError{Value: p, Stack: debug.Stack()}
 		}
 	}()
 	return load(ctx, rec)
