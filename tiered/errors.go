@@ -31,9 +31,10 @@ var (
 	// was not cached.
 	ErrEncode = errors.New("matroska: cannot encode value")
 
-	// ErrInvalidTTL is returned for a TTL or negative TTL that is not
-	// positive.
-	ErrInvalidTTL = errors.New("matroska: TTL must be positive")
+	// ErrInvalidTTL is returned for a TTL or NegativeTTL that is not
+	// positive, a RefreshAfter that is negative or not below the TTL, and a
+	// negative StaleIfError; the error says which.
+	ErrInvalidTTL = errors.New("matroska: invalid TTL")
 
 	// ErrInvalidDep is returned for a zero deps.Dep.
 	ErrInvalidDep = errors.New("matroska: invalid dependency")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/matroska-go/matroska"
 	"github.com/matroska-go/matroska/tiered"
@@ -30,5 +31,35 @@ func TestLoaderPanicErrorIsShort(t *testing.T) {
 	}
 	if pe.Value != "loader bug" || !bytes.Contains(pe.Stack, []byte("goroutine")) {
 		t.Fatalf("PanicError{Value: %v, Stack: %d bytes}: want the value and the stack", pe.Value, len(pe.Stack))
+	}
+}
+
+// An invalid TTL option's error names the option and the value at fault.
+func TestInvalidTTLMessages(t *testing.T) {
+	c := newNode(t, nil)
+	load := func(context.Context, *matroska.Recorder) (int, error) { return 1, nil }
+	for _, tc := range []struct {
+		opts []matroska.Option
+		want string
+		not  []string
+	}{
+		{[]matroska.Option{matroska.TTL(-1)}, "TTL -1ns", []string{"30s", "negative TTL"}},
+		{[]matroska.Option{matroska.NegativeTTL(-1)}, "NegativeTTL -1ns", []string{"5m0s"}},
+		{[]matroska.Option{matroska.TTL(time.Minute), matroska.RefreshAfter(2 * time.Minute)}, "RefreshAfter 2m0s", []string{"must be positive"}},
+		{[]matroska.Option{matroska.TTL(time.Minute), matroska.RefreshAfter(time.Minute)}, "below the TTL 1m0s", []string{"must be positive"}},
+	} {
+		_, err := matroska.GetOrLoad(bg(), c, "k", load, tc.opts...)
+		if !errors.Is(err, matroska.ErrInvalidTTL) {
+			t.Fatalf("err = %v, want ErrInvalidTTL", err)
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, tc.want) {
+			t.Errorf("%q does not say %q", msg, tc.want)
+		}
+		for _, n := range tc.not {
+			if strings.Contains(msg, n) {
+				t.Errorf("%q says %q, which is not the problem", msg, n)
+			}
+		}
 	}
 }
