@@ -430,7 +430,7 @@ func (c *Cache) checkKey(key string) error {
 func checkDeps(ds []deps.Dep) error {
 	for i, d := range ds {
 		if d.IsZero() {
-			return fmt.Errorf("%w: dependency %d is the zero deps.Dep", ErrInvalidDep, i)
+			return fmt.Errorf("%w: dependency %d is the zero deps.Dep (built with an empty type or name?)", ErrInvalidDep, i)
 		}
 	}
 	return nil

@@ -36,7 +36,8 @@ var (
 	// negative StaleIfError; the error says which.
 	ErrInvalidTTL = errors.New("matroska: invalid TTL")
 
-	// ErrInvalidDep is returned for a zero deps.Dep.
+	// ErrInvalidDep is returned for a zero deps.Dep, which is also what the
+	// deps constructors return for an empty type or name (deps.Tag("")).
 	ErrInvalidDep = errors.New("matroska: invalid dependency")
 
 	// ErrStale is returned by Set with a start mark when an invalidation of

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/matroska-go/matroska"
+	"github.com/matroska-go/matroska/deps"
 	"github.com/matroska-go/matroska/tiered"
 )
 
@@ -60,6 +61,27 @@ func TestInvalidTTLMessages(t *testing.T) {
 			if strings.Contains(msg, n) {
 				t.Errorf("%q says %q, which is not the problem", msg, n)
 			}
+		}
+	}
+}
+
+// A dependency with an empty name is the zero deps.Dep, refused wherever a
+// dependency is taken: recorded by a loader, given to Set, invalidated.
+func TestEmptyDependencyNames(t *testing.T) {
+	c := newNode(t, nil)
+	for _, d := range []deps.Dep{deps.Id("", 1), deps.Tag(""), deps.Key(""), deps.All(""), deps.Condition("", nil)} {
+		_, err := matroska.GetOrLoad(bg(), c, "k", func(_ context.Context, rec *matroska.Recorder) (int, error) {
+			rec.Depend(d)
+			return 1, nil
+		})
+		if !errors.Is(err, matroska.ErrInvalidDep) {
+			t.Errorf("GetOrLoad recording %q: %v, want ErrInvalidDep", d, err)
+		}
+		if err := c.Invalidate(bg(), d); !errors.Is(err, matroska.ErrInvalidDep) {
+			t.Errorf("Invalidate(%q): %v, want ErrInvalidDep", d, err)
+		}
+		if err := c.Set(bg(), "k", 1, matroska.Depend(d)); !errors.Is(err, matroska.ErrInvalidDep) {
+			t.Errorf("Set with %q: %v, want ErrInvalidDep", d, err)
 		}
 	}
 }

@@ -410,7 +410,7 @@ func (c *Cache) loadPut(ctx context.Context, key string, l *Loader, o *callOptio
 		ttl = o.negTTL
 	}
 	if invalid {
-		res.err = fmt.Errorf("%w: the loader recorded a zero deps.Dep; the value was not cached", ErrInvalidDep)
+		res.err = fmt.Errorf("%w: the loader recorded a zero deps.Dep (built with an empty type or name?); the value was not cached", ErrInvalidDep)
 		return res
 	}
 	if !res.known {
