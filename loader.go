@@ -56,6 +56,7 @@ var (
 	ErrUnavailable   = tiered.ErrUnavailable
 	ErrRefused       = tiered.ErrRefused
 	ErrClosed        = tiered.ErrClosed
+	ErrNilCache      = tiered.ErrNilCache
 )
 
 // PanicError is the error of a load whose loader panicked: its text is one

@@ -145,6 +145,9 @@ func contextTimeouts(rdb redis.UniversalClient) bool {
 // Close stops the bus and releases L1. It does not close the Redis client,
 // which belongs to the caller. A second Close returns ErrClosed.
 func (c *Cache) Close() error {
+	if c == nil {
+		return ErrNilCache
+	}
 	if c.closed.Swap(true) {
 		return ErrClosed
 	}
@@ -159,13 +162,21 @@ func (c *Cache) Close() error {
 }
 
 // NodeID is the name of this node on the bus.
-func (c *Cache) NodeID() string { return c.origin }
+func (c *Cache) NodeID() string {
+	if c == nil {
+		return ""
+	}
+	return c.origin
+}
 
 // Mark returns the current point of the invalidation sequence. Take it
 // before reading a value from its source and pass it to Set with AtMark:
 // Set then refuses the value if an invalidation of its dependencies came in
 // between.
 func (c *Cache) Mark(ctx context.Context) (Mark, error) {
+	if c == nil {
+		return Mark{}, ErrNilCache
+	}
 	if c.closed.Load() {
 		return Mark{}, ErrClosed
 	}
@@ -264,6 +275,9 @@ func (c *Cache) Delete(ctx context.Context, key string) error {
 // Call it after the database commit of the write. With no dependencies it
 // does nothing.
 func (c *Cache) Invalidate(ctx context.Context, ds ...deps.Dep) error {
+	if c == nil {
+		return ErrNilCache
+	}
 	if c.closed.Load() {
 		return ErrClosed
 	}
@@ -415,6 +429,9 @@ func (c *Cache) l1Trusted() bool {
 }
 
 func (c *Cache) checkKey(key string) error {
+	if c == nil {
+		return ErrNilCache
+	}
 	if c.closed.Load() {
 		return ErrClosed
 	}
@@ -481,5 +498,10 @@ func randomID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Codec is the cache's value codec.
-func (c *Cache) Codec() Codec { return c.cfg.Codec }
+// Codec is the cache's value codec (nil for a nil Cache).
+func (c *Cache) Codec() Codec {
+	if c == nil {
+		return nil
+	}
+	return c.cfg.Codec
+}

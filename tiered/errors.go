@@ -78,6 +78,11 @@ var (
 	// second Close.
 	ErrClosed = errors.New("matroska: cache closed")
 
+	// ErrNilCache is returned by every method of a nil *Cache (one that was
+	// never created with New) in place of a nil pointer panic. It matches
+	// ErrClosed as well: such a cache is as unusable as a closed one.
+	ErrNilCache error = nilCacheError{}
+
 	// ErrConfig is wrapped by every configuration error from New.
 	ErrConfig = errors.New("matroska: invalid config")
 )
@@ -106,3 +111,13 @@ func (e *PanicError) Error() string {
 
 // Unwrap returns ErrLoaderPanic.
 func (e *PanicError) Unwrap() error { return ErrLoaderPanic }
+
+// nilCacheError is ErrNilCache: its own text, and errors.Is matches
+// ErrClosed.
+type nilCacheError struct{}
+
+func (nilCacheError) Error() string {
+	return "matroska: nil *tiered.Cache (create one with tiered.New)"
+}
+
+func (nilCacheError) Is(target error) bool { return target == ErrClosed }

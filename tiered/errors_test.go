@@ -85,3 +85,62 @@ func TestEmptyDependencyNames(t *testing.T) {
 		}
 	}
 }
+
+// Every exported method of a nil *Cache returns ErrNilCache (which is also
+// ErrClosed), or a zero value, instead of a nil pointer panic.
+func TestNilCache(t *testing.T) {
+	var c *tiered.Cache
+	load := func(context.Context, *matroska.Recorder) (int, error) { return 1, nil }
+	decode := func([]byte) (any, error) { return nil, nil }
+	calls := map[string]func() error{
+		"Close":      c.Close,
+		"Mark":       func() error { _, err := c.Mark(bg()); return err },
+		"Set":        func() error { return c.Set(bg(), "k", 1) },
+		"Delete":     func() error { return c.Delete(bg(), "k") },
+		"Invalidate": func() error { return c.Invalidate(bg(), deps.Tag("t")) },
+		"Get":        func() error { _, err := c.Get(bg(), "k", decode); return err },
+		"Miss": func() error {
+			_, err := c.Miss(bg(), "k", tiered.Loader{Decode: decode})
+			return err
+		},
+		"matroska.GetOrLoad": func() error { _, err := matroska.GetOrLoad(bg(), c, "k", load); return err },
+		"matroska.GetOrLoadWith": func() error {
+			_, err := matroska.GetOrLoadWith[int](bg(), c, "k", matroska.LoadFunc[int](load))
+			return err
+		},
+		"matroska.Get":        func() error { _, err := matroska.Get[int](bg(), c, "k"); return err },
+		"matroska.Set":        func() error { return matroska.Set(bg(), c, "k", 1) },
+		"matroska.Invalidate": func() error { return matroska.Invalidate(bg(), c, deps.Tag("t")) },
+	}
+	for name, call := range calls {
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					t.Errorf("%s on a nil cache panicked: %v", name, p)
+				}
+			}()
+			if err := call(); !errors.Is(err, matroska.ErrNilCache) || !errors.Is(err, matroska.ErrClosed) {
+				t.Errorf("%s on a nil cache: %v, want ErrNilCache and ErrClosed", name, err)
+			}
+		}()
+	}
+	quiet := map[string]func(){
+		"NodeID":       func() { _ = c.NodeID() },
+		"Codec":        func() { _ = c.Codec() },
+		"Stats":        func() { _ = c.Stats() },
+		"Peek":         func() { _, _ = c.Peek("k") },
+		"Due":          func() { _ = c.Due(nil) },
+		"RefreshAhead": func() { c.RefreshAhead("k", tiered.Loader{}, matroska.RefreshAfter(time.Second)) },
+		"Consumed":     func() { c.Consumed(bg(), "k", nil) },
+	}
+	for name, call := range quiet {
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					t.Errorf("%s on a nil cache panicked: %v", name, p)
+				}
+			}()
+			call()
+		}()
+	}
+}

@@ -44,7 +44,7 @@ type result struct {
 // path of GetOrLoad: it allocates and copies nothing. The entry is shared:
 // treat it as read-only.
 func (c *Cache) Peek(key string) (*local.Item, bool) {
-	if !c.servable() {
+	if c == nil || !c.servable() {
 		return nil, false
 	}
 	it, ok := c.l1.Get(key)
@@ -73,7 +73,7 @@ func (c *Cache) fromL1(ctx context.Context, key string) (any, bool, error) {
 // depends on, and its start mark is at most this node's applied sequence.
 func (c *Cache) Consumed(ctx context.Context, key string, it *local.Item) {
 	rec := RecorderFrom(ctx)
-	if rec == nil {
+	if rec == nil || c == nil {
 		return
 	}
 	// An L1 value is known fresh up to the sequence this node has applied

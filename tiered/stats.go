@@ -19,15 +19,15 @@ type Stats struct {
 	Shared     uint64 // callers that received another caller's load (singleflight)
 	Rejoined   uint64 // callers that joined a load overtaken by an invalidation before they came, and loaded again (G3)
 
-	RefusedPuts  uint64 // loaded values not stored because an invalidation overtook them (G1)
+	RefusedPuts uint64 // loaded values not stored because an invalidation overtook them (G1)
 	// RefusedWrites counts puts of loaded values that Redis refused (out
 	// of memory under noeviction, a read-only replica, MISCONF): each
 	// value was answered uncached (G12).
 	RefusedWrites uint64
-	RefusedFills uint64 // L1 fills refused by a tombstone, the floor or a reset
-	Corrupt      uint64 // undecodable entries met in Redis (treated as misses)
-	LostIndex    uint64 // entries in Redis dropped on read because part of their index was gone (G2)
-	CheckedReads uint64 // Redis reads this node could not vouch for from the invalidations it applied, read again with the index check (G2)
+	RefusedFills  uint64 // L1 fills refused by a tombstone, the floor or a reset
+	Corrupt       uint64 // undecodable entries met in Redis (treated as misses)
+	LostIndex     uint64 // entries in Redis dropped on read because part of their index was gone (G2)
+	CheckedReads  uint64 // Redis reads this node could not vouch for from the invalidations it applied, read again with the index check (G2)
 
 	InvalidationsSent    uint64 // Invalidate, Delete and Set calls that reached Redis
 	Unfinished           uint64 // of those, invalidations in phases whose clean-up was cut short (in effect; swept later)
@@ -64,6 +64,9 @@ type counters struct {
 
 // Stats returns the cache's counters.
 func (c *Cache) Stats() Stats {
+	if c == nil {
+		return Stats{}
+	}
 	s := Stats{
 		L1Hits:               c.n.l1Hits.Load(),
 		L1Misses:             c.n.l1Misses.Load(),
