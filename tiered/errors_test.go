@@ -144,3 +144,53 @@ func TestNilCache(t *testing.T) {
 		}()
 	}
 }
+
+// One key read with two types is ErrTypeMismatch, with no reload, and the
+// lookup that found the other type is not an L1 hit.
+func TestTypeMismatchIsAnError(t *testing.T) {
+	for _, mode := range []string{"one-process", "redis"} {
+		t.Run(mode, func(t *testing.T) {
+			var c *tiered.Cache
+			if mode == "redis" {
+				c = newCluster(t, 1).nodes[0]
+			} else {
+				c = newNode(t, nil)
+			}
+			s, err := matroska.GetOrLoad(bg(), c, "k", func(context.Context, *matroska.Recorder) (string, error) { return "a", nil })
+			if s != "a" || err != nil {
+				t.Fatalf("GetOrLoad[string] = %q, %v", s, err)
+			}
+			if _, ok := c.Peek("k"); !ok {
+				t.Fatal("k is not in L1")
+			}
+			before := c.Stats()
+			loads := 0
+			for range 3 {
+				_, err = matroska.GetOrLoad(bg(), c, "k", func(context.Context, *matroska.Recorder) (int, error) {
+					loads++
+					return 1, nil
+				})
+				if !errors.Is(err, matroska.ErrTypeMismatch) {
+					t.Fatalf("GetOrLoad[int] of a string: %v, want ErrTypeMismatch", err)
+				}
+			}
+			if _, err := matroska.Get[int](bg(), c, "k"); !errors.Is(err, matroska.ErrTypeMismatch) {
+				t.Fatalf("Get[int] of a string: %v, want ErrTypeMismatch", err)
+			}
+			after := c.Stats()
+			if loads != 0 || after.Loads != before.Loads || after.Corrupt != before.Corrupt {
+				t.Errorf("a type mismatch reloaded: %d loader calls, Loads %d -> %d, Corrupt %d -> %d",
+					loads, before.Loads, after.Loads, before.Corrupt, after.Corrupt)
+			}
+			if after.L1Hits != before.L1Hits {
+				t.Errorf("lookups of the wrong type counted as L1 hits: %d -> %d", before.L1Hits, after.L1Hits)
+			}
+			if s, err := matroska.Get[string](bg(), c, "k"); s != "a" || err != nil {
+				t.Fatalf("Get[string] after the mismatches = %q, %v", s, err)
+			}
+			if got := c.Stats().L1Hits; got != after.L1Hits+1 {
+				t.Errorf("an L1 hit counted %d times", got-after.L1Hits)
+			}
+		})
+	}
+}

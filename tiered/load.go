@@ -42,16 +42,15 @@ type result struct {
 
 // Peek returns key's L1 entry when L1 may be trusted now. It is the hot
 // path of GetOrLoad: it allocates and copies nothing. The entry is shared:
-// treat it as read-only.
+// treat it as read-only. A caller that answers with the entry calls
+// Consumed, which counts the L1 hit; one that cannot (its value is of
+// another type than the caller's) does not, so Stats count only the hits
+// that answered.
 func (c *Cache) Peek(key string) (*local.Item, bool) {
 	if c == nil || !c.servable() {
 		return nil, false
 	}
-	it, ok := c.l1.Get(key)
-	if ok {
-		c.n.l1Hits.Add(1)
-	}
-	return it, ok
+	return c.l1.Get(key)
 }
 
 // fromL1 answers from L1 when it holds key: the value, or ErrNotFound for
@@ -68,12 +67,18 @@ func (c *Cache) fromL1(ctx context.Context, key string) (any, bool, error) {
 	return it.Value, true, nil
 }
 
-// Consumed records, when ctx belongs to a loader, that the load used the L1
-// entry it of key: the outer entry then depends on key and on everything key
-// depends on, and its start mark is at most this node's applied sequence.
+// Consumed records that a call was answered with it, key's L1 entry found
+// by Peek: an L1 hit in Stats, and, when ctx belongs to a loader, that the
+// load used the entry: the outer entry then depends on key and on
+// everything key depends on, and its start mark is at most this node's
+// applied sequence.
 func (c *Cache) Consumed(ctx context.Context, key string, it *local.Item) {
+	if c == nil {
+		return
+	}
+	c.n.l1Hits.Add(1)
 	rec := RecorderFrom(ctx)
-	if rec == nil || c == nil {
+	if rec == nil {
 		return
 	}
 	// An L1 value is known fresh up to the sequence this node has applied
