@@ -111,8 +111,13 @@ var (
 //     returned but not stored (G1).
 //   - When Redis is down or slow, the loader answers and nothing is cached
 //     (G9).
-//   - A value that cannot be cached (too large, not encodable, a zero
-//     dependency) is returned along with an error saying why.
+//   - A loaded value is returned, and kept in L1, as its encoding decodes
+//     (one decoding on a miss), so every node serves the same value: a
+//     field that the Codec drops (unexported, json:"-") is dropped on this
+//     node too.
+//   - A value that cannot be cached (too large, not encodable, an encoding
+//     that does not decode, a zero dependency) is returned along with an
+//     error saying why.
 //
 // The value may be shared with other callers: treat it as read-only.
 //

@@ -194,7 +194,9 @@ func (c *Cache) Mark(ctx context.Context) (Mark, error) {
 // any previous value on every node: it is a write, so other nodes drop
 // their copies of key, and entries that contain key (nested entries) are
 // invalidated. With AtMark it refuses (ErrStale) a value that an
-// invalidation overtook.
+// invalidation overtook. This node's L1 holds the value decoded from its
+// encoding into the value's type, as the other nodes read it; a value whose
+// encoding does not decode is ErrEncode.
 func (c *Cache) Set(ctx context.Context, key string, value any, opts ...Option) error {
 	if err := c.checkKey(key); err != nil {
 		return err
@@ -205,6 +207,9 @@ func (c *Cache) Set(ctx context.Context, key string, value any, opts ...Option) 
 	}
 	payload, err := c.encode(value)
 	if err != nil {
+		return err
+	}
+	if value, err = c.decoded(value, payload, nil); err != nil { // L1 holds what other nodes read
 		return err
 	}
 	ttl := c.jitter(o.ttl, o.noJitter)

@@ -435,6 +435,12 @@ func (c *Cache) loadPut(ctx context.Context, key string, l *Loader, o *callOptio
 			res.err = err
 			return res
 		}
+		// Callers and L1 get the value as other nodes will read it.
+		if v, err = c.decoded(v, payload, l.Decode); err != nil {
+			res.err = err
+			return res
+		}
+		res.val = v
 	}
 	ttl = c.jitter(ttl, o.noJitter || o.refresh > 0)
 	if c.l2 != nil {
