@@ -50,10 +50,14 @@ type Cache struct {
 	closed    atomic.Bool
 }
 
-// New returns a cache configured by cfg. With cfg.Redis set it subscribes
-// to the bus and waits up to cfg.StartTimeout for it to sync; if Redis does
-// not answer in time New still returns the cache, which then answers from
-// its loaders until Redis is back (G9).
+// New returns a cache configured by cfg. With cfg.Redis set it checks that
+// Redis answers (PING), subscribes to the bus and waits for it to sync, all
+// within cfg.StartTimeout. If Redis does not answer or the bus does not sync
+// in time, New returns an error wrapping ErrUnavailable and the cause (the
+// dial error of a wrong address, say) and leaves nothing running; with
+// cfg.StartDegraded it logs the cause and returns the cache, which answers
+// from its loaders until Redis is back (G9). A client that does not honour
+// context deadlines is refused (ErrConfig): see Config.Redis.
 func New(cfg Config) (*Cache, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -83,8 +87,16 @@ func New(cfg Config) (*Cache, error) {
 	if cfg.Redis == nil {
 		return c, nil
 	}
-	if !contextTimeouts(cfg.Redis) {
-		cfg.Logger.Warn("matroska: the Redis client does not honour context deadlines (set ContextTimeoutEnabled in its options): RedisTimeout cannot bound calls to a slow or dead server")
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.StartTimeout)
+	defer cancel()
+	answered := true
+	if err := cfg.Redis.Ping(ctx).Err(); err != nil {
+		if !cfg.StartDegraded {
+			_ = c.Close()
+			return nil, fmt.Errorf("%w: no answer at start (Config.StartDegraded starts without it): %w", ErrUnavailable, err)
+		}
+		answered = false
+		cfg.Logger.Warn("matroska: redis does not answer at start; starting degraded (loaders answer, L1 off) until it does", "err", err)
 	}
 	var key *bus.Key
 	if cfg.MessageKey != nil {
@@ -122,16 +134,23 @@ func New(cfg Config) (*Cache, error) {
 		l1.Close()
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.StartTimeout)
-	defer cancel()
+	if !answered {
+		return c, nil
+	}
 	if err := c.bus.WaitTrusted(ctx); err != nil {
+		if !cfg.StartDegraded {
+			_ = c.Close()
+			return nil, fmt.Errorf("%w: the invalidation bus did not sync within StartTimeout %v (see the log for why): %w", ErrUnavailable, cfg.StartTimeout, err)
+		}
 		cfg.Logger.Warn("matroska: bus not synced at start; L1 stays off until it is", "err", err)
 	}
 	return c, nil
 }
 
 // contextTimeouts reports whether the client honours context deadlines, so
-// that RedisTimeout bounds each call (go-redis ignores them otherwise).
+// that RedisTimeout bounds each call (go-redis ignores them otherwise, and
+// waits its own ReadTimeout, 3 seconds by default, on a server that does not
+// answer).
 func contextTimeouts(rdb redis.UniversalClient) bool {
 	switch c := rdb.(type) {
 	case *redis.Client:
