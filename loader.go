@@ -56,7 +56,13 @@ var (
 	ErrUnavailable   = tiered.ErrUnavailable
 	ErrRefused       = tiered.ErrRefused
 	ErrClosed        = tiered.ErrClosed
+	ErrNilCache      = tiered.ErrNilCache
 )
+
+// PanicError is the error of a load whose loader panicked: its text is one
+// short line, and errors.As gives the panic value and the stack; see
+// [tiered.PanicError].
+type PanicError = tiered.PanicError
 
 // Options, re-exported from package tiered.
 var (
@@ -86,6 +92,8 @@ var (
 // else from load, whose result is then stored in both tiers with the
 // dependencies it recorded.
 //
+//   - A key holds values of one type: a key that holds a value of another
+//     type than T returns ErrTypeMismatch (it is not reloaded as a T).
 //   - One load per key runs at a time on this node; concurrent callers wait
 //     for it and share its result. A caller whose ctx ends stops waiting
 //     and gets ctx.Err(); the load goes on for the others (it runs on a
@@ -95,15 +103,21 @@ var (
 //     that ctx ends during the read, the load reads again for the others
 //     (and go-redis closes the connection the cut read was on).
 //   - A loader error is returned to every waiter and never cached; a loader
-//     panic becomes an error wrapping ErrLoaderPanic for every waiter.
+//     panic becomes a *PanicError (wrapping ErrLoaderPanic) for every
+//     waiter.
 //   - A loader returning ErrNotFound stores a negative entry: later calls
 //     return ErrNotFound until it expires or a dependency is invalidated.
 //   - A load overtaken by an invalidation of one of its dependencies is
 //     returned but not stored (G1).
 //   - When Redis is down or slow, the loader answers and nothing is cached
 //     (G9).
-//   - A value that cannot be cached (too large, not encodable, a zero
-//     dependency) is returned along with an error saying why.
+//   - A loaded value is returned, and kept in L1, as its encoding decodes
+//     (one decoding on a miss), so every node serves the same value: a
+//     field that the Codec drops (unexported, json:"-") is dropped on this
+//     node too.
+//   - A value that cannot be cached (too large, not encodable, an encoding
+//     that does not decode, a zero dependency) is returned along with an
+//     error saying why.
 //
 // The value may be shared with other callers: treat it as read-only.
 //
@@ -178,9 +192,8 @@ func loader[T any](c *Cache, load LoadFunc[T]) tiered.Loader {
 	}
 }
 
-// fromL1 answers from this node's L1 when it holds key with a value of type
-// T (or a negative entry): the hot path, allocation-free. ok is false on a
-// miss, an untrusted L1, or a value of another type.
+// fromL1 answers from this node's L1 when it holds key (see fromItem): the
+// hot path, allocation-free. ok is false on a miss or an untrusted L1.
 func fromL1[T any](ctx context.Context, c *Cache, key string) (v T, ok bool, err error) {
 	it, hit := c.Peek(key)
 	if !hit {
@@ -189,17 +202,29 @@ func fromL1[T any](ctx context.Context, c *Cache, key string) (v T, ok bool, err
 	return fromItem[T](ctx, c, key, it)
 }
 
-// fromItem answers from it, key's L1 entry, when it holds a value of type T
-// or is a negative entry.
+// fromItem answers from it, key's L1 entry: with its value of type T,
+// ErrNotFound for a negative entry, or ErrTypeMismatch for a value of
+// another type (another call site uses key for another type: loading and
+// storing the caller's type would only evict the other's, on every call).
 func fromItem[T any](ctx context.Context, c *Cache, key string, it *local.Item) (v T, ok bool, err error) {
 	if it.NotFound {
 		c.Consumed(ctx, key, it)
 		return v, true, ErrNotFound
 	}
-	if v, ok = it.Value.(T); ok {
-		c.Consumed(ctx, key, it)
+	if v, ok = it.Value.(T); !ok {
+		return v, true, mismatch[T](key, it.Value)
 	}
-	return v, ok, nil
+	c.Consumed(ctx, key, it)
+	return v, true, nil
+}
+
+// mismatch is the error of a key that holds have where a T was asked for. It
+// is a function of its own so that fromItem's v does not escape to the heap.
+//
+//go:noinline
+func mismatch[T any](key string, have any) error {
+	var want T
+	return fmt.Errorf("%w: key %q holds %T, want %T", ErrTypeMismatch, key, have, want)
 }
 
 func getOrLoadMiss[T any](ctx context.Context, c *Cache, key string, load LoadFunc[T], opts []Option) (T, error) {

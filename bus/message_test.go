@@ -21,7 +21,7 @@ func sampleMessages() []bus.Message {
 			deps.All("article"),
 			deps.Tag("a&b=c%"),
 		}},
-		{Epoch: "with space", Seq: 42, Origin: "ü", Deps: []deps.Dep{deps.Tag(""), deps.Tag("")}},
+		{Epoch: "with space", Seq: 42, Origin: "ü", Deps: []deps.Dep{deps.Tag(" "), deps.Tag(" ")}},
 		{Epoch: "e", Seq: 7, Origin: "o", InLog: true},
 		{Epoch: "e", Origin: "o", Hold: true},
 	}

@@ -52,7 +52,9 @@ func (k Kind) String() string {
 
 // Dep is one dependency. It is comparable and can be a map key; its zero
 // value is invalid ([Dep.IsZero]) and is rejected wherever a dependency is
-// taken.
+// taken. A constructor given an empty type or name returns the zero Dep:
+// Id("", 1), Tag(""), Key(""), All("") and Condition("", p) name nothing,
+// and are almost always an uninitialised field.
 type Dep struct {
 	s string
 }
@@ -88,34 +90,53 @@ func (d Dep) KeyName() (string, bool) {
 }
 
 // Id is the dependency on one object of a type, such as Id("article", 7).
-// The id is canonicalised with [FormatValue].
+// The id is canonicalised with [FormatValue]. An empty typ gives the zero
+// Dep.
 func Id(typ string, id any) Dep {
+	if typ == "" {
+		return Dep{}
+	}
 	return Dep{prefixes[KindId] + escape(typ) + ":" + segment(id)}
 }
 
-// Tag is a free-form dependency, such as Tag("homepage").
+// Tag is a free-form dependency, such as Tag("homepage"). An empty name
+// gives the zero Dep.
 func Tag(name string) Dep {
+	if name == "" {
+		return Dep{}
+	}
 	return Dep{prefixes[KindTag] + escape(name)}
 }
 
 // Key is the dependency on a cached entry. An entry that consumed another
 // entry (a nested GetOrLoad) depends on the inner entry's Key, and
-// invalidating Key(k) removes k and every entry that contains it.
+// invalidating Key(k) removes k and every entry that contains it. An empty
+// key gives the zero Dep.
 func Key(key string) Dep {
+	if key == "" {
+		return Dep{}
+	}
 	return Dep{prefixes[KindKey] + escape(key)}
 }
 
 // All is the type-wide dependency of lists of typ: every list cached with a
 // condition of typ also depends on All(typ), and invalidating All(typ) drops
 // them all. It is the fallback when a change cannot be matched precisely.
+// An empty typ gives the zero Dep.
 func All(typ string) Dep {
+	if typ == "" {
+		return Dep{}
+	}
 	return Dep{prefixes[KindAll] + escape(typ)}
 }
 
 // Condition is the dependency of a list of typ filtered by params (field name
 // to value, every value canonicalised by [FormatValue]). The order of params
-// does not matter: names are sorted.
+// does not matter: names are sorted. An empty typ gives the zero Dep.
 func Condition(typ string, params map[string]any) Dep {
+	if typ == "" {
+		return Dep{}
+	}
 	names := make([]string, 0, len(params))
 	for name := range params {
 		names = append(names, name)
@@ -137,18 +158,22 @@ func Condition(typ string, params map[string]any) Dep {
 }
 
 // Parse returns the dependency whose canonical form is s. Any other string,
-// including a non-canonical spelling of a valid dependency, is [ErrInvalid].
+// including a non-canonical spelling of a valid dependency and the form a
+// dependency with an empty type or name would have ("tag:"), is
+// [ErrInvalid].
 func Parse(s string) (Dep, error) {
 	d := Dep{s}
 	var err error
 	switch d.Kind() {
 	case KindTag, KindKey, KindAll:
 		_, rest, _ := strings.Cut(s, ":")
-		err = checkEscaped(rest)
+		if err = checkEscaped(rest); rest == "" {
+			err = ErrInvalid
+		}
 	case KindId:
 		_, rest, _ := strings.Cut(s, ":")
 		typ, id, ok := strings.Cut(rest, ":")
-		if !ok {
+		if !ok || typ == "" {
 			err = ErrInvalid
 		} else if err = checkEscaped(typ); err == nil {
 			err = checkValue(id)
@@ -166,7 +191,7 @@ func Parse(s string) (Dep, error) {
 
 func checkCondition(rest string) error {
 	typ, params, ok := strings.Cut(rest, ":")
-	if !ok {
+	if !ok || typ == "" {
 		return ErrInvalid
 	}
 	if err := checkEscaped(typ); err != nil {

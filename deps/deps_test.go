@@ -24,7 +24,6 @@ func TestString(t *testing.T) {
 		{Id("article", nil), "id:article:~"},
 		{Id("article", ""), "id:article:"},
 		{Id("article", "~"), "id:article:%7E"},
-		{Id("", nil), "id::~"},
 		{Id("a:b", "c:d"), "id:a%3Ab:c%3Ad"},
 		{Id("a", 0.5), "id:a:0.5"},
 		{Id("a", 2.0), "id:a:2"},
@@ -37,7 +36,6 @@ func TestString(t *testing.T) {
 		{Id("a", true), "id:a:true"},
 		{Id("a", []byte("b")), "id:a:b"},
 		{Tag("homepage"), "tag:homepage"},
-		{Tag(""), "tag:"},
 		{Tag("a:b"), "tag:a%3Ab"},
 		{Tag("{x}"), "tag:%7Bx%7D"},
 		{Tag("100%"), "tag:100%25"},
@@ -147,6 +145,19 @@ func TestDistinct(t *testing.T) {
 	}
 }
 
+// A constructor given an empty type or name returns the zero Dep, which
+// every taker of a dependency refuses.
+func TestEmptyNamesAreZero(t *testing.T) {
+	for _, d := range []Dep{
+		Id("", 1), Id("", nil), Tag(""), Key(""), All(""),
+		Condition("", nil), Condition("", map[string]any{"a": 1}),
+	} {
+		if !d.IsZero() {
+			t.Errorf("%q is not the zero Dep", d)
+		}
+	}
+}
+
 func TestKindAndKeyName(t *testing.T) {
 	tests := []struct {
 		d       Dep
@@ -159,7 +170,7 @@ func TestKindAndKeyName(t *testing.T) {
 		{Id("a", 1), KindId, "id", "", false},
 		{Tag("key:x"), KindTag, "tag", "", false},
 		{Key("user:1{x}%~\n"), KindKey, "key", "user:1{x}%~\n", true},
-		{Key(""), KindKey, "key", "", true},
+		{Key(""), KindInvalid, "invalid", "", false},
 		{Condition("a", nil), KindCondition, "cond", "", false},
 		{All("a"), KindAll, "all", "", false},
 	}
@@ -185,9 +196,9 @@ func TestKindAndKeyName(t *testing.T) {
 
 func TestParseAccepts(t *testing.T) {
 	valid := []Dep{
-		Id("article", 7), Id("", nil), Id("a", ""), Id("a:b", "~{}"), Id("a", 0.5), Id("a", math.NaN()),
-		Tag(""), Tag("a:b\n{}%&=~\x7f\xff"), Key(""), Key("user:1"), All("a%"),
-		Condition("a", nil), Condition("", map[string]any{"": ""}),
+		Id("article", 7), Id("a", ""), Id("a:b", "~{}"), Id("a", 0.5), Id("a", math.NaN()),
+		Tag("a:b\n{}%&=~\x7f\xff"), Key("user:1"), All("a%"),
+		Condition("a", nil), Condition("a", map[string]any{"": ""}),
 		Condition("l", map[string]any{"~": 1, "z": nil, "a&b": "c=d", "%": "%"}),
 	}
 	for _, d := range valid {
@@ -206,6 +217,7 @@ func TestParseRejects(t *testing.T) {
 	invalid := []string{
 		"", "id", "tag", "x:y", "ID:a:1", " tag:a", // no or unknown kind
 		"id:", "id:a", "cond:", "cond:a", // missing parts
+		"id::1", "id::~", "tag:", "key:", "all:", "cond::", "cond::a=1", // empty type or name
 		"id:a:1:2", "id:a:b=c", "id:a:~~", "id:~:1", "id:a:%7E%7E%", // separators, nil marker misused
 		"tag:a:b", "tag:{x}", "tag:a}", "tag:a\nb", "tag:\x7f", "tag:~", "tag:a&b", "tag:a=b", // unescaped
 		"tag:%3a", "tag:%7b", "key:%7e", // lower-case hex

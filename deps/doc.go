@@ -13,5 +13,10 @@
 // string "true" and the boolean true match; nil prints as "~", which no string
 // value can produce.
 //
+// A dependency with an empty type or name (Id("", 7), Tag(""), Key(""),
+// All(""), Condition("", p)) is the zero [Dep], which the cache refuses
+// wherever it takes a dependency (ErrInvalidDep), and [Parse] refuses its
+// would-be string form.
+//
 // This package imports nothing of the project.
 package deps

@@ -120,18 +120,19 @@ func TestDecodeEnvelopeAccepts(t *testing.T) {
 // including ones full of separators.
 func genDep() *rapid.Generator[deps.Dep] {
 	text := rapid.StringOf(rapid.RuneFrom([]rune("ab:&={}%~\n\x00é1")))
+	name := rapid.StringOfN(rapid.RuneFrom([]rune("ab:&={}%~\n\x00é1")), 1, -1, -1) // an empty one is the zero Dep
 	return rapid.Custom(func(t *rapid.T) deps.Dep {
 		switch rapid.IntRange(0, 4).Draw(t, "kind") {
 		case 0:
-			return deps.Id(text.Draw(t, "type"), text.Draw(t, "id"))
+			return deps.Id(name.Draw(t, "type"), text.Draw(t, "id"))
 		case 1:
-			return deps.Tag(text.Draw(t, "tag"))
+			return deps.Tag(name.Draw(t, "tag"))
 		case 2:
-			return deps.Key(text.Draw(t, "key"))
+			return deps.Key(name.Draw(t, "key"))
 		case 3:
-			return deps.All(text.Draw(t, "type"))
+			return deps.All(name.Draw(t, "type"))
 		default:
-			return deps.Condition(text.Draw(t, "type"), map[string]any{
+			return deps.Condition(name.Draw(t, "type"), map[string]any{
 				text.Draw(t, "p1"): text.Draw(t, "v1"),
 				text.Draw(t, "p2"): rapid.Int().Draw(t, "v2"),
 			})

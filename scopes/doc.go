@@ -52,10 +52,23 @@
 // # Modified names
 //
 // InvalidateFor and InvalidateChange take the names of the fields a write
-// changed, as the caller's change tracking reports them. A signature whose
-// watched names (Signature.Watch, by default its Params) share none of them
-// is skipped: that change cannot move an object in or out of its lists. With
+// changed, as the caller's change tracking reports them. A signature that
+// watches none of those fields (Signature.Watch, by default its Params) is
+// skipped: that change cannot move an object in or out of its lists. With
 // no names given, every signature is used.
+//
+// Names are matched to the fields of T (a struct, or a pointer to one) by
+// the field's Go name, its json name and its GORM column (`gorm:"column:x"`),
+// compared case-insensitively and ignoring underscores: "Category",
+// "category", "AuthorID" and "author_id" name the fields Category and
+// AuthorID, so a parameter named after its column ("category") watches the
+// field that a Go change tracker reports as "Category". Describe refuses a
+// signature that watches a name of no field (a misspelt Watch, or a
+// parameter not named after its field without a Watch). A changed name that
+// names no field is ErrUnknownField in strict mode and a logged warning in
+// lenient mode, and every signature is used, so the misspelt name cannot
+// leave a list stale. For a T without fields (a map, an interface) names
+// are compared in the same folded form and not checked.
 //
 // Scopes import nothing of the cache but package deps; anything with an
 // Invalidate(ctx, ...deps.Dep) error method, such as *tiered.Cache, is an

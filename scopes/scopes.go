@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -35,6 +36,14 @@ var (
 	// to more than Options.MaxConditions conditions. The type-wide
 	// dependency stands in for them.
 	ErrTooManyConditions = errors.New("scopes: too many conditions")
+
+	// ErrUnknownField is returned in strict mode by ObjectDeps, ChangeDeps,
+	// InvalidateFor and InvalidateChange for a changed-field name that names
+	// no field of the object type (by its Go name, its json name or its GORM
+	// column, compared as described under "Modified names" in the package
+	// documentation). Every signature is used then, as if every field had
+	// changed, so the conditions returned or invalidated are complete.
+	ErrUnknownField = errors.New("scopes: changed field names no field of the type")
 
 	// ErrNoInvalidator is returned by InvalidateFor and InvalidateChange
 	// when given a nil Invalidator.
@@ -86,7 +95,10 @@ type Signature[T any] struct {
 
 	// Watch are the names of the fields whose change can move an object in
 	// or out of a list with this filter, as the caller's change tracking
-	// reports modified fields.
+	// reports modified fields. Each must name a field of T (when T is a
+	// struct, or a pointer to one): Describe refuses one that does not,
+	// since no change would ever match it. Give Watch when a parameter is
+	// not named after the field it comes from.
 	// default: Params
 	Watch []string
 }
@@ -94,7 +106,7 @@ type Signature[T any] struct {
 type signature[T any] struct {
 	id      string // sorted Params joined by ","
 	params  []string
-	watch   []string
+	watch   []string // the fields Watch names (folded names when T has no fields)
 	extract func(T) (P, error)
 }
 
@@ -105,6 +117,7 @@ type Scopes[T any] struct {
 	lenient bool
 	log     *slog.Logger
 	max     int
+	fields  fields // T's fields by their names; nil when T has none
 
 	mu   sync.RWMutex
 	sigs map[string]*signature[T] // guarded by mu
@@ -119,6 +132,7 @@ func New[T any](typ string, opts Options) *Scopes[T] {
 		lenient: opts.Lenient,
 		log:     opts.Logger,
 		max:     opts.MaxConditions,
+		fields:  fieldsOf[T](),
 		sigs:    map[string]*signature[T]{},
 	}
 	if s.log == nil {
@@ -162,10 +176,15 @@ func (s *Scopes[T]) Describe(sig Signature[T]) error {
 	if len(watch) == 0 {
 		watch = params
 	}
+	watched, unknown := s.fields.resolve(watch)
+	if len(unknown) > 0 {
+		return fmt.Errorf("%w: %s: (%s) watches %q, which names no field of %v; set Signature.Watch to the fields its parameters come from",
+			ErrInvalidSignature, s.typ, signatureID(params), unknown, reflect.TypeFor[T]())
+	}
 	d := &signature[T]{
 		id:      signatureID(params),
 		params:  params,
-		watch:   slices.Clone(watch),
+		watch:   watched,
 		extract: sig.Extract,
 	}
 	s.mu.Lock()
@@ -215,24 +234,28 @@ func (s *Scopes[T]) Condition(params P) ([]deps.Dep, error) {
 }
 
 // ObjectDeps returns the conditions obj matches, over every described
-// signature whose watched names share one with modified (every signature
-// when modified is empty), and Every, which every object matches: what a
-// create or a delete of obj, or a write that changed the modified fields,
+// signature that watches a field named in modified (every signature when
+// modified is empty), and Every, which every object matches: what a create
+// or a delete of obj, or a write that changed the modified fields,
 // invalidates. A failing extractor or an over-large expansion adds the
-// type-wide dependency (All) instead, with an error in strict mode and a
+// type-wide dependency (All) instead, and a modified name that names no
+// field of T uses every signature, each with an error in strict mode and a
 // logged warning in lenient mode; the dependencies returned are complete
 // either way.
 func (s *Scopes[T]) ObjectDeps(obj T, modified ...string) ([]deps.Dep, error) {
-	return s.collect(nil, obj, modified)
+	fields, all, err1 := s.modified(modified)
+	ds, err2 := s.collect(nil, obj, fields, all)
+	return ds, errors.Join(err1, err2)
 }
 
 // ChangeDeps returns the conditions that before or after matches: what an
 // update invalidates. The old values catch the lists the object leaves, the
 // new ones the lists it enters (G7). Errors are as for ObjectDeps.
 func (s *Scopes[T]) ChangeDeps(before, after T, modified ...string) ([]deps.Dep, error) {
-	ds, err1 := s.collect(nil, before, modified)
-	ds, err2 := s.collect(ds, after, modified)
-	return dedupe(ds), errors.Join(err1, err2)
+	fields, all, err1 := s.modified(modified)
+	ds, err2 := s.collect(nil, before, fields, all)
+	ds, err3 := s.collect(ds, after, fields, all)
+	return dedupe(ds), errors.Join(err1, err2, err3)
 }
 
 // InvalidateFor invalidates the conditions obj matches (ObjectDeps) through
@@ -265,8 +288,9 @@ func invalidate(ctx context.Context, inv Invalidator, ds []deps.Dep) error {
 	return inv.Invalidate(ctx, ds...)
 }
 
-// collect appends the conditions obj matches to ds.
-func (s *Scopes[T]) collect(ds []deps.Dep, obj T, modified []string) ([]deps.Dep, error) {
+// collect appends the conditions obj matches to ds: of every signature
+// when all, else of those that watch one of fields.
+func (s *Scopes[T]) collect(ds []deps.Dep, obj T, fields []string, all bool) ([]deps.Dep, error) {
 	ds = append(ds, s.Every())
 	s.mu.RLock()
 	list := s.list
@@ -274,7 +298,7 @@ func (s *Scopes[T]) collect(ds []deps.Dep, obj T, modified []string) ([]deps.Dep
 	var errs []error
 	fellBack := false
 	for _, sig := range list {
-		if len(modified) > 0 && !shares(sig.watch, modified) {
+		if !all && !shares(sig.watch, fields) {
 			continue
 		}
 		params, err := sig.run(obj)

@@ -245,7 +245,7 @@ func TestExtractorFailures(t *testing.T) {
 		var buf bytes.Buffer
 		for _, lenient := range []bool{false, true} {
 			s := scopes.New[article]("article", scopes.Options{Lenient: lenient, Logger: slog.New(slog.NewTextHandler(&buf, nil))})
-			must(t, s.Describe(scopes.Signature[article]{Params: []string{"x", "y"}, Extract: f}))
+			must(t, s.Describe(scopes.Signature[article]{Params: []string{"x", "y"}, Watch: []string{"Title"}, Extract: f}))
 			inv := &recorder{}
 			err := s.InvalidateFor(context.Background(), inv, article{})
 			if lenient && err != nil {

@@ -56,10 +56,14 @@ type Cache struct {
 	closed    atomic.Bool
 }
 
-// New returns a cache configured by cfg. With cfg.Redis set it subscribes
-// to the bus and waits up to cfg.StartTimeout for it to sync; if Redis does
-// not answer in time New still returns the cache, which then answers from
-// its loaders until Redis is back (G9).
+// New returns a cache configured by cfg. With cfg.Redis set it checks that
+// Redis answers (PING), subscribes to the bus and waits for it to sync, all
+// within cfg.StartTimeout. If Redis does not answer or the bus does not sync
+// in time, New returns an error wrapping ErrUnavailable and the cause (the
+// dial error of a wrong address, say) and leaves nothing running; with
+// cfg.StartDegraded it logs the cause and returns the cache, which answers
+// from its loaders until Redis is back (G9). A client that does not honour
+// context deadlines is refused (ErrConfig): see Config.Redis.
 func New(cfg Config) (*Cache, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -89,8 +93,16 @@ func New(cfg Config) (*Cache, error) {
 	if cfg.Redis == nil {
 		return c, nil
 	}
-	if !contextTimeouts(cfg.Redis) {
-		cfg.Logger.Warn("matroska: the Redis client does not honour context deadlines (set ContextTimeoutEnabled in its options): RedisTimeout cannot bound calls to a slow or dead server")
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.StartTimeout)
+	defer cancel()
+	answered := true
+	if err := cfg.Redis.Ping(ctx).Err(); err != nil {
+		if !cfg.StartDegraded {
+			_ = c.Close()
+			return nil, fmt.Errorf("%w: no answer at start (Config.StartDegraded starts without it): %w", ErrUnavailable, err)
+		}
+		answered = false
+		cfg.Logger.Warn("matroska: redis does not answer at start; starting degraded (loaders answer, L1 off) until it does", "err", err)
 	}
 	var key *bus.Key
 	if cfg.MessageKey != nil {
@@ -130,16 +142,23 @@ func New(cfg Config) (*Cache, error) {
 		l1.Close()
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.StartTimeout)
-	defer cancel()
+	if !answered {
+		return c, nil
+	}
 	if err := c.bus.WaitTrusted(ctx); err != nil {
+		if !cfg.StartDegraded {
+			_ = c.Close()
+			return nil, fmt.Errorf("%w: the invalidation bus did not sync within StartTimeout %v (see the log for why): %w", ErrUnavailable, cfg.StartTimeout, err)
+		}
 		cfg.Logger.Warn("matroska: bus not synced at start; L1 stays off until it is", "err", err)
 	}
 	return c, nil
 }
 
 // contextTimeouts reports whether the client honours context deadlines, so
-// that RedisTimeout bounds each call (go-redis ignores them otherwise).
+// that RedisTimeout bounds each call (go-redis ignores them otherwise, and
+// waits its own ReadTimeout, 3 seconds by default, on a server that does not
+// answer).
 func contextTimeouts(rdb redis.UniversalClient) bool {
 	switch c := rdb.(type) {
 	case *redis.Client:
@@ -153,6 +172,9 @@ func contextTimeouts(rdb redis.UniversalClient) bool {
 // Close stops the bus and releases L1. It does not close the Redis client,
 // which belongs to the caller. A second Close returns ErrClosed.
 func (c *Cache) Close() error {
+	if c == nil {
+		return ErrNilCache
+	}
 	if c.closed.Swap(true) {
 		return ErrClosed
 	}
@@ -167,13 +189,21 @@ func (c *Cache) Close() error {
 }
 
 // NodeID is the name of this node on the bus.
-func (c *Cache) NodeID() string { return c.origin }
+func (c *Cache) NodeID() string {
+	if c == nil {
+		return ""
+	}
+	return c.origin
+}
 
 // Mark returns the current point of the invalidation sequence. Take it
 // before reading a value from its source and pass it to Set with AtMark:
 // Set then refuses the value if an invalidation of its dependencies came in
 // between.
 func (c *Cache) Mark(ctx context.Context) (Mark, error) {
+	if c == nil {
+		return Mark{}, ErrNilCache
+	}
 	if c.closed.Load() {
 		return Mark{}, ErrClosed
 	}
@@ -191,7 +221,9 @@ func (c *Cache) Mark(ctx context.Context) (Mark, error) {
 // any previous value on every node: it is a write, so other nodes drop
 // their copies of key, and entries that contain key (nested entries) are
 // invalidated. With AtMark it refuses (ErrStale) a value that an
-// invalidation overtook.
+// invalidation overtook. This node's L1 holds the value decoded from its
+// encoding into the value's type, as the other nodes read it; a value whose
+// encoding does not decode is ErrEncode.
 func (c *Cache) Set(ctx context.Context, key string, value any, opts ...Option) error {
 	if err := c.checkKey(key); err != nil {
 		return err
@@ -202,6 +234,9 @@ func (c *Cache) Set(ctx context.Context, key string, value any, opts ...Option) 
 	}
 	payload, err := c.encode(value)
 	if err != nil {
+		return err
+	}
+	if value, err = c.decoded(value, payload, nil); err != nil { // L1 holds what other nodes read
 		return err
 	}
 	ttl := c.jitter(o.ttl, o.noJitter)
@@ -275,6 +310,9 @@ func (c *Cache) Delete(ctx context.Context, key string) error {
 // Call it after the database commit of the write. With no dependencies it
 // does nothing.
 func (c *Cache) Invalidate(ctx context.Context, ds ...deps.Dep) error {
+	if c == nil {
+		return ErrNilCache
+	}
 	if c.closed.Load() {
 		return ErrClosed
 	}
@@ -461,6 +499,9 @@ func (c *Cache) isHeld() bool {
 }
 
 func (c *Cache) checkKey(key string) error {
+	if c == nil {
+		return ErrNilCache
+	}
 	if c.closed.Load() {
 		return ErrClosed
 	}
@@ -476,7 +517,7 @@ func (c *Cache) checkKey(key string) error {
 func checkDeps(ds []deps.Dep) error {
 	for i, d := range ds {
 		if d.IsZero() {
-			return fmt.Errorf("%w: dependency %d is the zero deps.Dep", ErrInvalidDep, i)
+			return fmt.Errorf("%w: dependency %d is the zero deps.Dep (built with an empty type or name?)", ErrInvalidDep, i)
 		}
 	}
 	return nil
@@ -527,5 +568,10 @@ func randomID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Codec is the cache's value codec.
-func (c *Cache) Codec() Codec { return c.cfg.Codec }
+// Codec is the cache's value codec (nil for a nil Cache).
+func (c *Cache) Codec() Codec {
+	if c == nil {
+		return nil
+	}
+	return c.cfg.Codec
+}

@@ -20,8 +20,10 @@ type Config struct {
 	// makes the cache speak the Redis Cluster protocol of package remote;
 	// a Sentinel failover client is a standalone Redis to it.
 	// go-redis honours a call's context deadline only with
-	// ContextTimeoutEnabled set in its options: set it, or RedisTimeout
-	// cannot bound a call to a dead server.
+	// ContextTimeoutEnabled set in its options, without which RedisTimeout
+	// cannot bound a call to a dead server: New refuses a *redis.Client or
+	// *redis.ClusterClient without it (ErrConfig). A client of another
+	// type (a wrapper) cannot be inspected and is taken on trust.
 	Redis redis.UniversalClient
 
 	// Namespace prefixes every Redis key and the bus channel. Caches that
@@ -110,11 +112,19 @@ type Config struct {
 	// default: 1 second
 	BreakerCooldown time.Duration
 
-	// StartTimeout is how long New waits for the bus to subscribe and sync.
-	// New does not fail when it runs out: the cache starts degraded (no L1)
-	// and trusts L1 once the bus has synced.
+	// StartTimeout is how long New waits for Redis to answer and for the
+	// bus to subscribe and sync. When it runs out New fails, unless
+	// StartDegraded is set.
 	// default: 2 seconds
 	StartTimeout time.Duration
+
+	// StartDegraded makes New return the cache when Redis does not answer
+	// or the bus does not sync within StartTimeout, instead of an error:
+	// the cause is logged, the cache answers from its loaders (no L1, no
+	// Redis) and trusts L1 once the bus has synced (G9). Leave it off to
+	// find a wrong address or password at start.
+	// default: false
+	StartDegraded bool
 
 	// Lease turns the cross-node load lease on for every call (the Lease
 	// option overrides it per call). With it, a miss in both tiers takes
@@ -158,7 +168,7 @@ type Config struct {
 	MessageKey []byte
 
 	// Logger receives warnings and debug events.
-	// default: discard
+	// default: slog.Default()
 	Logger *slog.Logger
 
 	// Seam lets this module's own tests observe and hold the node (its
@@ -179,7 +189,10 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.Codec = JSON{}
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Redis != nil && !contextTimeouts(cfg.Redis) {
+		return cfg, fmt.Errorf("%w: the Redis client does not honour context deadlines: set ContextTimeoutEnabled in its options, or RedisTimeout cannot bound a call to a slow or dead server", ErrConfig)
 	}
 	durations := []struct {
 		name string

@@ -31,11 +31,13 @@ var (
 	// was not cached.
 	ErrEncode = errors.New("matroska: cannot encode value")
 
-	// ErrInvalidTTL is returned for a TTL or negative TTL that is not
-	// positive.
-	ErrInvalidTTL = errors.New("matroska: TTL must be positive")
+	// ErrInvalidTTL is returned for a TTL or NegativeTTL that is not
+	// positive, a RefreshAfter that is negative or not below the TTL, and a
+	// negative StaleIfError; the error says which.
+	ErrInvalidTTL = errors.New("matroska: invalid TTL")
 
-	// ErrInvalidDep is returned for a zero deps.Dep.
+	// ErrInvalidDep is returned for a zero deps.Dep, which is also what the
+	// deps constructors return for an empty type or name (deps.Tag("")).
 	ErrInvalidDep = errors.New("matroska: invalid dependency")
 
 	// ErrStale is returned by Set with a start mark when an invalidation of
@@ -43,8 +45,8 @@ var (
 	// the value may be older than the invalidation, so it was not stored.
 	ErrStale = errors.New("matroska: value is stale: an invalidation overtook it")
 
-	// ErrLoaderPanic wraps a panic raised by a loader. Every caller waiting
-	// for that load receives it.
+	// ErrLoaderPanic is wrapped by the error of a loader that panicked, a
+	// *PanicError. Every caller waiting for that load receives it.
 	ErrLoaderPanic = errors.New("matroska: loader panicked")
 
 	// ErrTypeMismatch is returned when a cached or shared value is not of
@@ -76,6 +78,46 @@ var (
 	// second Close.
 	ErrClosed = errors.New("matroska: cache closed")
 
+	// ErrNilCache is returned by every method of a nil *Cache (one that was
+	// never created with New) in place of a nil pointer panic. It matches
+	// ErrClosed as well: such a cache is as unusable as a closed one.
+	ErrNilCache error = nilCacheError{}
+
 	// ErrConfig is wrapped by every configuration error from New.
 	ErrConfig = errors.New("matroska: invalid config")
 )
+
+// PanicError is the error of a load whose loader panicked: every caller
+// waiting for the load receives it, and it wraps ErrLoaderPanic. Its text is
+// one line with the panic value, short enough to pass on; the stack is kept
+// for the logs:
+//
+//	var pe *tiered.PanicError
+//	if errors.As(err, &pe) {
+//		log.Error("loader panicked", "value", pe.Value, "stack", string(pe.Stack))
+//	}
+type PanicError struct {
+	// Value is what the loader passed to panic.
+	Value any
+	// Stack is the loader's goroutine stack at the panic, as
+	// runtime/debug.Stack formats it.
+	Stack []byte
+}
+
+// Error returns "matroska: loader panicked: " and the panic value.
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("%v: %v", ErrLoaderPanic, e.Value)
+}
+
+// Unwrap returns ErrLoaderPanic.
+func (e *PanicError) Unwrap() error { return ErrLoaderPanic }
+
+// nilCacheError is ErrNilCache: its own text, and errors.Is matches
+// ErrClosed.
+type nilCacheError struct{}
+
+func (nilCacheError) Error() string {
+	return "matroska: nil *tiered.Cache (create one with tiered.New)"
+}
+
+func (nilCacheError) Is(target error) bool { return target == ErrClosed }

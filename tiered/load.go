@@ -42,16 +42,15 @@ type result struct {
 
 // Peek returns key's L1 entry when L1 may be trusted now. It is the hot
 // path of GetOrLoad: it allocates and copies nothing. The entry is shared:
-// treat it as read-only.
+// treat it as read-only. A caller that answers with the entry calls
+// Consumed, which counts the L1 hit; one that cannot (its value is of
+// another type than the caller's) does not, so Stats count only the hits
+// that answered.
 func (c *Cache) Peek(key string) (*local.Item, bool) {
-	if !c.servable() {
+	if c == nil || !c.servable() {
 		return nil, false
 	}
-	it, ok := c.l1.Get(key)
-	if ok {
-		c.n.l1Hits.Add(1)
-	}
-	return it, ok
+	return c.l1.Get(key)
 }
 
 // fromL1 answers from L1 when it holds key: the value, or ErrNotFound for
@@ -68,10 +67,16 @@ func (c *Cache) fromL1(ctx context.Context, key string) (any, bool, error) {
 	return it.Value, true, nil
 }
 
-// Consumed records, when ctx belongs to a loader, that the load used the L1
-// entry it of key: the outer entry then depends on key and on everything key
-// depends on, and its start mark is at most this node's applied sequence.
+// Consumed records that a call was answered with it, key's L1 entry found
+// by Peek: an L1 hit in Stats, and, when ctx belongs to a loader, that the
+// load used the entry: the outer entry then depends on key and on
+// everything key depends on, and its start mark is at most this node's
+// applied sequence.
 func (c *Cache) Consumed(ctx context.Context, key string, it *local.Item) {
+	if c == nil {
+		return
+	}
+	c.n.l1Hits.Add(1)
 	rec := RecorderFrom(ctx)
 	if rec == nil {
 		return
@@ -417,7 +422,7 @@ func (c *Cache) loadPut(ctx context.Context, key string, l *Loader, o *callOptio
 		ttl = o.negTTL
 	}
 	if invalid {
-		res.err = fmt.Errorf("%w: the loader recorded a zero deps.Dep; the value was not cached", ErrInvalidDep)
+		res.err = fmt.Errorf("%w: the loader recorded a zero deps.Dep (built with an empty type or name?); the value was not cached", ErrInvalidDep)
 		return res
 	}
 	if !res.known {
@@ -437,6 +442,12 @@ func (c *Cache) loadPut(ctx context.Context, key string, l *Loader, o *callOptio
 			res.err = err
 			return res
 		}
+		// Callers and L1 get the value as other nodes will read it.
+		if v, err = c.decoded(v, payload, l.Decode); err != nil {
+			res.err = err
+			return res
+		}
+		res.val = v
 	}
 	ttl = c.jitter(ttl, o.noJitter || o.refresh > 0)
 	if c.l2 != nil {
@@ -481,12 +492,12 @@ func (c *Cache) loadPut(ctx context.Context, key string, l *Loader, o *callOptio
 	return res
 }
 
-// callLoader runs load and turns a panic into an error wrapping
-// ErrLoaderPanic, so that every waiter receives it and the process lives.
+// callLoader runs load and turns a panic into a *PanicError, so that every
+// waiter receives it and the process lives.
 func callLoader(ctx context.Context, rec *Recorder, load func(context.Context, *Recorder) (any, error)) (v any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			v, err = nil, fmt.Errorf("%w: %v\n%s", ErrLoaderPanic, p, debug.Stack())
+			v, err = nil, &PanicError{Value: p, Stack: debug.Stack()}
 		}
 	}()
 	return load(ctx, rec)

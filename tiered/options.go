@@ -79,11 +79,17 @@ func StaleIfError(d time.Duration) Option { return Option{kind: optStaleIfError,
 
 // check validates the options a caller gave.
 func (o *callOptions) check() error {
-	if o.ttl <= 0 || o.negTTL <= 0 {
-		return fmt.Errorf("%w: TTL %v, negative TTL %v", ErrInvalidTTL, o.ttl, o.negTTL)
+	if o.ttl <= 0 {
+		return fmt.Errorf("%w: TTL %v is not positive", ErrInvalidTTL, o.ttl)
 	}
-	if o.refresh < 0 || o.refresh >= o.ttl {
-		return fmt.Errorf("%w: RefreshAfter %v must be positive and below the TTL %v", ErrInvalidTTL, o.refresh, o.ttl)
+	if o.negTTL <= 0 {
+		return fmt.Errorf("%w: NegativeTTL %v is not positive", ErrInvalidTTL, o.negTTL)
+	}
+	if o.refresh < 0 {
+		return fmt.Errorf("%w: RefreshAfter %v is negative", ErrInvalidTTL, o.refresh)
+	}
+	if o.refresh >= o.ttl {
+		return fmt.Errorf("%w: RefreshAfter %v is not below the TTL %v: the entry would expire before it is refreshed", ErrInvalidTTL, o.refresh, o.ttl)
 	}
 	if o.stale < 0 {
 		return fmt.Errorf("%w: StaleIfError %v is negative", ErrInvalidTTL, o.stale)

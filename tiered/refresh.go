@@ -76,14 +76,14 @@ func (a *ahead) close() {
 
 // Due reports whether it, an entry returned by Peek, is due for a refresh
 // (see RefreshAfter). One comparison for an entry without RefreshAfter.
-func (c *Cache) Due(it *local.Item) bool { return c.l1.Due(it) }
+func (c *Cache) Due(it *local.Item) bool { return c != nil && c.l1.Due(it) }
 
 // RefreshAhead starts a background refresh of key with l and opts (those of
 // the call that hit a due entry) unless one is running or failed less than
 // LeaseTime ago; see RefreshAfter. Without RefreshAfter in opts it does
 // nothing.
 func (c *Cache) RefreshAhead(key string, l Loader, opts ...Option) {
-	if c.closed.Load() {
+	if c == nil || c.closed.Load() {
 		return
 	}
 	o := c.applyOptions(opts)

@@ -275,11 +275,12 @@ func TestRefreshThatJoinsAMissRunsAgain(t *testing.T) {
 	started, release := make(chan struct{}), make(chan struct{})
 	missDone := make(chan error, 1)
 	go func() {
-		_, err := matroska.GetOrLoad(bg(), c, "k", func(ctx context.Context, rec *matroska.Recorder) (string, error) {
+		// A miss of k while L1 holds it, as GetOrLoad's after an L1 miss.
+		_, err := c.Miss(bg(), "k", tiered.Loader{Load: func(ctx context.Context, rec *matroska.Recorder) (any, error) {
 			close(started)
 			<-release
-			return "", errSource
-		})
+			return nil, errSource
+		}})
 		missDone <- err
 	}()
 	<-started // the miss's flight holds the key

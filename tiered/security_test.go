@@ -9,11 +9,13 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,15 +37,19 @@ func TestRedisPassword(t *testing.T) {
 	opts := srv.Options() // carries Password
 	twoNodes(t, func() redis.UniversalClient { return redis.NewClient(opts) })
 
-	// A wrong password: the cache still answers (from the loader) and
-	// never trusts L1 or Redis.
+	// A wrong password is New's error; started degraded, the cache still
+	// answers (from the loader) and never trusts L1 or Redis.
 	bad := *opts
 	bad.Password = "wrong"
+	badClient := redis.NewClient(&bad)
+	t.Cleanup(func() { _ = badClient.Close() })
+	if _, err := tiered.New(tiered.Config{Redis: badClient}); !errors.Is(err, tiered.ErrUnavailable) || !strings.Contains(err.Error(), "WRONGPASS") {
+		t.Fatalf("New with a wrong password: %v, want ErrUnavailable with Redis's WRONGPASS", err)
+	}
 	c := newNode(t, nil, func(cfg *tiered.Config) {
-		rdb := redis.NewClient(&bad)
-		t.Cleanup(func() { _ = rdb.Close() })
-		cfg.Redis = rdb
+		cfg.Redis = badClient
 		cfg.StartTimeout = 200 * time.Millisecond
+		cfg.StartDegraded = true
 	})
 	calls := 0
 	for range 3 {

@@ -9,7 +9,7 @@ import (
 
 // Stats are the cache's counters since New. All counts are cumulative.
 type Stats struct {
-	L1Hits   uint64 // GetOrLoad and Get answered from L1
+	L1Hits   uint64 // GetOrLoad and Get answered from L1 (not a value of another type than asked for: ErrTypeMismatch)
 	L1Misses uint64 // L1 lookups that missed, or skipped because L1 was not trusted
 	L2Hits   uint64 // answered from Redis
 	L2Misses uint64 // not in Redis either
@@ -68,6 +68,9 @@ type counters struct {
 
 // Stats returns the cache's counters.
 func (c *Cache) Stats() Stats {
+	if c == nil {
+		return Stats{}
+	}
 	s := Stats{
 		L1Hits:               c.n.l1Hits.Load(),
 		L1Misses:             c.n.l1Misses.Load(),

@@ -50,7 +50,8 @@ func TestL1HitsCounted(t *testing.T) {
 	if err := c.Set(context.Background(), "k", 1); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := c.Peek("k"); !ok {
+	ctx := context.Background()
+	if _, ok, _ := c.fromL1(ctx, "k"); !ok {
 		t.Fatal("miss after Set")
 	}
 	const workers, peeks = 8, 2000
@@ -60,7 +61,7 @@ func TestL1HitsCounted(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range peeks {
-				if _, ok := c.Peek("k"); !ok {
+				if _, ok, _ := c.fromL1(ctx, "k"); !ok {
 					t.Error("miss")
 					return
 				}
