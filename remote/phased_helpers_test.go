@@ -93,3 +93,11 @@ func maxDuration(ds []time.Duration) time.Duration {
 	}
 	return m
 }
+
+func sumDuration(ds []time.Duration) time.Duration {
+	var s time.Duration
+	for _, d := range ds {
+		s += d
+	}
+	return s
+}

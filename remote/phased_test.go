@@ -65,13 +65,18 @@ func TestInvalidateInPhasesBoundsEachCall(t *testing.T) {
 		if log, complete, err := e.s.Log(e.ctx, st.Seq-1, st.Seq); err != nil || !complete || len(log) != 1 {
 			t.Fatalf("log of the invalidation: %+v, %v, %v", log, complete, err)
 		}
-		longest := maxDuration(calls)
-		t.Logf("%d dependents: %d script calls, longest %v (SLOWLOG), Invalidate took %v", n, 1+drains, longest, total)
-		if longest < callLimit {
+		longest, sum := maxDuration(calls), sumDuration(calls)
+		t.Logf("%d dependents: %d script calls, longest %v, all %v (SLOWLOG), Invalidate took %v", n, 1+drains, longest, sum, total)
+		// On an idle machine every call is under callLimit. A loaded one
+		// (CI runs the packages' tests side by side on two cores) stretches
+		// every call alike, so the bound that holds there is a share of
+		// the whole: with 21 calls of one budget each, no call takes more
+		// than a quarter of their sum (a single script would take all of it).
+		if longest < callLimit || longest*4 < sum {
 			break
 		}
 		if attempt == 3 {
-			t.Fatalf("a script call took %v, limit %v", longest, callLimit)
+			t.Fatalf("a script call took %v of %v, limit %v or a quarter", longest, sum, callLimit)
 		}
 	}
 }
