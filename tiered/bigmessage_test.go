@@ -96,9 +96,9 @@ func testOversizedInvalidation(t *testing.T, client func() redis.UniversalClient
 	if d := after.Fetched - before.Fetched; d != 1 {
 		t.Errorf("the reader read %d messages' dependencies from the log, want 1", d)
 	}
-	if took > heartbeat/2 {
-		t.Errorf("the reader applied the invalidation %v after it returned; heartbeat %v", took, heartbeat)
-	}
+	// No time bound here: on a loaded machine the message itself may take
+	// a while. The counters above tell the channel from a heartbeat's
+	// replay, which would count a lost message and a replay.
 	if v, err := matroska.GetOrLoad(bg(), reader, key, load); err != nil || v != 1 {
 		t.Fatalf("the reader read %d, %v after applying the invalidation", v, err)
 	}
