@@ -280,3 +280,42 @@ func TestLoaderValueHitAllocatesNothing(t *testing.T) {
 		t.Fatalf("GetOrLoadWith hit: %v allocations, want 0", with)
 	}
 }
+
+// In one-process mode an entry built from an inner L1 hit is cached like
+// any other: the inner hit's mark is known (one process has no epoch).
+func TestNestedHitIsCachedInOneProcess(t *testing.T) {
+	c, err := tiered.New(tiered.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	var inner, outer int
+	innerLoad := func(ctx context.Context, rec *matroska.Recorder) (int, error) {
+		inner++
+		rec.Depend(deps.Id("row", 1))
+		return 1, nil
+	}
+	outerLoad := func(ctx context.Context, rec *matroska.Recorder) (int, error) {
+		outer++
+		v, err := matroska.GetOrLoad(ctx, c, "inner", innerLoad)
+		return v + 1, err
+	}
+	if _, err := matroska.GetOrLoad(ctx, c, "inner", innerLoad); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if v, err := matroska.GetOrLoad(ctx, c, "outer", outerLoad); err != nil || v != 2 {
+			t.Fatalf("outer = %d, %v", v, err)
+		}
+	}
+	if inner != 1 || outer != 1 {
+		t.Fatalf("loads: inner %d, outer %d; want 1 each (the outer entry was not cached)", inner, outer)
+	}
+	if err := c.Invalidate(ctx, deps.Id("row", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := matroska.GetOrLoad(ctx, c, "outer", outerLoad); err != nil || outer != 2 {
+		t.Fatalf("after invalidating the inner row: outer loads %d, %v; want 2", outer, err)
+	}
+}

@@ -84,6 +84,10 @@ func (c *Cache) Consumed(ctx context.Context, key string, it *local.Item) {
 	// An L1 value is known fresh up to the sequence this node has applied
 	// (every earlier invalidation of its deps would have removed it) and up
 	// to the mark it was read at.
+	if c.l2 == nil { // one process: no epoch
+		rec.consumed(key, it.Deps, Mark{seq: max(c.l1.Applied(), it.Mark)}, true)
+		return
+	}
 	seen := c.seen()
 	rec.consumed(key, it.Deps, Mark{epoch: seen.Epoch, seq: max(seen.Seq, it.Mark)}, seen.Epoch != "")
 }
