@@ -121,37 +121,7 @@ func (c splitCluster) Subscribe(ctx context.Context, channels ...string) *redis.
 
 // proxies are the fault proxies of one kind (commands, or subscriptions) of
 // one node: one per Redis server. A fault acts on all of them.
-type proxies []*faultproxy.Proxy
-
-func (ps proxies) Refuse(on bool) {
-	for _, p := range ps {
-		p.Refuse(on)
-	}
-}
-
-func (ps proxies) CutAll() {
-	for _, p := range ps {
-		p.CutAll()
-	}
-}
-
-func (ps proxies) Freeze() {
-	for _, p := range ps {
-		p.Freeze()
-	}
-}
-
-func (ps proxies) Thaw() {
-	for _, p := range ps {
-		p.Thaw()
-	}
-}
-
-func (ps proxies) Delay(d time.Duration) {
-	for _, p := range ps {
-		p.Delay(d)
-	}
-}
+type proxies = faultproxy.Group
 
 // counter is a go-redis hook counting dials and commands attempted; a nil
 // field counts nothing.

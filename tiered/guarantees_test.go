@@ -882,31 +882,7 @@ func newProxy(t testing.TB, target string) *faultproxy.Proxy {
 
 // proxies are fault proxies in front of every master of a deployment; a
 // fault applies to all of them.
-type proxies []*faultproxy.Proxy
-
-func (ps proxies) Refuse(on bool) {
-	for _, p := range ps {
-		p.Refuse(on)
-	}
-}
-
-func (ps proxies) CutAll() {
-	for _, p := range ps {
-		p.CutAll()
-	}
-}
-
-func (ps proxies) Freeze() {
-	for _, p := range ps {
-		p.Freeze()
-	}
-}
-
-func (ps proxies) Thaw() {
-	for _, p := range ps {
-		p.Thaw()
-	}
-}
+type proxies = faultproxy.Group
 
 // proxied returns a client of cl's Redis whose every connection, to every
 // master, goes through a fault proxy of its own, and the proxies. On a
