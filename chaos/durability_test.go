@@ -39,10 +39,7 @@ func TestChaos_RestartFromSnapshot(t *testing.T) {
 					return
 				}
 				h.waitOps(ctx, total*2*round/5)
-				from := time.Now()
-				h.killRedis()
-				h.restartRedis()
-				h.awaitTrusted(ctx, from)
+				h.crashRedis(ctx, 0)
 			}
 		})
 		f := h.finish()
@@ -65,10 +62,7 @@ func TestChaos_CrashWithAOF(t *testing.T) {
 		h.run(total, func(ctx context.Context) {
 			for round := 1; round <= 2; round++ {
 				h.waitOps(ctx, total*round/3)
-				from := time.Now()
-				h.killRedis()
-				h.restartRedis()
-				h.awaitTrusted(ctx, from)
+				h.crashRedis(ctx, 0)
 			}
 		})
 		f := h.finish()

@@ -817,6 +817,17 @@ func (h *harness) restartRedis() {
 	}
 }
 
+// crashRedis kills every master, keeps them down for down, starts them
+// again and waits until every node trusts L1, recording the time from the
+// kill.
+func (h *harness) crashRedis(ctx context.Context, down time.Duration) {
+	from := time.Now()
+	h.killRedis()
+	sleep(ctx, down)
+	h.restartRedis()
+	h.awaitTrusted(ctx, from)
+}
+
 // sleep waits for d or until ctx ends.
 func sleep(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
