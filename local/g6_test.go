@@ -2,6 +2,8 @@ package local
 
 import (
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -141,4 +143,34 @@ func TestFillIsVisibleAtOnce(t *testing.T) {
 		}
 	}
 	mustConsistent(t, c)
+}
+
+// TestFillStaysThroughHandOver: an entry filled once is a hit for every Get
+// while the clock's goroutine hands it to Ristretto and unstages it, under
+// concurrent Gets (each of which Ristretto counts in its admission policy).
+func TestFillStaysThroughHandOver(t *testing.T) {
+	for round := range 50 {
+		c := newTestCache(t, Config{})
+		if !c.Fill("k", Item{Value: round, Mark: 1}, c.Generation(), time.Minute, 1) {
+			t.Fatal("fill refused")
+		}
+		var wg sync.WaitGroup
+		var misses atomic.Int64
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range 2000 {
+					if _, ok := c.Get("k"); !ok {
+						misses.Add(1)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if n := misses.Load(); n != 0 {
+			st := c.Stats()
+			t.Fatalf("round %d: %d misses of an entry filled once; stats %+v", round, n, st)
+		}
+	}
 }

@@ -151,7 +151,7 @@ func (c *Cache) Get(key string) (_ *Item, _ bool) {
 	// after the Del of its invalidation is seen dead (the dead flag was set
 	// before the Del, which precedes the Set under the store's shard lock).
 	if !ok || it == nil || it.dead.Load() || it.gen != c.gen.Load() {
-		if it, ok = c.getStaged(key); !ok {
+		if it, ok = c.findSlow(key); !ok {
 			return
 		}
 	}
@@ -181,7 +181,7 @@ func (c *Cache) GetStale(key string) (_ *Item, _ bool) {
 	defer c.recoverClosed()
 	it, ok := c.rc.Get(key)
 	if !ok || it == nil || it.dead.Load() || it.gen != c.gen.Load() {
-		if it, ok = c.getStaged(key); !ok {
+		if it, ok = c.findSlow(key); !ok {
 			return
 		}
 	}
@@ -189,6 +189,22 @@ func (c *Cache) GetStale(key string) (_ *Item, _ bool) {
 		return nil, false
 	}
 	return &it.Item, true
+}
+
+// findSlow finds key's entry after Ristretto's store did not give a live
+// one: staged, or else in the store again. A fill leaves the stage only once
+// the store holds it (see unstageLocked), so a Get that missed both looked in
+// the store before the fill landed there and in the stage after it left:
+// the second look in the store finds it.
+func (c *Cache) findSlow(key string) (*item, bool) {
+	if it, ok := c.getStaged(key); ok {
+		return it, true
+	}
+	it, ok := c.rc.Get(key)
+	if !ok || it == nil || it.dead.Load() || it.gen != c.gen.Load() {
+		return nil, false
+	}
+	return it, true
 }
 
 // getStaged returns key's staged fill (see Fill) unless it left the index

@@ -62,20 +62,29 @@ type scripts struct {
 	deleteIf   *redis.Script
 	read       *redis.Script
 	rotate     *redis.Script
+	// srcs are the sources of all of them, for [Store.Preload].
+	srcs []string
 }
 
 func newScripts() scripts {
-	with := func(flags, src string) *redis.Script {
-		return redis.NewScript(flags + luaEnvelope + "\n" + luaUtil + "\n" + luaHistory + "\n" + luaSign + "\n" + luaCommon + "\n" + src)
+	var srcs []string
+	script := func(src string) *redis.Script {
+		srcs = append(srcs, src)
+		return redis.NewScript(src)
 	}
-	return scripts{
+	with := func(flags, src string) *redis.Script {
+		return script(flags + luaEnvelope + "\n" + luaUtil + "\n" + luaHistory + "\n" + luaSign + "\n" + luaCommon + "\n" + src)
+	}
+	s := scripts{
 		state:      with(allowOOM, luaState),
 		put:        with("", luaPut),
 		set:        with("", luaSet),
 		invalidate: with(allowOOM, luaInvalidate),
 		drain:      with(allowOOM, luaDrain),
-		deleteIf:   redis.NewScript(luaDeleteIf),
-		read:       redis.NewScript(allowOOM + luaEnvelope + "\n" + luaUtil + "\n" + luaHistory + "\n" + luaRead),
-		rotate:     redis.NewScript(allowOOM + luaUtil + "\n" + luaHistory + "\n" + luaRotate),
+		deleteIf:   script(luaDeleteIf),
+		read:       script(allowOOM + luaEnvelope + "\n" + luaUtil + "\n" + luaHistory + "\n" + luaRead),
+		rotate:     script(allowOOM + luaUtil + "\n" + luaHistory + "\n" + luaRotate),
 	}
+	s.srcs = srcs
+	return s
 }

@@ -137,7 +137,7 @@ type Store struct {
 
 // New returns the Store of cfg. It does not talk to Redis (so it succeeds
 // while Redis is down): the scripts are sent on first use and cached by
-// Redis.
+// Redis, or by [Store.Preload].
 func New(cfg Config) (*Store, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -315,6 +315,29 @@ func (s *Store) ReadAfter(ctx context.Context, key string, seen State) (st State
 	}
 	pttl, _ := res[3].(int64)
 	return s.readResult(ctx, key, res[0], res[1], res[2], pttl)
+}
+
+// Preload sends every script of a standalone Store to Redis in one round
+// trip (SCRIPT LOAD, pipelined), so that the first use of each is one round
+// trip too: a script Redis does not hold costs an EVALSHA answered NOSCRIPT,
+// then an EVAL. A Redis that restarted or flushed its scripts is served the
+// same way again, so Preload is an optimisation, never needed for
+// correctness. A Redis Cluster store loads nothing (its scripts load on
+// first use on each master).
+func (s *Store) Preload(ctx context.Context) error {
+	if s.cl != nil {
+		return nil
+	}
+	cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, src := range s.scripts.srcs {
+			p.ScriptLoad(ctx, src)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("remote: preload %d scripts: %w", len(cmds), err)
+	}
+	return nil
 }
 
 // ReadUnchecked reads entry key in one round trip of plain commands, with

@@ -521,3 +521,52 @@ func TestG2_ReadDropsEntryWithLostIndex(t *testing.T) {
 		t.Fatalf("intact entry: found %v, %v", found, err)
 	}
 }
+
+// TestPreloadMakesFirstUseOneRoundTrip: without Preload, the first read of
+// a fresh Redis is two round trips (EVALSHA answered NOSCRIPT, then EVAL);
+// after it, one, and Redis holds every script of the Store.
+func TestPreloadMakesFirstUseOneRoundTrip(t *testing.T) {
+	e := newEnv(t)
+	hook := &countHook{}
+	e.rdb.AddHook(hook)
+	read := func() int {
+		t.Helper()
+		hook.take()
+		if _, _, _, err := e.s.ReadAfter(e.ctx, "k", State{}); err != nil {
+			t.Fatal(err)
+		}
+		return len(hook.take())
+	}
+	if n := read(); n != 2 {
+		t.Fatalf("first read of a fresh Redis: %d round trips, want 2 (NOSCRIPT, then EVAL)", n)
+	}
+	if err := e.rdb.ScriptFlush(e.ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	hook.take()
+	if err := e.s.Preload(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if trips := hook.take(); len(trips) != 1 || len(trips[0]) != len(e.s.scripts.srcs) {
+		t.Fatalf("Preload: %d round trips, want one of %d SCRIPT LOADs", len(trips), len(e.s.scripts.srcs))
+	}
+	if n := read(); n != 1 {
+		t.Fatalf("first read after Preload: %d round trips, want 1", n)
+	}
+	sc := e.s.scripts
+	all := []*redis.Script{sc.state, sc.put, sc.set, sc.invalidate, sc.drain, sc.deleteIf, sc.read, sc.rotate}
+	if len(all) != len(sc.srcs) {
+		t.Fatalf("%d scripts, %d sources", len(all), len(sc.srcs))
+	}
+	hashes := make([]string, len(all))
+	for i, s := range all {
+		hashes[i] = s.Hash()
+	}
+	held, err := e.rdb.ScriptExists(e.ctx, hashes...).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(held, false) {
+		t.Fatalf("scripts held after Preload: %v", held)
+	}
+}

@@ -127,6 +127,13 @@ func New(cfg Config) (*Cache, error) {
 		l1.Close()
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
+	if answered {
+		// Best effort: a Redis that refuses SCRIPT LOAD (an ACL) is sent
+		// each script on first use instead.
+		if err := c.l2.Preload(ctx); err != nil {
+			cfg.Logger.Debug("matroska: scripts not preloaded; each is sent on first use", "err", err)
+		}
+	}
 	c.bus, err = bus.Start(bus.Config{
 		Redis:       cfg.Redis,
 		Channel:     c.l2.Channel(),

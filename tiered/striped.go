@@ -31,10 +31,14 @@ type paddedUint64 struct {
 // Add adds delta.
 func (s *stripedCounter) Add(delta uint64) {
 	var anchor byte
-	// Goroutine stacks are at least 2 KiB apart: drop the low bits, which
-	// depend on the call depth, and spread the rest (Fibonacci hashing).
-	sp := uint64(uintptr(unsafe.Pointer(&anchor))) >> 10
-	s.cells[(sp*0x9E3779B97F4A7C15)>>(64-stripeBits)].n.Add(delta)
+	s.cells[cellOf(uintptr(unsafe.Pointer(&anchor)))].n.Add(delta)
+}
+
+// cellOf is the cell of a caller whose stack is at sp. Goroutine stacks are
+// at least 2 KiB apart: it drops the low bits, which depend on the call
+// depth, and spreads the rest (Fibonacci hashing).
+func cellOf(sp uintptr) uint64 {
+	return (uint64(sp) >> 10 * 0x9E3779B97F4A7C15) >> (64 - stripeBits)
 }
 
 // Load returns the sum of the cells.
