@@ -388,11 +388,11 @@ func (h *harness) startNode(i int, opts []option) *node {
 		LoadTimeout:      5 * time.Second,
 		StartTimeout:     5 * time.Second,
 		TombstoneHorizon: time.Minute,
-		Seam: &seam.Hooks{
-			Apply:   func(m bus.Message) { h.applied(n, m) },
-			Cluster: h.rc != nil,
-		},
 	}
+	t.Cleanup(seam.Attach(rdb, &seam.Hooks{
+		Apply:   func(m bus.Message) { h.applied(n, m) },
+		Cluster: h.rc != nil,
+	}))
 	for _, o := range opts {
 		o(h, &cfg)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/matroska-go/matroska/bus"
 	"github.com/matroska-go/matroska/deps"
+	"github.com/matroska-go/matroska/internal/seam"
 	"github.com/matroska-go/matroska/local"
 	"github.com/matroska-go/matroska/remote"
 )
@@ -42,6 +43,7 @@ type Cache struct {
 	held atomic.Pointer[string]
 
 	applyHook atomic.Pointer[func(seq uint64)] // tests only: see export_test.go
+	seam      *seam.Hooks                      // the module's own tests only (package chaos)
 	resetHook atomic.Pointer[func()]           // tests only: see export_test.go
 
 	// own is this node's latest invalidation (Invalidate, Set): L1 is not
@@ -93,6 +95,7 @@ func New(cfg Config) (*Cache, error) {
 	if cfg.Redis == nil {
 		return c, nil
 	}
+	c.seam = seam.Of(cfg.Redis)
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.StartTimeout)
 	defer cancel()
 	answered := true
@@ -116,7 +119,7 @@ func New(cfg Config) (*Cache, error) {
 		Namespace:        cfg.Namespace,
 		TombstoneHorizon: cfg.TombstoneHorizon,
 		LogLength:        cfg.LogLength,
-		Cluster:          cfg.Seam != nil && cfg.Seam.Cluster,
+		Cluster:          c.seam != nil && c.seam.Cluster,
 	}
 	if key != nil {
 		rcfg.Signer = key
@@ -573,12 +576,4 @@ func randomID() string {
 	var b [8]byte
 	_, _ = cryptorand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// Codec is the cache's value codec (nil for a nil Cache).
-func (c *Cache) Codec() Codec {
-	if c == nil {
-		return nil
-	}
-	return c.cfg.Codec
 }

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/matroska-go/matroska/internal/seam"
 )
 
 // Config configures a Cache. The zero value of every field but Redis takes
@@ -170,10 +168,6 @@ type Config struct {
 	// Logger receives warnings and debug events.
 	// default: slog.Default()
 	Logger *slog.Logger
-
-	// Seam lets this module's own tests observe and hold the node (its
-	// type is internal to the module). Leave it nil.
-	Seam *seam.Hooks
 }
 
 // withDefaults returns a copy of cfg with defaults filled in, or an error

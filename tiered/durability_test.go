@@ -50,7 +50,7 @@ func TestG11_RestartFromSnapshot(t *testing.T) {
 	if err := a.Invalidate(bg(), dep); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 2*time.Second, "B applies the invalidation", func() bool { _, ok := b.Peek("k"); return !ok })
+	waitFor(t, 2*time.Second, "B applies the invalidation", func() bool { return !b.InL1("k") })
 	srv.Kill()
 	srv.Restart(t) // loads the snapshot: the entry of version 1 is back
 	if n, _ := rdb.Exists(bg(), "t:e:k").Result(); n != 1 {
@@ -152,7 +152,7 @@ func testG11ForkedSequence(t *testing.T, topo string) {
 		}
 	}
 	waitFor(t, 2*time.Second, "A applies the invalidations", func() bool { return a.Stats().Bus.Seq >= b.Stats().Bus.Seq })
-	if _, ok := a.Peek("k"); !ok {
+	if !a.InL1("k") {
 		t.Fatal("A does not hold k in L1: the test proves nothing")
 	}
 	p.Refuse(true)
@@ -282,7 +282,7 @@ func TestG12_NoEvictionOOM(t *testing.T) {
 	if n, _ := rdb.Exists(bg(), "t:e:k0").Result(); n != 0 {
 		t.Fatal("the invalidated entry is still in Redis")
 	}
-	waitFor(t, 2*time.Second, "B drops k0", func() bool { _, ok := b.Peek("k0"); return !ok })
+	waitFor(t, 2*time.Second, "B drops k0", func() bool { return !b.InL1("k0") })
 	// Loads at maxmemory answer from the loader, uncached.
 	before := b.Stats().RefusedWrites
 	var n atomic.Int64
@@ -312,7 +312,7 @@ func TestG12_NoEvictionOOM(t *testing.T) {
 	if n, _ := rdb.Exists(bg(), "t:e:"+last).Result(); n != 0 {
 		t.Fatal("the old value of a refused Set is still in Redis")
 	}
-	waitFor(t, 2*time.Second, "B drops the old value", func() bool { _, ok := b.Peek(last); return !ok })
+	waitFor(t, 2*time.Second, "B drops the old value", func() bool { return !b.InL1(last) })
 	// Memory comes back: writes work again.
 	if err := rdb.ConfigSet(bg(), "maxmemory", "0").Err(); err != nil {
 		t.Fatal(err)
@@ -409,7 +409,7 @@ func TestResetTakesNoMarkAcrossEpochs(t *testing.T) {
 		}
 	}
 	waitFor(t, 2*time.Second, "A applies its invalidations", func() bool { return a.Stats().Bus.Seq == 3 })
-	if _, ok := a.Peek("inner"); !ok {
+	if !a.InL1("inner") {
 		t.Fatal("A does not hold inner: the test proves nothing")
 	}
 	var ran atomic.Bool
@@ -519,7 +519,7 @@ func TestG12_RefusedInvalidationHoldsEveryNode(t *testing.T) {
 			t.Fatalf("first load = %d, %v", v, err)
 		}
 	}
-	if _, ok := b.Peek("k"); !ok {
+	if !b.InL1("k") {
 		t.Fatal("B does not hold k: the test proves nothing")
 	}
 	if err := rdb.ConfigSet(bg(), "min-replicas-to-write", "1").Err(); err != nil {

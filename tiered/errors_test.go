@@ -98,9 +98,8 @@ func TestNilCache(t *testing.T) {
 		"Set":        func() error { return c.Set(bg(), "k", 1) },
 		"Delete":     func() error { return c.Delete(bg(), "k") },
 		"Invalidate": func() error { return c.Invalidate(bg(), deps.Tag("t")) },
-		"Get":        func() error { _, err := c.Get(bg(), "k", decode); return err },
 		"Miss": func() error {
-			_, err := c.Miss(bg(), "k", tiered.Loader{Decode: decode})
+			_, err := c.MissWith(bg(), "k", nil, decode)
 			return err
 		},
 		"matroska.GetOrLoad": func() error { _, err := matroska.GetOrLoad(bg(), c, "k", load); return err },
@@ -125,13 +124,10 @@ func TestNilCache(t *testing.T) {
 		}()
 	}
 	quiet := map[string]func(){
-		"NodeID":       func() { _ = c.NodeID() },
-		"Codec":        func() { _ = c.Codec() },
-		"Stats":        func() { _ = c.Stats() },
-		"Peek":         func() { _, _ = c.Peek("k") },
-		"Due":          func() { _ = c.Due(nil) },
-		"RefreshAhead": func() { c.RefreshAhead("k", tiered.Loader{}, matroska.RefreshAfter(time.Second)) },
-		"Consumed":     func() { c.Consumed(bg(), "k", nil) },
+		"NodeID": func() { _ = c.NodeID() },
+		"Stats":  func() { _ = c.Stats() },
+		"InL1":   func() { _ = c.InL1("k") },
+		"Peek":   func() { _, _ = c.Peek("k") },
 	}
 	for name, call := range quiet {
 		func() {
@@ -160,7 +156,7 @@ func TestTypeMismatchIsAnError(t *testing.T) {
 			if s != "a" || err != nil {
 				t.Fatalf("GetOrLoad[string] = %q, %v", s, err)
 			}
-			if _, ok := c.Peek("k"); !ok {
+			if !c.InL1("k") {
 				t.Fatal("k is not in L1")
 			}
 			before := c.Stats()

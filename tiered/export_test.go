@@ -1,6 +1,8 @@
 package tiered
 
 import (
+	"context"
+
 	"github.com/matroska-go/matroska/local"
 	"github.com/matroska-go/matroska/remote"
 )
@@ -24,3 +26,13 @@ func (c *Cache) Trusted() bool { return c.l1Trusted() }
 
 // L2 exposes the node's Redis store to tests (nil in one-process mode).
 func (c *Cache) L2() *remote.Store { return c.l2 }
+
+// Peek is the L1 look of the typed read path, for tests that read the
+// entry itself.
+func (c *Cache) Peek(key string) (*local.Item, bool) { return c.peek(key) }
+
+// MissWith runs the miss path of key with an untyped loader (nil decode:
+// values are not read from Redis).
+func (c *Cache) MissWith(ctx context.Context, key string, load func(context.Context, *Recorder) (any, error), decode func([]byte) (any, error)) (any, error) {
+	return c.miss(ctx, key, anyLoader{load: load, decode: decode}, nil)
+}

@@ -21,7 +21,7 @@ func (h busHandler) Apply(m bus.Message) {
 	if hook := h.c.applyHook.Load(); hook != nil {
 		(*hook)(m.Seq)
 	}
-	if s := h.c.cfg.Seam; s != nil && s.Apply != nil {
+	if s := h.c.seam; s != nil && s.Apply != nil {
 		s.Apply(m)
 	}
 	h.c.l1.Invalidate(m.Seq, m.Deps)

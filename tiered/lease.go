@@ -158,7 +158,7 @@ type heldLease struct {
 // satisfied by an entry that is not due, a miss by any entry. res may be a
 // value kept for StaleIfError (not an answer) when the outcome is not
 // leaseLanded.
-func (c *Cache) leaseOrWait(ctx context.Context, key string, l *Loader, o *callOptions, gen uint64, mark Mark, refresh bool) (res *result, out leaseOutcome, m Mark, held *heldLease, err error) {
+func (c *Cache) leaseOrWait(ctx context.Context, key string, l *anyLoader, o *callOptions, gen uint64, mark Mark, refresh bool) (res *result, out leaseOutcome, m Mark, held *heldLease, err error) {
 	token := randomID()
 	a := &c.ahead
 	waited, notified := false, false
@@ -179,7 +179,7 @@ func (c *Cache) leaseOrWait(ctx context.Context, key string, l *Loader, o *callO
 			}
 			held = c.holdLease(key, token)
 			// The entry may have landed between the miss and the lease.
-			r, found, mk, err := c.readL2(ctx, key, l.Decode, gen, o)
+			r, found, mk, err := c.readL2(ctx, key, l.decode, gen, o)
 			switch {
 			case err != nil:
 				return res, leaseHeld, mark, held, nil // load with the earlier mark
@@ -212,7 +212,7 @@ func (c *Cache) leaseOrWait(ctx context.Context, key string, l *Loader, o *callO
 			notified = true
 			a.n.leaseNotified.Add(1)
 		}
-		r, found, mk, err := c.readL2(ctx, key, l.Decode, gen, o)
+		r, found, mk, err := c.readL2(ctx, key, l.decode, gen, o)
 		switch {
 		case err != nil:
 			return res, leaseDegraded, mark, nil, nil

@@ -12,18 +12,18 @@ import (
 	"github.com/matroska-go/matroska/remote"
 )
 
-// Loader describes a read-through load for [Cache.Miss]. The typed front
-// door, matroska.GetOrLoad, builds it; use that.
-type Loader struct {
-	// Load computes the value on a miss. It runs once per key per node at
+// anyLoader is a read-through load as the miss path runs it, built by the
+// typed functions (typed.go).
+type anyLoader struct {
+	// load computes the value on a miss. It runs once per key per node at
 	// a time, on a context detached from the callers' cancellation and
 	// bounded by Config.LoadTimeout. It records the value's dependencies
 	// in rec. Returning ErrNotFound stores a negative entry; any other error
 	// is returned to every waiter and never cached.
-	Load func(ctx context.Context, rec *Recorder) (any, error)
+	load func(ctx context.Context, rec *Recorder) (any, error)
 
-	// Decode turns a payload from Redis into a value of the caller's type.
-	Decode func(payload []byte) (any, error)
+	// decode turns a payload from Redis into a value of the caller's type.
+	decode func(payload []byte) (any, error)
 }
 
 // result is what one load or L2 read produced, shared by every waiter.
@@ -46,21 +46,29 @@ type result struct {
 // Consumed, which counts the L1 hit; one that cannot (its value is of
 // another type than the caller's) does not, so Stats count only the hits
 // that answered.
-func (c *Cache) Peek(key string) (*local.Item, bool) {
+func (c *Cache) peek(key string) (*local.Item, bool) {
 	if c == nil || !c.servable() {
 		return nil, false
 	}
 	return c.l1.Get(key)
 }
 
+// InL1 reports whether this node's L1 answers key now: it holds the entry
+// and may serve it (the bus is in sync). It is a look for tests, demos and
+// diagnostics: it counts nothing in Stats and never reads Redis.
+func (c *Cache) InL1(key string) bool {
+	_, ok := c.peek(key)
+	return ok
+}
+
 // fromL1 answers from L1 when it holds key: the value, or ErrNotFound for
 // a negative entry.
 func (c *Cache) fromL1(ctx context.Context, key string) (any, bool, error) {
-	it, ok := c.Peek(key)
+	it, ok := c.peek(key)
 	if !ok {
 		return nil, false, nil
 	}
-	c.Consumed(ctx, key, it)
+	c.consumed(ctx, key, it)
 	if it.NotFound {
 		return nil, true, ErrNotFound
 	}
@@ -72,12 +80,12 @@ func (c *Cache) fromL1(ctx context.Context, key string) (any, bool, error) {
 // load used the entry: the outer entry then depends on key and on
 // everything key depends on, and its start mark is at most this node's
 // applied sequence.
-func (c *Cache) Consumed(ctx context.Context, key string, it *local.Item) {
+func (c *Cache) consumed(ctx context.Context, key string, it *local.Item) {
 	if c == nil {
 		return
 	}
 	c.n.l1Hits.Add(1)
-	rec := RecorderFrom(ctx)
+	rec := recorderFrom(ctx)
 	if rec == nil {
 		return
 	}
@@ -102,7 +110,7 @@ func (c *Cache) Consumed(ctx context.Context, key string, it *local.Item) {
 // The caller has looked in L1 with Peek first: Miss is a function of its
 // own so that the arguments it hands to the shared load escape here, not on
 // the caller's hit path.
-func (c *Cache) Miss(ctx context.Context, key string, l Loader, opts ...Option) (any, error) {
+func (c *Cache) miss(ctx context.Context, key string, l anyLoader, opts []Option) (any, error) {
 	if err := c.checkKey(key); err != nil {
 		return nil, err
 	}
@@ -134,7 +142,7 @@ func (c *Cache) Miss(ctx context.Context, key string, l Loader, opts ...Option) 
 				continue
 			}
 		}
-		if rec := RecorderFrom(ctx); rec != nil {
+		if rec := recorderFrom(ctx); rec != nil {
 			rec.consumed(key, res.deps, res.mark, res.known)
 		}
 		return res.val, res.err
@@ -161,7 +169,7 @@ func (c *Cache) overtaken(key string, res *result) bool {
 
 // Get returns key's value from L1 or L2 without loading: ErrMiss when it is
 // in neither, ErrNotFound for a negative entry.
-func (c *Cache) Get(ctx context.Context, key string, decode func([]byte) (any, error)) (any, error) {
+func (c *Cache) get(ctx context.Context, key string, decode func([]byte) (any, error)) (any, error) {
 	if err := c.checkKey(key); err != nil {
 		return nil, err
 	}
@@ -177,7 +185,7 @@ func (c *Cache) Get(ctx context.Context, key string, decode func([]byte) (any, e
 	if !found {
 		return nil, ErrMiss
 	}
-	if rec := RecorderFrom(ctx); rec != nil {
+	if rec := recorderFrom(ctx); rec != nil {
 		rec.consumed(key, res.deps, res.mark, res.known)
 	}
 	return res.val, res.err
@@ -296,10 +304,10 @@ func (c *Cache) readRedis(ctx context.Context, key string, self deps.Dep, truste
 // LoadTimeout: (with the lease on) the lease or the wait for another node's
 // entry (see lease.go), then the loader, then the put, with the start mark
 // of the first step's read, so that a miss stays two round trips.
-func (c *Cache) load(ctx context.Context, key string, l *Loader, o *callOptions) (*result, func() *result) {
+func (c *Cache) load(ctx context.Context, key string, l *anyLoader, o *callOptions) (*result, func() *result) {
 	start := time.Now()
 	gen := c.l1.Generation()
-	res, found, mark, err := c.readL2(ctx, key, l.Decode, gen, o)
+	res, found, mark, err := c.readL2(ctx, key, l.decode, gen, o)
 	switch {
 	case err != nil && ended(ctx):
 		// The caller gave up during the read: the flight reads again
@@ -315,17 +323,17 @@ func (c *Cache) load(ctx context.Context, key string, l *Loader, o *callOptions)
 // the read again, and what follows it. It takes the loader and the options
 // by value, as afterMiss does, so that they move to the heap here and not
 // in load, whose L2 hit keeps them on the caller's stack.
-func (c *Cache) readAgain(ctx context.Context, key string, l Loader, o callOptions) func() *result {
+func (c *Cache) readAgain(ctx context.Context, key string, l anyLoader, o callOptions) func() *result {
 	return c.detached(ctx, func(ctx context.Context) *result {
 		start, gen := time.Now(), c.l1.Generation()
-		res, found, mark, err := c.readL2(ctx, key, l.Decode, gen, &o)
+		res, found, mark, err := c.readL2(ctx, key, l.decode, gen, &o)
 		return c.afterRead(ctx, key, &l, &o, start, gen, res, found, mark, err)
 	})
 }
 
 // afterMiss is the rest of a load whose L2 read found nothing (see
 // loadMissing).
-func (c *Cache) afterMiss(ctx context.Context, key string, l Loader, o callOptions, start time.Time, gen uint64, res *result, mark Mark, err error) func() *result {
+func (c *Cache) afterMiss(ctx context.Context, key string, l anyLoader, o callOptions, start time.Time, gen uint64, res *result, mark Mark, err error) func() *result {
 	return c.detached(ctx, func(ctx context.Context) *result {
 		return c.loadMissing(ctx, key, &l, &o, start, gen, res, mark, err)
 	})
@@ -364,7 +372,7 @@ func (c *Cache) detached(ctx context.Context, run func(context.Context) *result)
 // afterRead ends a load after its L2 read, started at start with L1
 // generation gen: with the entry the read found, or with the lease, the
 // loader and the put, at the read's start mark (see loadMissing).
-func (c *Cache) afterRead(ctx context.Context, key string, l *Loader, o *callOptions, start time.Time, gen uint64, res *result, found bool, mark Mark, err error) *result {
+func (c *Cache) afterRead(ctx context.Context, key string, l *anyLoader, o *callOptions, start time.Time, gen uint64, res *result, found bool, mark Mark, err error) *result {
 	if found {
 		res.started = start
 		if res.due {
@@ -378,7 +386,7 @@ func (c *Cache) afterRead(ctx context.Context, key string, l *Loader, o *callOpt
 // loadMissing is the rest of a load whose L2 read found nothing (or
 // failed: err): the lease, the loader and the put, with the read's start
 // mark.
-func (c *Cache) loadMissing(ctx context.Context, key string, l *Loader, o *callOptions, start time.Time, gen uint64, res *result, mark Mark, err error) *result {
+func (c *Cache) loadMissing(ctx context.Context, key string, l *anyLoader, o *callOptions, start time.Time, gen uint64, res *result, mark Mark, err error) *result {
 	kept := res // a value kept for StaleIfError, or nil
 	if err == nil && c.l2 != nil && o.lease {
 		r, out, mk, held, lerr := c.leaseOrWait(ctx, key, l, o, gen, mark, false)
@@ -407,10 +415,10 @@ func (c *Cache) loadMissing(ctx context.Context, key string, l *Loader, o *callO
 // an invalidation overtook it (G1). A loader error is answered with kept
 // (or L1's kept value) when StaleIfError allows. refresh counts the outcome
 // as a background refresh's.
-func (c *Cache) loadPut(ctx context.Context, key string, l *Loader, o *callOptions, mark Mark, known bool, gen uint64, start time.Time, kept *result, refresh bool) *result {
+func (c *Cache) loadPut(ctx context.Context, key string, l *anyLoader, o *callOptions, mark Mark, known bool, gen uint64, start time.Time, kept *result, refresh bool) *result {
 	rec := &Recorder{mark: mark}
 	c.n.loads.Add(1)
-	v, err := callLoader(withRecorder(ctx, rec), rec, l.Load)
+	v, err := callLoader(withRecorder(ctx, rec), rec, l.load)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		c.n.loadErrors.Add(1)
 		if refresh {
@@ -447,7 +455,7 @@ func (c *Cache) loadPut(ctx context.Context, key string, l *Loader, o *callOptio
 			return res
 		}
 		// Callers and L1 get the value as other nodes will read it.
-		if v, err = c.decoded(v, payload, l.Decode); err != nil {
+		if v, err = c.decoded(v, payload, l.decode); err != nil {
 			res.err = err
 			return res
 		}

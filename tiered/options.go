@@ -37,9 +37,10 @@ func TTL(d time.Duration) Option { return Option{kind: optTTL, d: d} }
 // Config.NegativeTTL).
 func NegativeTTL(d time.Duration) Option { return Option{kind: optNegativeTTL, d: d} }
 
-// Deps adds dependencies to the entry: for Set, its dependencies; for
-// GetOrLoad, dependencies in addition to those the loader records.
-func Deps(ds ...deps.Dep) Option { return Option{kind: optDeps, deps: ds} }
+// Depend adds dependencies to the entry: for Set, its dependencies; for
+// GetOrLoad, dependencies in addition to those the loader records (as
+// [Recorder.Depend] would).
+func Depend(ds ...deps.Dep) Option { return Option{kind: optDeps, deps: ds} }
 
 // AtMark gives Set the start mark taken (with [Cache.Mark]) before the value
 // was read from its source: if any of the value's dependencies was

@@ -93,9 +93,9 @@ func withRecorder(ctx context.Context, r *Recorder) context.Context {
 	return context.WithValue(ctx, recorderKey{}, r)
 }
 
-// RecorderFrom returns the Recorder of the load that ctx belongs to, or nil
+// recorderFrom returns the Recorder of the load that ctx belongs to, or nil
 // outside a loader.
-func RecorderFrom(ctx context.Context) *Recorder {
+func recorderFrom(ctx context.Context) *Recorder {
 	r, _ := ctx.Value(recorderKey{}).(*Recorder)
 	return r
 }

@@ -76,13 +76,13 @@ func (a *ahead) close() {
 
 // Due reports whether it, an entry returned by Peek, is due for a refresh
 // (see RefreshAfter). One comparison for an entry without RefreshAfter.
-func (c *Cache) Due(it *local.Item) bool { return c != nil && c.l1.Due(it) }
+func (c *Cache) due(it *local.Item) bool { return c != nil && c.l1.Due(it) }
 
 // RefreshAhead starts a background refresh of key with l and opts (those of
 // the call that hit a due entry) unless one is running or failed less than
 // LeaseTime ago; see RefreshAfter. Without RefreshAfter in opts it does
 // nothing.
-func (c *Cache) RefreshAhead(key string, l Loader, opts ...Option) {
+func (c *Cache) refreshAhead(key string, l anyLoader, opts []Option) {
 	if c == nil || c.closed.Load() {
 		return
 	}
@@ -95,7 +95,7 @@ func (c *Cache) RefreshAhead(key string, l Loader, opts ...Option) {
 
 // startRefresh runs refresh in the background unless one of key is running
 // or has failed recently.
-func (c *Cache) startRefresh(key string, l *Loader, o *callOptions) {
+func (c *Cache) startRefresh(key string, l *anyLoader, o *callOptions) {
 	a := &c.ahead
 	now := time.Now()
 	a.mu.Lock()
@@ -155,12 +155,12 @@ func (c *Cache) startRefresh(key string, l *Loader, o *callOptions) {
 // refresh is the body of a background refresh. Its result goes to callers
 // of Miss that joined the flight: a result with retry set makes them load
 // anew.
-func (c *Cache) refresh(ctx context.Context, key string, l *Loader, o *callOptions) *result {
+func (c *Cache) refresh(ctx context.Context, key string, l *anyLoader, o *callOptions) *result {
 	start := time.Now()
 	gen := c.l1.Generation()
 	mark := Mark{seq: c.l1.Applied()}
 	if c.l2 != nil {
-		res, found, mk, err := c.readL2(ctx, key, l.Decode, gen, o)
+		res, found, mk, err := c.readL2(ctx, key, l.decode, gen, o)
 		switch {
 		case err != nil, !found:
 			return &result{retry: true, started: start, err: ErrMiss}

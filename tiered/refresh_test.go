@@ -276,11 +276,11 @@ func TestRefreshThatJoinsAMissRunsAgain(t *testing.T) {
 	missDone := make(chan error, 1)
 	go func() {
 		// A miss of k while L1 holds it, as GetOrLoad's after an L1 miss.
-		_, err := c.Miss(bg(), "k", tiered.Loader{Load: func(ctx context.Context, rec *matroska.Recorder) (any, error) {
+		_, err := c.MissWith(bg(), "k", func(ctx context.Context, rec *matroska.Recorder) (any, error) {
 			close(started)
 			<-release
 			return nil, errSource
-		}})
+		}, nil)
 		missDone <- err
 	}()
 	<-started // the miss's flight holds the key

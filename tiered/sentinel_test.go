@@ -73,7 +73,7 @@ func failoverToLaggingReplica(t *testing.T, kill bool) {
 		t.Fatalf("first load in u = %d, %v", v, err)
 	}
 	for _, n := range []*tiered.Cache{a, b} {
-		if _, ok := n.Peek("k"); !ok {
+		if !n.InL1("k") {
 			t.Fatal("a node does not hold k in L1: the test proves nothing")
 		}
 	}
@@ -93,7 +93,7 @@ func failoverToLaggingReplica(t *testing.T, kill bool) {
 		t.Fatal(err)
 	}
 	_ = gone.Close() // every node of u that saw the invalidation is gone
-	waitFor(t, 2*time.Second, "B applies the invalidation", func() bool { _, ok := b.Peek("k"); return !ok })
+	waitFor(t, 2*time.Second, "B applies the invalidation", func() bool { return !b.InL1("k") })
 	for _, key := range []string{"t:e:k", "u:e:k"} {
 		if n, _ := mc.Exists(bg(), key).Result(); n != 0 {
 			t.Fatalf("the master still holds %s after the invalidation", key)

@@ -27,11 +27,11 @@ func TestL2HitKeepsTheRemainingTTL(t *testing.T) {
 		if v, err := matroska.GetOrLoad(bg(), b, "k", counted(&n, 2, deps.Tag("x")), matroska.TTL(ttl), matroska.NoJitter()); err != nil || v != 1 || n.Load() != 1 {
 			t.Fatalf("B's read = %d, %v after %d loads; want an L2 hit of 1", v, err, n.Load())
 		}
-		if _, ok := b.Peek("k"); !ok {
+		if !b.InL1("k") {
 			t.Fatal("the L2 hit did not fill B's L1")
 		}
 		waitFor(t, 3*ttl, "B's L1 entry expires", func() bool {
-			_, ok := b.Peek("k")
+			ok := b.InL1("k")
 			return !ok
 		})
 		// Filled with the whole TTL, it would live until ttl after B's

@@ -177,7 +177,7 @@ func demo(out io.Writer) error {
 			defer wg.Done()
 			deadline := time.Now().Add(5 * time.Second)
 			for time.Now().Before(deadline) {
-				if _, ok := nodes[i].Peek(key); !ok {
+				if !nodes[i].InL1(key) {
 					mu.Lock()
 					fmt.Fprintf(out, "  node %s  dropped its L1 copy %v after the invalidation began (pub/sub)\n", names[i], time.Since(start).Round(time.Microsecond))
 					mu.Unlock()

@@ -136,8 +136,7 @@ func (n *matroskaNode) Invalidate(ctx context.Context, key string) error {
 }
 
 func (n *matroskaNode) InL1(_ context.Context, key string) bool {
-	_, ok := n.c.Peek(key)
-	return ok
+	return n.c.InL1(key)
 }
 
 func (n *matroskaNode) L1Hits() uint64 { return n.c.Stats().L1Hits }

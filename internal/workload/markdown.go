@@ -83,7 +83,7 @@ func (res *Results) WriteMarkdown(w io.Writer) error {
 	lat("Miss, load and put", fmt.Sprintf("%d keys in no tier, each read once, one goroutine, a loader that returns at once; the caches take turns in rounds of %d reads.", c.MissKeys, latencyRound), res.Miss)
 
 	if len(res.Propagation) > 0 {
-		fmt.Fprintf(&b, "## Invalidation propagation to %d nodes\n\nEvery node holds the key in L1; node 0 invalidates it (this library: Invalidate of the key's dependency; the others: DEL or their delete call); one goroutine polls every node's L1 (this library: Peek; rueidis: DoCache until IsCacheHit is false) and notes when each stops serving it. Latency is from the call to the last node's eviction, over %d rounds.\n\n", c.Nodes, c.Rounds)
+		fmt.Fprintf(&b, "## Invalidation propagation to %d nodes\n\nEvery node holds the key in L1; node 0 invalidates it (this library: Invalidate of the key's dependency; the others: DEL or their delete call); one goroutine polls every node's L1 (this library: InL1; rueidis: DoCache until IsCacheHit is false) and notes when each stops serving it. Latency is from the call to the last node's eviction, over %d rounds.\n\n", c.Nodes, c.Rounds)
 		table(&b, []string{"cache", "rounds", "call p50", "last node p50", "p99", "max", "timeouts (2 s)", "note"})
 		for _, r := range res.Propagation {
 			if !r.Measured {
