@@ -153,15 +153,17 @@ type heldLease struct {
 	done       chan struct{}
 }
 
-// leaseOrWait takes the lease of key or waits for another node's entry. mark
-// is the start mark of the miss that got here; a refresh (refresh true) is
-// satisfied by an entry that is not due, a miss by any entry. res may be a
-// value kept for StaleIfError (not an answer) when the outcome is not
-// leaseLanded.
-func (c *Cache) leaseOrWait(ctx context.Context, key string, l *anyLoader, o *callOptions, gen uint64, mark Mark, refresh bool) (res *result, out leaseOutcome, m Mark, held *heldLease, err error) {
+// leaseOrWait is step 2 of ld (see miss.go): it takes the lease of ld's key
+// or waits for another node's entry, reading Redis after each wait (each
+// read sets ld's start mark). A refresh (ld.refresh) is satisfied by an
+// entry that is not due, a miss by any entry: leaseLanded returns it. With
+// leaseHeld, ld.held is the lease, to release when the load ends.
+func (c *Cache) leaseOrWait(ctx context.Context, ld *load) (res *result, out leaseOutcome, err error) {
+	key := ld.key
 	token := randomID()
 	a := &c.ahead
 	waited, notified := false, false
+	satisfied := func(r *result, found bool) bool { return found && (!ld.refresh || !r.due) }
 	for {
 		ch := a.fills.register(c, key)
 		rctx, cancel := c.deadlines.bound(ctx)
@@ -169,7 +171,8 @@ func (c *Cache) leaseOrWait(ctx context.Context, key string, l *anyLoader, o *ca
 		cancel()
 		if err != nil {
 			a.fills.cancel(key, ch)
-			return res, leaseDegraded, mark, nil, c.redisFailed(err)
+			_ = c.redisFailed(err)
+			return nil, leaseDegraded, nil
 		}
 		if ok {
 			a.fills.cancel(key, ch)
@@ -177,23 +180,22 @@ func (c *Cache) leaseOrWait(ctx context.Context, key string, l *anyLoader, o *ca
 			if waited && !notified {
 				a.n.takeovers.Add(1)
 			}
-			held = c.holdLease(key, token)
+			held := c.holdLease(key, token)
 			// The entry may have landed between the miss and the lease.
-			r, found, mk, err := c.readL2(ctx, key, l.decode, gen, o)
+			r, found, err := ld.read(ctx)
 			switch {
 			case err != nil:
-				return res, leaseHeld, mark, held, nil // load with the earlier mark
-			case found && (!refresh || !r.due):
+				ld.held = held
+				return nil, leaseHeld, nil // load with the earlier mark
+			case satisfied(r, found):
 				c.releaseLease(held)
-				return r, leaseLanded, mk, nil, nil
-			case !found && refresh:
+				return r, leaseLanded, nil
+			case !found && ld.refresh:
 				c.releaseLease(held)
-				return r, leaseGone, mk, nil, nil
+				return nil, leaseGone, nil
 			}
-			if r != nil {
-				res = r
-			}
-			return res, leaseHeld, mk, held, nil
+			ld.held = held
+			return nil, leaseHeld, nil
 		}
 		if !waited {
 			a.n.leaseWaits.Add(1)
@@ -206,25 +208,21 @@ func (c *Cache) leaseOrWait(ctx context.Context, key string, l *anyLoader, o *ca
 		woke, err := c.waitFill(ctx, ch, wait)
 		a.fills.cancel(key, ch)
 		if err != nil {
-			return res, leaseAborted, mark, nil, err
+			return nil, leaseAborted, err
 		}
 		if woke {
 			notified = true
 			a.n.leaseNotified.Add(1)
 		}
-		r, found, mk, err := c.readL2(ctx, key, l.decode, gen, o)
+		r, found, err := ld.read(ctx)
 		switch {
 		case err != nil:
-			return res, leaseDegraded, mark, nil, nil
-		case found && (!refresh || !r.due):
-			return r, leaseLanded, mk, nil, nil
-		case !found && refresh:
-			return r, leaseGone, mk, nil, nil
+			return nil, leaseDegraded, nil
+		case satisfied(r, found):
+			return r, leaseLanded, nil
+		case !found && ld.refresh:
+			return nil, leaseGone, nil
 		}
-		if r != nil && !found {
-			res = r
-		}
-		mark = mk
 	}
 }
 

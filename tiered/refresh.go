@@ -133,7 +133,8 @@ func (c *Cache) startRefresh(key string, l *anyLoader, o *callOptions) {
 		// ended (a few times at most, should misses keep coming).
 		for range 3 {
 			res, _, _ = c.flights.do(context.Background(), key, func() (*result, func() *result) {
-				r := c.refresh(ctx, key, &lv, &ov)
+				ld := c.newLoad(key, &lv, &ov, true)
+				r := ld.refreshing(ctx)
 				r.refresh = true
 				return r, nil
 			})
@@ -152,40 +153,38 @@ func (c *Cache) startRefresh(key string, l *anyLoader, o *callOptions) {
 	}()
 }
 
-// refresh is the body of a background refresh. Its result goes to callers
-// of Miss that joined the flight: a result with retry set makes them load
-// anew.
-func (c *Cache) refresh(ctx context.Context, key string, l *anyLoader, o *callOptions) *result {
-	start := time.Now()
-	gen := c.l1.Generation()
-	mark := Mark{seq: c.l1.Applied()}
+// refreshing is a background refresh's way down the steps of a load (see
+// miss.go): the read, which ends it when the entry is gone or no longer
+// due; the lease (with the lease on); the loader, the put and the fill. Its
+// result goes to callers of miss that joined the flight: a result with
+// retry set makes them load anew.
+func (ld *load) refreshing(ctx context.Context) *result {
+	c := ld.c
+	ld.mark, ld.known = Mark{seq: c.l1.Applied()}, true
 	if c.l2 != nil {
-		res, found, mk, err := c.readL2(ctx, key, l.decode, gen, o)
+		res, found, err := ld.read(ctx)
 		switch {
 		case err != nil, !found:
-			return &result{retry: true, started: start, err: ErrMiss}
+			return &result{retry: true, started: ld.start, err: ErrMiss}
 		case !res.due:
-			res.started = start
+			res.started = ld.start
 			return res
 		}
-		mark = mk
-		if o.lease {
-			res, out, mk, held, err := c.leaseOrWait(ctx, key, l, o, gen, mark, true)
+		if ld.o.lease {
+			res, out, err := c.leaseOrWait(ctx, ld)
 			switch out {
 			case leaseLanded:
-				res.started = start
+				res.started = ld.start
 				return res
 			case leaseGone:
-				return &result{started: start, err: ErrMiss, retry: true}
+				return &result{started: ld.start, err: ErrMiss, retry: true}
 			case leaseAborted:
-				return &result{retry: true, started: start, err: err}
-			case leaseHeld:
-				defer c.releaseLease(held)
+				return &result{retry: true, started: ld.start, err: err}
 			}
-			mark = mk
+			defer c.releaseLease(ld.held)
 		}
 	}
-	res := c.loadPut(ctx, key, l, o, mark, true, gen, start, nil, true)
+	res := ld.loadAndStore(ctx)
 	if res.err != nil && !res.notFound {
 		res.retry = true
 	}
