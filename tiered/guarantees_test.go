@@ -91,6 +91,43 @@ func TestG1_InvalidationDuringLoadIsNotStored(t *testing.T) {
 	}
 }
 
+// TestG1_OvertakenByAnotherNodeIsNotFilled: B loads k; during the load,
+// A invalidates its dependency, and B's bus has not applied that yet. Redis
+// refuses B's put; B answers the value to its callers but must not keep it
+// in L1 either: nothing local would refuse the fill (B holds no tombstone
+// for the invalidation), and until the message came B would serve a value
+// it knows to be overtaken.
+func TestG1_OvertakenByAnotherNodeIsNotFilled(t *testing.T) {
+	forTopologies(t, testG1OvertakenByAnotherNode)
+}
+
+func testG1OvertakenByAnotherNode(t *testing.T, topo string) {
+	cl := newClusterOn(t, topo, 2)
+	a, b := cl.nodes[0], cl.nodes[1]
+	dep := deps.Id("article", 1)
+	started, release, wait := blockedLoad(t, b, "k", dep, 1, nil)
+	<-started
+	gate := make(chan struct{})
+	b.SetApplyHook(func(uint64) { <-gate })
+	if err := a.Invalidate(bg(), dep); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	v, err := wait()
+	if err != nil || v != 1 {
+		t.Fatalf("the overtaken load answers its callers: got %d, %v", v, err)
+	}
+	inL1 := b.InL1("k")
+	refused := b.Stats().RefusedPuts
+	close(gate)
+	if refused == 0 {
+		t.Fatal("test premise: Redis should have refused B's put")
+	}
+	if inL1 {
+		t.Fatal("B filled L1 with a value whose put Redis refused as overtaken")
+	}
+}
+
 func TestG1_NegativeResultDuringInvalidationIsNotStored(t *testing.T) {
 	forTopologies(t, testG1NegativeResultDuringInvalidation)
 }
