@@ -319,3 +319,27 @@ func TestNestedHitIsCachedInOneProcess(t *testing.T) {
 		t.Fatalf("after invalidating the inner row: outer loads %d, %v; want 2", outer, err)
 	}
 }
+
+// BenchmarkMiss: a miss in both tiers (the L2 read, the loader, the put and
+// the fill) on a private Redis, one new key per iteration.
+func BenchmarkMiss(b *testing.B) {
+	c, err := tiered.New(tiered.Config{Redis: redistest.Start(b).Client(b), DefaultTTL: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = c.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		id := i
+		if _, err := matroska.GetOrLoad(ctx, c, "miss:"+strconv.Itoa(id), func(ctx context.Context, rec *matroska.Recorder) (row, error) {
+			rec.Depend(deps.Id("row", id))
+			return theRow, nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
