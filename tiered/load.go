@@ -39,10 +39,10 @@ type result struct {
 	refresh  bool      // the result of a background refresh (not of a miss's load)
 }
 
-// Peek returns key's L1 entry when L1 may be trusted now. It is the hot
+// peek returns key's L1 entry when L1 may be trusted now. It is the hot
 // path of GetOrLoad: it allocates and copies nothing. The entry is shared:
 // treat it as read-only. A caller that answers with the entry calls
-// Consumed, which counts the L1 hit; one that cannot (its value is of
+// consumed, which counts the L1 hit; one that cannot (its value is of
 // another type than the caller's) does not, so Stats count only the hits
 // that answered.
 func (c *Cache) peek(key string) (*local.Item, bool) {
@@ -74,8 +74,8 @@ func (c *Cache) fromL1(ctx context.Context, key string) (any, bool, error) {
 	return it.Value, true, nil
 }
 
-// Consumed records that a call was answered with it, key's L1 entry found
-// by Peek: an L1 hit in Stats, and, when ctx belongs to a loader, that the
+// consumed records that a call was answered with it, key's L1 entry found
+// by peek: an L1 hit in Stats, and, when ctx belongs to a loader, that the
 // load used the entry: the outer entry then depends on key and on
 // everything key depends on, and its start mark is at most this node's
 // applied sequence.
@@ -99,7 +99,7 @@ func (c *Cache) consumed(ctx context.Context, key string, it *local.Item) {
 	rec.consumed(key, it.Deps, Mark{epoch: seen.Epoch, seq: max(seen.Seq, it.Mark)}, seen.Epoch != "")
 }
 
-// Get returns key's value from L1 or L2 without loading: ErrMiss when it is
+// get returns key's value from L1 or L2 without loading: ErrMiss when it is
 // in neither, ErrNotFound for a negative entry.
 func (c *Cache) get(ctx context.Context, key string, decode func([]byte) (any, error)) (any, error) {
 	if err := c.checkKey(key); err != nil {

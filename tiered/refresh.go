@@ -74,11 +74,11 @@ func (a *ahead) close() {
 	a.fills.close()
 }
 
-// Due reports whether it, an entry returned by Peek, is due for a refresh
+// due reports whether it, an entry returned by peek, is due for a refresh
 // (see RefreshAfter). One comparison for an entry without RefreshAfter.
 func (c *Cache) due(it *local.Item) bool { return c != nil && c.l1.Due(it) }
 
-// RefreshAhead starts a background refresh of key with l and opts (those of
+// refreshAhead starts a background refresh of key with l and opts (those of
 // the call that hit a due entry) unless one is running or failed less than
 // LeaseTime ago; see RefreshAfter. Without RefreshAfter in opts it does
 // nothing.

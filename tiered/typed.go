@@ -9,7 +9,7 @@ import (
 
 // The typed read path: GetOrLoad, GetOrLoadWith and Get, which package
 // matroska re-exports. An L1 hit is answered here, without allocating; a
-// miss goes down the pipeline of load.go.
+// miss goes down the pipeline of miss.go.
 
 // LoadFunc loads the value of a key on a miss and records its
 // dependencies in rec. Returning ErrNotFound caches a negative entry. It
