@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/matroska-go/matroska"
 	"github.com/matroska-go/matroska/deps"
@@ -117,4 +118,23 @@ func ExampleGetOrLoad_nested() {
 	// Output:
 	// Home, by Ada
 	// Home, by Ada Lovelace
+}
+
+// Ready for a readiness probe: nil when Redis answers and the bus is in
+// sync (a one-process cache, as here, is always ready).
+func ExampleCache_Ready() {
+	cache, err := tiered.New(tiered.Config{})
+	if err != nil {
+		panic(err)
+	}
+	defer cache.Close()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ready", func(w http.ResponseWriter, r *http.Request) {
+		if err := cache.Ready(r.Context()); err != nil {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+		}
+	})
+	fmt.Println("ready:", cache.Ready(context.Background()))
+	// Output:
+	// ready: <nil>
 }

@@ -45,6 +45,7 @@ var (
 	ErrClosed        = tiered.ErrClosed
 	ErrNilCache      = tiered.ErrNilCache
 	ErrConfig        = tiered.ErrConfig
+	ErrNotSynced     = tiered.ErrNotSynced
 )
 
 // PanicError is the error of a load whose loader panicked: its text is one

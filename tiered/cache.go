@@ -179,6 +179,45 @@ func contextTimeouts(rdb redis.UniversalClient) bool {
 	return true // a client type we cannot inspect: assume so
 }
 
+// Ready reports whether this node works as designed, for a readiness
+// probe: nil when Redis answers a PING (within RedisTimeout) and the
+// invalidation bus is in sync, so that the node serves its L1. Otherwise
+// the error says what is wrong, each cause with its sentinel:
+// ErrUnavailable (with Redis's error) when Redis does not answer or the
+// circuit breaker is open; ErrNotSynced when the bus is not in sync;
+// ErrRefused when Redis refused an invalidation and the node holds its
+// tiers until Redis takes writes again. A node that is not ready still
+// answers every call, from its loaders. A one-process cache (no Redis) is
+// always ready; a closed one returns ErrClosed.
+func (c *Cache) Ready(ctx context.Context) error {
+	if c == nil {
+		return ErrNilCache
+	}
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	if c.l2 == nil {
+		return nil
+	}
+	var errs []error
+	rctx, cancel := c.deadlines.bound(ctx)
+	err := c.cfg.Redis.Ping(rctx).Err()
+	cancel()
+	switch {
+	case err != nil:
+		errs = append(errs, fmt.Errorf("%w: PING: %w", ErrUnavailable, err))
+	case !c.breaker.isClosed():
+		errs = append(errs, fmt.Errorf("%w: circuit breaker open after failed calls", ErrUnavailable))
+	}
+	if c.isHeld() {
+		errs = append(errs, fmt.Errorf("%w: an invalidation was refused; serving from the loaders until Redis takes writes", ErrRefused))
+	}
+	if !c.bus.Trusted() {
+		errs = append(errs, fmt.Errorf("%w: L1 is off until it is", ErrNotSynced))
+	}
+	return errors.Join(errs...)
+}
+
 // Close stops the bus and releases L1. It does not close the Redis client,
 // which belongs to the caller. A second Close returns ErrClosed.
 func (c *Cache) Close() error {

@@ -58,6 +58,12 @@ var (
 	// that the circuit breaker is open.
 	ErrUnavailable = errors.New("matroska: redis unavailable")
 
+	// ErrNotSynced is returned by Ready when this node's invalidation bus
+	// is not in sync with Redis: it has not heard from its subscription
+	// within the trust window, or has not caught up yet, so it serves
+	// neither its L1 nor (while a refused invalidation holds it) Redis.
+	ErrNotSynced = errors.New("matroska: invalidation bus not in sync")
+
 	// ErrRefused is returned by Set and Invalidate when Redis refused the
 	// write: it is out of memory (maxmemory with the noeviction policy),
 	// a read-only replica (a client that has not followed a failover),
