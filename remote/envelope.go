@@ -37,6 +37,16 @@ type Envelope struct {
 	// in an older layout). It lets a reader know the entry's remaining time
 	// to live without asking Redis (see [Store.ReadUnchecked]).
 	Expires time.Time
+	// Fresh is when the entry stops being fresh, by the clock of the node
+	// that wrote it: past it, a reader treats the entry as expired (a value
+	// kept until Expires only as a fallback for a load that fails, see
+	// tiered's StaleIfError). Zero: fresh until Expires (and in an older
+	// layout, unknown). Put and Set store it as given.
+	Fresh time.Time
+	// Due is when the entry is due for a refresh (tiered's RefreshAfter),
+	// by the clock of the node that wrote it; zero: never. Put and Set
+	// store it as given.
+	Due time.Time
 	// Epoch is the epoch (see [State]) of the history the entry was written
 	// in: [Store.Put] stores its mark's epoch, [Store.Set] the epoch of its
 	// own invalidation. A read serves an entry only in its own epoch: when
@@ -52,18 +62,20 @@ type Envelope struct {
 	TTL time.Duration
 }
 
-// The envelope layout: 'E', version 4, flags, the big-endian uint64 Mark,
-// the big-endian int64 Expires in Unix milliseconds (0: unknown), one byte
-// m and the m bytes of the Epoch, a big-endian uint32 length n of the deps
-// block, the deps block (canonical dependency strings joined by '\n'), then
-// the payload. Older layouts are still read (with no Epoch, so they are
-// never served): version 3 has no Epoch (a 23-byte header), version 2 no
-// Expires either (15 bytes), version 1 no Mark either (7 bytes: 'E', 1,
-// flags, n). The Mark sits at the same fixed offset in versions 2 to 4, so
-// that a script can write it (set.lua).
+// The envelope layout: 'E', version 5, flags, the big-endian uint64 Mark,
+// then three big-endian int64 times in Unix milliseconds (0: none): Expires,
+// Fresh and Due, one byte m and the m bytes of the Epoch, a big-endian
+// uint32 length n of the deps block, the deps block (canonical dependency
+// strings joined by '\n'), then the payload. Older layouts are still read:
+// version 4 has no Fresh and Due (a 24-byte header and the epoch's bytes);
+// version 3 no Epoch either (23 bytes; never served), version 2 no Expires
+// either (15 bytes), version 1 no Mark either (7 bytes: 'E', 1, flags, n).
+// The Mark and Expires sit at the same fixed offsets in versions 2 to 5, so
+// that a script can write the Mark (set.lua).
 const (
 	envMagic      = 'E'
-	envVersion    = 4
+	envVersion    = 5
+	envV5Fixed    = 40 // the header of version 5 without the epoch's bytes
 	envV4Fixed    = 24 // the header of version 4 without the epoch's bytes
 	envV3Header   = 23
 	envV2Header   = 15
@@ -96,13 +108,11 @@ func AppendEnvelope(dst []byte, e Envelope) []byte {
 		flags |= flagNotFound
 		payload = nil
 	}
-	var expires int64
-	if !e.Expires.IsZero() {
-		expires = max(e.Expires.UnixMilli(), 1)
-	}
 	dst = append(dst, envMagic, envVersion, flags)
 	dst = binary.BigEndian.AppendUint64(dst, e.Mark)
-	dst = binary.BigEndian.AppendUint64(dst, uint64(expires))
+	dst = binary.BigEndian.AppendUint64(dst, uint64(unixMilli(e.Expires)))
+	dst = binary.BigEndian.AppendUint64(dst, uint64(unixMilli(e.Fresh)))
+	dst = binary.BigEndian.AppendUint64(dst, uint64(unixMilli(e.Due)))
 	epoch := e.Epoch
 	if len(epoch) > maxEpochLen {
 		epoch = "" // Put and Set refuse such an epoch; never write a wrong one
@@ -117,6 +127,26 @@ func AppendEnvelope(dst []byte, e Envelope) []byte {
 		dst = append(dst, d.String()...)
 	}
 	return append(dst, payload...)
+}
+
+// unixMilli is t in the envelope's form: Unix milliseconds, at least 1; 0
+// for the zero time.
+func unixMilli(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return max(t.UnixMilli(), 1)
+}
+
+// envTime reads the time at b[at:at+8] (Unix milliseconds; 0: none).
+func envTime(b []byte, at int) (time.Time, error) {
+	switch ms := int64(binary.BigEndian.Uint64(b[at : at+8])); {
+	case ms < 0:
+		return time.Time{}, fmt.Errorf("%w: time %d at byte %d", ErrCorrupt, ms, at)
+	case ms > 0:
+		return time.UnixMilli(ms), nil
+	}
+	return time.Time{}, nil
 }
 
 // DecodeEnvelope decodes the stored form of an envelope. Every dependency is
@@ -142,6 +172,11 @@ func decodeEnvelope(b []byte, shared bool) (Envelope, error) {
 	var hdr int
 	switch b[1] {
 	case envVersion:
+		hdr = envV5Fixed
+		if len(b) >= envV5Fixed {
+			hdr += int(b[35])
+		}
+	case 4:
 		hdr = envV4Fixed
 		if len(b) >= envV4Fixed {
 			hdr += int(b[19])
@@ -161,19 +196,30 @@ func decodeEnvelope(b []byte, shared bool) (Envelope, error) {
 	if hdr > envV1Header {
 		e.Mark = binary.BigEndian.Uint64(b[3:11])
 	}
+	var err error
 	if b[1] >= 3 {
-		switch ms := int64(binary.BigEndian.Uint64(b[11:19])); {
-		case ms < 0:
-			return Envelope{}, fmt.Errorf("%w: expiry %d", ErrCorrupt, ms)
-		case ms > 0:
-			e.Expires = time.UnixMilli(ms)
+		if e.Expires, err = envTime(b, 11); err != nil {
+			return Envelope{}, err
 		}
 	}
-	if b[1] == envVersion && hdr > envV4Fixed {
+	epochAt := 0 // where the epoch's bytes begin
+	switch b[1] {
+	case 4:
+		epochAt = envV4Fixed - 4
+	case envVersion:
+		epochAt = envV5Fixed - 4
+		if e.Fresh, err = envTime(b, 19); err != nil {
+			return Envelope{}, err
+		}
+		if e.Due, err = envTime(b, 27); err != nil {
+			return Envelope{}, err
+		}
+	}
+	if epochAt > 0 && hdr > epochAt+4 {
 		if shared {
-			e.Epoch = unsafe.String(&b[20], hdr-envV4Fixed)
+			e.Epoch = unsafe.String(&b[epochAt], hdr-4-epochAt)
 		} else {
-			e.Epoch = string(b[20 : hdr-4])
+			e.Epoch = string(b[epochAt : hdr-4])
 		}
 	}
 	flags := b[2]

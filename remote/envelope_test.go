@@ -17,20 +17,38 @@ func TestEnvelopeLayout(t *testing.T) {
 	e := Envelope{Deps: []deps.Dep{deps.Id("article", 1), deps.Tag("home")}, Payload: []byte("xyz")}
 	e.Mark = 0x0102030405060708
 	e.Expires = time.UnixMilli(0x1112131415161718)
+	e.Fresh = time.UnixMilli(0x2122232425262728)
+	e.Due = time.UnixMilli(0x3132333435363738)
 	e.Epoch = "ep"
 	e.TTL = time.Hour // not stored
 	got := AppendEnvelope([]byte("prefix"), e)
-	want := []byte("prefixE\x04\x00\x01\x02\x03\x04\x05\x06\x07\x08\x11\x12\x13\x14\x15\x16\x17\x18\x02ep\x00\x00\x00\x15id:article:1\ntag:homexyz")
+	want := []byte("prefixE\x05\x00\x01\x02\x03\x04\x05\x06\x07\x08\x11\x12\x13\x14\x15\x16\x17\x18" +
+		"\x21\x22\x23\x24\x25\x26\x27\x28\x31\x32\x33\x34\x35\x36\x37\x38\x02ep\x00\x00\x00\x15id:article:1\ntag:homexyz")
 	if !bytes.Equal(got, want) {
 		t.Fatalf("AppendEnvelope = %q, want %q", got, want)
 	}
 	back, err := DecodeEnvelope(got[len("prefix"):])
-	if err != nil || back.Mark != e.Mark || !back.Expires.Equal(e.Expires) || back.Epoch != "ep" || back.TTL != 0 {
+	if err != nil || back.Mark != e.Mark || !back.Expires.Equal(e.Expires) || !back.Fresh.Equal(e.Fresh) ||
+		!back.Due.Equal(e.Due) || back.Epoch != "ep" || back.TTL != 0 {
 		t.Fatalf("DecodeEnvelope = %+v, %v", back, err)
 	}
 	neg := AppendEnvelope(nil, Envelope{NotFound: true, Payload: []byte("ignored")})
-	if want := []byte("E\x04\x01" + strings.Repeat("\x00", 21)); !bytes.Equal(neg, want) {
+	if want := []byte("E\x05\x01" + strings.Repeat("\x00", 37)); !bytes.Equal(neg, want) {
 		t.Fatalf("negative envelope = %q, want %q", neg, want)
+	}
+}
+
+// Entries written in the fourth layout (no Fresh, no Due) still read, with
+// their epoch.
+func TestDecodeEnvelopeVersion4(t *testing.T) {
+	e, err := DecodeEnvelope([]byte("E\x04\x00\x01\x02\x03\x04\x05\x06\x07\x08\x11\x12\x13\x14\x15\x16\x17\x18\x02ep\x00\x00\x00\x15id:article:1\ntag:homexyz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Mark != 0x0102030405060708 || !e.Expires.Equal(time.UnixMilli(0x1112131415161718)) || e.Epoch != "ep" ||
+		!e.Fresh.IsZero() || !e.Due.IsZero() ||
+		!slices.Equal(e.Deps, []deps.Dep{deps.Id("article", 1), deps.Tag("home")}) || string(e.Payload) != "xyz" {
+		t.Fatalf("decoded %+v", e)
 	}
 }
 
@@ -85,6 +103,10 @@ func TestDecodeEnvelopeRejects(t *testing.T) {
 		{"short version 3 header", "E\x03\x00" + strings.Repeat("\x00", 19)},
 		{"version 3 length past end", "E\x03\x00" + strings.Repeat("\x00", 16) + "\x00\x00\x00\x05tag:"},
 		{"negative expiry", "E\x03\x00" + strings.Repeat("\x00", 8) + "\x80" + strings.Repeat("\x00", 11)},
+		{"short version 5 header", "E\x05\x00" + strings.Repeat("\x00", 36)},
+		{"version 5 epoch past end", "E\x05\x00" + strings.Repeat("\x00", 32) + "\x09ep\x00\x00\x00\x00"},
+		{"negative fresh", "E\x05\x00" + strings.Repeat("\x00", 16) + "\x80" + strings.Repeat("\x00", 20)},
+		{"negative due", "E\x05\x00" + strings.Repeat("\x00", 24) + "\x80" + strings.Repeat("\x00", 12)},
 		{"version 2 length past end", "E\x02\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x05tag:"},
 		{"unknown flag", "E\x01\x02\x00\x00\x00\x00"},
 		{"length past end", "E\x01\x00\x00\x00\x00\x05tag:"},
@@ -189,6 +211,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 	}))
 	f.Add(AppendEnvelope(nil, Envelope{Mark: 1 << 40, Expires: time.UnixMilli(1 << 41), Deps: []deps.Dep{deps.Tag("x")}, Payload: []byte("p")}))
 	f.Add(AppendEnvelope(nil, Envelope{Mark: 3, Epoch: "0123456789abcdef0123456789abcdef", Deps: []deps.Dep{deps.Tag("x")}, Payload: []byte("p")}))
+	f.Add([]byte("E\x04\x00\x00\x00\x00\x00\x00\x00\x00\x07\x00\x00\x00\x00\x00\x00\x00\x00\x02ep\x00\x00\x00\x05tag:xp"))
 	f.Add([]byte("E\x03\x00\x00\x00\x00\x00\x00\x00\x00\x07\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x05tag:xp"))
 	f.Add([]byte("E\x02\x00\x00\x00\x00\x00\x00\x00\x00\x07\x00\x00\x00\x05tag:xp"))
 	f.Add([]byte(""))
@@ -211,27 +234,17 @@ func FuzzDecodeEnvelope(f *testing.F) {
 			}
 		}
 		again := AppendEnvelope(nil, e)
-		switch b[1] {
-		case 1:
-			// The first layout re-encodes in the current one, as Mark 0
-			// and no expiry.
-			if e.Mark != 0 || !e.Expires.IsZero() || again[2] != b[2] ||
-				!bytes.Equal(again[3:envV4Fixed-4], make([]byte, 17)) || !bytes.Equal(again[envV4Fixed-4:], b[envV1Header-4:]) {
-				t.Fatalf("re-encoding %q (version 1) gave %q", b, again)
-			}
-			return
-		case 2:
-			// The second layout re-encodes with no expiry.
-			if !e.Expires.IsZero() || !bytes.Equal(again[2:11], b[2:11]) ||
-				!bytes.Equal(again[11:20], make([]byte, 9)) || !bytes.Equal(again[envV4Fixed-4:], b[envV2Header-4:]) {
-				t.Fatalf("re-encoding %q (version 2) gave %q", b, again)
-			}
-			return
-		case 3:
-			// The third layout re-encodes with no epoch.
-			if e.Epoch != "" || !bytes.Equal(again[2:19], b[2:19]) || again[19] != 0 ||
-				!bytes.Equal(again[envV4Fixed-4:], b[envV3Header-4:]) {
-				t.Fatalf("re-encoding %q (version 3) gave %q", b, again)
+		// An older layout re-encodes in the current one: the fields it has
+		// keep their place up to keep, what it lacks (up to zero) is zero,
+		// and what followed at from follows.
+		if b[1] < envVersion {
+			layout := map[byte]struct{ keep, zero, from int }{
+				1: {3, 36, 3}, 2: {11, 36, 11}, 3: {19, 36, 19}, 4: {19, 35, 19},
+			}[b[1]]
+			if again[1] != envVersion || !bytes.Equal(again[2:layout.keep], b[2:layout.keep]) ||
+				!bytes.Equal(again[layout.keep:layout.zero], make([]byte, layout.zero-layout.keep)) ||
+				!bytes.Equal(again[layout.zero:], b[layout.from:]) {
+				t.Fatalf("re-encoding %q (version %d) gave %q", b, b[1], again)
 			}
 			return
 		}

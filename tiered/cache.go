@@ -311,6 +311,7 @@ func (c *Cache) Set(ctx context.Context, key string, value any, opts ...Option) 
 		mark = &remote.State{Seq: o.mark.seq, Epoch: o.mark.epoch}
 	}
 	env := remote.Envelope{Deps: o.deps, Payload: payload}
+	env.Fresh, _ = entryTimes(time.Now(), ttl, false, 0)
 	rctx, cancel := c.deadlines.bound(ctx)
 	st, res, err := c.l2.Set(rctx, key, env, l2TTL(ttl, false, &o), mark, c.origin)
 	cancel()

@@ -174,7 +174,7 @@ func (c *Cache) readL2(ctx context.Context, key string, decode func([]byte) (any
 		c.cfg.Logger.Warn("matroska: entry does not decode; reloading", "key", key, "err", err)
 		return nil, false, mark, nil
 	}
-	ttl, grace, refreshIn, expired := c.timing(env.TTL, env.NotFound, o)
+	ttl, grace, refreshIn, expired := c.timing(&env, o)
 	if expired {
 		c.n.l2Misses.Add(1)
 		return res, false, mark, nil

@@ -249,16 +249,25 @@ func (ld *load) call(ctx context.Context) (res *result, payload []byte, ttl time
 		return c.orStale(ld.key, res, ld.kept, o), nil, 0, false
 	}
 	ds, m, invalid, unknown := rec.result(o.deps)
-	res = &result{val: v, deps: ds, mark: m, known: ld.known && !unknown, started: ld.start}
+	own, badTTL, noCache := rec.caching()
+	res = &result{val: v, deps: ds, mark: m, known: ld.known && !unknown && !noCache, started: ld.start}
 	ttl = o.ttl
 	if err != nil {
 		res.val, res.err, res.notFound = nil, ErrNotFound, true
 		ttl = o.negTTL
 	}
+	if own > 0 {
+		ttl = own
+	}
 	switch {
 	case invalid:
 		res.err = fmt.Errorf("%w: the loader recorded a zero deps.Dep (built with an empty type or name?); the value was not cached", ErrInvalidDep)
 		return res, nil, 0, false
+	case badTTL:
+		res.err = fmt.Errorf("%w: the loader set TTL %v, which is not positive; the value was not cached", ErrInvalidTTL, own)
+		return res, nil, 0, false
+	case noCache:
+		return res, nil, 0, false // the loader said so; known is false, so outer loads are not cached either
 	case !res.known:
 		return res, nil, 0, false // no start mark (Redis unreachable): nothing proves the value fresh
 	case time.Since(ld.start) > c.cfg.TombstoneHorizon/2:
@@ -277,7 +286,7 @@ func (ld *load) call(ctx context.Context) (res *result, payload []byte, ttl time
 			return res, nil, 0, false
 		}
 	}
-	return res, payload, c.jitter(ttl, o.noJitter || o.refresh > 0), true
+	return res, payload, c.jitter(ttl, o.noJitter || o.refresh > 0 || own > 0), true
 }
 
 // put is step 4: res in Redis, at its start mark. It reports whether L1
@@ -288,6 +297,7 @@ func (ld *load) put(ctx context.Context, res *result, payload []byte, ttl time.D
 	useL1 := c.l1Trusted()
 	rctx, cancel := c.deadlines.bound(ctx)
 	env := remote.Envelope{NotFound: res.notFound, Deps: res.deps, Payload: payload}
+	env.Fresh, env.Due = entryTimes(time.Now(), ttl, res.notFound, ld.o.refresh)
 	put, err := c.l2.Put(rctx, ld.key, env, l2TTL(ttl, res.notFound, &ld.o), remote.State{Seq: res.mark.seq, Epoch: res.mark.epoch})
 	cancel()
 	switch {
@@ -316,7 +326,7 @@ func (ld *load) put(ctx context.Context, res *result, payload []byte, ttl time.D
 func (ld *load) fill(res *result, payload []byte, ttl time.Duration) {
 	c := ld.c
 	it := local.Item{Value: res.val, NotFound: res.notFound, Deps: res.deps, Mark: res.mark.seq}
-	aheadItem(&it, &ld.o)
+	aheadItem(&it, ttl, &ld.o)
 	filled := c.fillL1(ld.key, deps.Key(ld.key), it, ld.gen, ttl, payload)
 	if ld.refresh && c.l2 == nil { // with Redis, the put counted the refresh
 		if filled {

@@ -3,6 +3,7 @@ package tiered
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/matroska-go/matroska/deps"
 )
@@ -31,6 +32,48 @@ type Recorder struct {
 	mark    Mark // the minimum start mark over the load and what it consumed
 	invalid bool // a zero dependency was recorded
 	unknown bool // a consumed value had no start mark (Redis was unreachable)
+
+	ttl     time.Duration // set by TTL; 0: the call's
+	ttlSet  bool          // TTL was called (with a bad d, ttl <= 0)
+	noCache bool          // NoCache was called
+}
+
+// TTL sets the time to live of the entry being loaded, in place of the
+// call's TTL (or NegativeTTL, for a load that returns ErrNotFound): for a
+// value whose source knows how long it holds, such as a token. The entry
+// gets exactly d (no jitter); every node that reads it follows d, whatever
+// its own call's options. A RefreshAfter at or past d does not refresh it;
+// StaleIfError keeps it that much longer. d must be positive: otherwise the
+// value is returned with an error wrapping ErrInvalidTTL, and not cached.
+// The last call wins.
+func (r *Recorder) TTL(d time.Duration) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	r.ttl, r.ttlSet = d, true
+	r.mu.Unlock()
+}
+
+// NoCache makes the load's result go to its callers (and to every caller
+// that joined the load) and nowhere else: it is stored in neither tier, and
+// the next call loads again. An outer load that consumes the result is not
+// cached either: it would keep what this loader said not to keep.
+func (r *Recorder) NoCache() {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	r.noCache = true
+	r.mu.Unlock()
+}
+
+// caching returns what the loader said of the entry: its own TTL (0: the
+// call's), whether it set one that is not positive, and NoCache.
+func (r *Recorder) caching() (ttl time.Duration, badTTL, noCache bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ttl, r.ttlSet && r.ttl <= 0, r.noCache
 }
 
 // Depend records dependencies of the value being loaded. A zero deps.Dep

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/matroska-go/matroska/local"
+	"github.com/matroska-go/matroska/remote"
 )
 
 // Refresh-ahead (the RefreshAfter option) and stale-if-error (StaleIfError).
@@ -79,15 +80,16 @@ func (a *ahead) close() {
 func (c *Cache) due(it *local.Item) bool { return c != nil && c.l1.Due(it) }
 
 // refreshAhead starts a background refresh of key with l and opts (those of
-// the call that hit a due entry) unless one is running or failed less than
-// LeaseTime ago; see RefreshAfter. Without RefreshAfter in opts it does
-// nothing.
+// the call that hit a due entry: an entry is due when its writer's
+// RefreshAfter says so, and the refresh writes it with this call's
+// options) unless one is running or failed less than LeaseTime ago; see
+// RefreshAfter.
 func (c *Cache) refreshAhead(key string, l anyLoader, opts []Option) {
 	if c == nil || c.closed.Load() {
 		return
 	}
 	o := c.applyOptions(opts)
-	if o.refresh <= 0 || o.check() != nil {
+	if o.check() != nil {
 		return
 	}
 	c.startRefresh(key, &l, &o)
@@ -191,16 +193,33 @@ func (ld *load) refreshing(ctx context.Context) *result {
 	return res
 }
 
-// timing reads the age of an L2 entry of remaining time to live ttl (0 when
-// unknown) against the call's options: the L1 time to live and grace of an
-// entry filled from it, when it is due for a refresh (refreshIn <= 0: due
-// now), and whether it is past its TTL (kept for errors only).
-func (c *Cache) timing(ttl time.Duration, notFound bool, o *callOptions) (soft, grace, refreshIn time.Duration, expired bool) {
+// timing reads the age of an L2 entry against what its writer chose: the L1
+// time to live and grace of an entry filled from it, when it is due for a
+// refresh (refreshIn <= 0: due now), and whether it is past its TTL (kept
+// for errors only). An entry of layout 5 carries its Fresh and Due times
+// (see entryTimes), read on this node's clock; for an older one, the age is
+// read from its remaining time to live (env.TTL, 0 when unknown) against the
+// call's TTL and StaleIfError, which then must be the writer's.
+func (c *Cache) timing(env *remote.Envelope, o *callOptions) (soft, grace, refreshIn time.Duration, expired bool) {
+	ttl := env.TTL
 	if ttl <= 0 {
 		return c.cfg.L1MaxTTL, 0, 0, false
 	}
-	if notFound {
+	if env.NotFound {
 		return ttl, 0, 0, false
+	}
+	if !env.Fresh.IsZero() {
+		now := time.Now()
+		if soft = env.Fresh.Sub(now); soft <= 0 {
+			return 0, 0, 0, true
+		}
+		soft = min(soft, ttl)
+		if !env.Due.IsZero() {
+			if refreshIn = env.Due.Sub(now); refreshIn <= 0 {
+				refreshIn = -1
+			}
+		}
+		return soft, ttl - soft, refreshIn, false
 	}
 	if ttl <= o.stale {
 		return 0, 0, 0, true
@@ -214,6 +233,20 @@ func (c *Cache) timing(ttl time.Duration, notFound bool, o *callOptions) (soft, 
 		}
 	}
 	return soft, grace, refreshIn, false
+}
+
+// entryTimes are the Fresh and Due times (see remote.Envelope) of an entry
+// written now with time to live ttl and RefreshAfter refresh (0: none): a
+// negative entry has neither, and a refresh at or past the TTL is none.
+func entryTimes(now time.Time, ttl time.Duration, notFound bool, refresh time.Duration) (fresh, due time.Time) {
+	if notFound {
+		return time.Time{}, time.Time{}
+	}
+	fresh = now.Add(ttl)
+	if refresh > 0 && refresh < ttl {
+		due = now.Add(refresh)
+	}
+	return fresh, due
 }
 
 // orStale answers a failed load (res) with the value of key kept for
@@ -245,11 +278,13 @@ func l2TTL(ttl time.Duration, notFound bool, o *callOptions) time.Duration {
 }
 
 // aheadItem sets the refresh and grace times of an L1 item filled by a
-// load.
-func aheadItem(it *local.Item, o *callOptions) {
+// load whose entry lives ttl.
+func aheadItem(it *local.Item, ttl time.Duration, o *callOptions) {
 	if it.NotFound {
 		return
 	}
-	it.Refresh = o.refresh
+	if o.refresh < ttl {
+		it.Refresh = o.refresh
+	}
 	it.Grace = o.stale
 }

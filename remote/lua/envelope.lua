@@ -9,12 +9,18 @@ local function env_deps(v)
   if type(v) ~= 'string' or #v < 7 or string.byte(v, 1) ~= 69 then
     return nil
   end
-  -- The header: 24 bytes and the epoch's in version 4 (with the mark, the
-  -- expiry and the epoch), 23 in version 3 (with the mark and the
-  -- expiry), 15 in version 2 (with the mark), 7 in version 1.
+  -- The header: 40 bytes and the epoch's in version 5 (with the mark,
+  -- three times and the epoch), 24 and the epoch's in version 4 (one
+  -- time), 23 in version 3 (with the mark and the expiry, no epoch), 15 in
+  -- version 2 (with the mark), 7 in version 1.
   local ver = string.byte(v, 2)
   local hdr
-  if ver == 4 then
+  if ver == 5 then
+    if #v < 40 then
+      return nil
+    end
+    hdr = 40 + string.byte(v, 36)
+  elseif ver == 4 then
     if #v < 24 then
       return nil
     end
@@ -57,16 +63,22 @@ end
 -- env_epoch returns the epoch of envelope v, '' when it has none (an older
 -- layout, or not an envelope).
 local function env_epoch(v)
-  if type(v) ~= 'string' or #v < 24 or string.byte(v, 1) ~= 69 or string.byte(v, 2) ~= 4 then
+  if type(v) ~= 'string' or string.byte(v, 1) ~= 69 then
     return ''
   end
-  return string.sub(v, 21, 20 + string.byte(v, 20))
+  local ver = string.byte(v, 2)
+  if ver == 5 and #v >= 40 then
+    return string.sub(v, 37, 36 + string.byte(v, 36))
+  elseif ver == 4 and #v >= 24 then
+    return string.sub(v, 21, 20 + string.byte(v, 20))
+  end
+  return ''
 end
 
--- env_marked returns envelope v (version 4 without an epoch, as Store.Set
+-- env_marked returns envelope v (version 5 without an epoch, as Store.Set
 -- sends it, see envelope.go) with its mark set to seq and its epoch to
 -- epoch.
 local function env_marked(v, seq, epoch)
-  return string.sub(v, 1, 3) .. struct.pack('>I8', seq) .. string.sub(v, 12, 19) ..
-    string.char(#epoch) .. epoch .. string.sub(v, 21 + string.byte(v, 20))
+  return string.sub(v, 1, 3) .. struct.pack('>I8', seq) .. string.sub(v, 12, 35) ..
+    string.char(#epoch) .. epoch .. string.sub(v, 37 + string.byte(v, 36))
 end
