@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/matroska-go/matroska"
 	"github.com/matroska-go/matroska/deps"
@@ -137,4 +138,33 @@ func ExampleCache_Ready() {
 	fmt.Println("ready:", cache.Ready(context.Background()))
 	// Output:
 	// ready: <nil>
+}
+
+// A loader that knows how long its value holds sets the entry's TTL itself,
+// in place of the call's.
+func ExampleRecorder_TTL() {
+	ctx := context.Background()
+	cache, err := tiered.New(tiered.Config{})
+	if err != nil {
+		panic(err)
+	}
+	defer cache.Close()
+	issued := 0
+	token := func() string {
+		tok, err := matroska.GetOrLoad(ctx, cache, "token", func(ctx context.Context, rec *matroska.Recorder) (string, error) {
+			issued++
+			rec.TTL(50 * time.Millisecond) // the token's own validity
+			return fmt.Sprint("token-", issued), nil
+		}, matroska.TTL(time.Hour))
+		if err != nil {
+			panic(err)
+		}
+		return tok
+	}
+	fmt.Println(token(), token())
+	time.Sleep(200 * time.Millisecond)
+	fmt.Println(token())
+	// Output:
+	// token-1 token-1
+	// token-2
 }

@@ -63,9 +63,9 @@ func Lease(on bool) Option { return Option{kind: optLease, on: on} }
 // lease on), which loads the value again and replaces the entry unless an
 // invalidation overtook the refresh (G1). Not-found entries are not
 // refreshed. An entry written with RefreshAfter gets its exact TTL (no
-// jitter): its age in Redis is read from its remaining time to live, which
-// jitter would blur; refreshes spread the expiries instead. Give a key the
-// same RefreshAfter, TTL and StaleIfError on every call.
+// jitter): refreshes spread the expiries instead. The entry carries the time
+// it is due (see remote.Envelope.Due): a call that meets a due entry
+// refreshes it, with its own options, whatever RefreshAfter it gave.
 func RefreshAfter(d time.Duration) Option { return Option{kind: optRefreshAfter, d: d} }
 
 // StaleIfError keeps a value d past its TTL (in Redis and in L1) for one
@@ -73,9 +73,10 @@ func RefreshAfter(d time.Duration) Option { return Option{kind: optRefreshAfter,
 // ErrNotFound, the call returns the kept value and no error (counted in
 // Stats.StaleServed). An invalidation removes the value at once, as any
 // other: an invalidated value is never served. It overrides
-// Config.StaleIfError, which Get and Set use. Give a key the same
-// StaleIfError on every call: a read that does not know of the extra time
-// serves it as part of the TTL.
+// Config.StaleIfError, which Get and Set use. The entry carries the end of
+// its TTL (see remote.Envelope.Fresh): a call that meets it past its TTL
+// treats it as expired, whatever StaleIfError it gave, and serves it only
+// for a load that fails, when its own StaleIfError allows.
 func StaleIfError(d time.Duration) Option { return Option{kind: optStaleIfError, d: d} }
 
 // check validates the options a caller gave.

@@ -237,6 +237,12 @@ func (e *opsEnv) inspectKey(ctx context.Context, key string, out io.Writer) erro
 		kind = "not found (negative entry)"
 	}
 	fmt.Fprintf(out, "key      %s\nredis    %s\nentry    %s, %d payload bytes\nttl      %v\n", key, rk, kind, len(env.Payload), in.TTL.Round(time.Millisecond))
+	if !env.Fresh.IsZero() {
+		fmt.Fprintf(out, "fresh    for %v more (then kept only for StaleIfError)\n", time.Until(env.Fresh).Round(time.Millisecond))
+	}
+	if !env.Due.IsZero() {
+		fmt.Fprintf(out, "refresh  due in %v\n", time.Until(env.Due).Round(time.Millisecond))
+	}
 	if in.Mark != nil {
 		fmt.Fprintf(out, "mark     %d (epoch %s)\n", in.Mark.Seq, in.Mark.Epoch)
 	}

@@ -60,7 +60,7 @@ func testOperatorCommands(t *testing.T, topo string) {
 	defer cache.Close()
 	_, err = matroska.GetOrLoad(ctx, cache, "articles:published", func(context.Context, *matroska.Recorder) ([]string, error) {
 		return []string{"Python", "Cache"}, nil
-	}, matroska.Depend(deps.Id("article", 1), deps.Tag("home")))
+	}, matroska.Depend(deps.Id("article", 1), deps.Tag("home")), matroska.RefreshAfter(time.Minute), matroska.TTL(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func testOperatorCommands(t *testing.T, topo string) {
 	}
 
 	out, err := cmd("inspect", "key", "articles:published")
-	expect(out, err, "shop:e:articles:published", "deps     2", "id:article:1  indexed", "tag:home  indexed", `"[\"Python\",\"Cache\"]"`)
+	expect(out, err, "shop:e:articles:published", "fresh    for 59m", "refresh  due in 59", "deps     2", "id:article:1  indexed", "tag:home  indexed", `"[\"Python\",\"Cache\"]"`)
 	// An entry whose dependency set was lost reads as a miss: inspect says so.
 	store, err := remote.New(remote.Config{Redis: rdb, Namespace: "shop"})
 	if err != nil {
