@@ -46,6 +46,7 @@ var (
 	ErrNilCache      = tiered.ErrNilCache
 	ErrConfig        = tiered.ErrConfig
 	ErrNotSynced     = tiered.ErrNotSynced
+	ErrCodecMismatch = tiered.ErrCodecMismatch
 )
 
 // PanicError is the error of a load whose loader panicked: its text is one

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -47,6 +48,11 @@ type Envelope struct {
 	// by the clock of the node that wrote it; zero: never. Put and Set
 	// store it as given.
 	Due time.Time
+	// Codec names the codec that encoded Payload (tiered's Codec; at most
+	// 8 bytes, no NUL), so that a node using another codec can tell instead
+	// of decoding garbage. "" when unknown (an older layout, or a codec
+	// without a name). Put and Set store it as given.
+	Codec string
 	// Epoch is the epoch (see [State]) of the history the entry was written
 	// in: [Store.Put] stores its mark's epoch, [Store.Set] the epoch of its
 	// own invalidation. A read serves an entry only in its own epoch: when
@@ -64,7 +70,8 @@ type Envelope struct {
 
 // The envelope layout: 'E', version 5, flags, the big-endian uint64 Mark,
 // then three big-endian int64 times in Unix milliseconds (0: none): Expires,
-// Fresh and Due, one byte m and the m bytes of the Epoch, a big-endian
+// Fresh and Due, the Codec in 8 bytes (padded with NULs), one byte m and
+// the m bytes of the Epoch, a big-endian
 // uint32 length n of the deps block, the deps block (canonical dependency
 // strings joined by '\n'), then the payload. Older layouts are still read:
 // version 4 has no Fresh and Due (a 24-byte header and the epoch's bytes);
@@ -75,7 +82,9 @@ type Envelope struct {
 const (
 	envMagic      = 'E'
 	envVersion    = 5
-	envV5Fixed    = 40 // the header of version 5 without the epoch's bytes
+	envV5Fixed    = 48 // the header of version 5 without the epoch's bytes
+	envCodecAt    = 35 // where version 5's codec name begins
+	maxCodecLen   = 8
 	envV4Fixed    = 24 // the header of version 4 without the epoch's bytes
 	envV3Header   = 23
 	envV2Header   = 15
@@ -113,6 +122,11 @@ func AppendEnvelope(dst []byte, e Envelope) []byte {
 	dst = binary.BigEndian.AppendUint64(dst, uint64(unixMilli(e.Expires)))
 	dst = binary.BigEndian.AppendUint64(dst, uint64(unixMilli(e.Fresh)))
 	dst = binary.BigEndian.AppendUint64(dst, uint64(unixMilli(e.Due)))
+	var codec [maxCodecLen]byte
+	if validCodec(e.Codec) { // Put and Set refuse another; never write a wrong one
+		copy(codec[:], e.Codec)
+	}
+	dst = append(dst, codec[:]...)
 	epoch := e.Epoch
 	if len(epoch) > maxEpochLen {
 		epoch = "" // Put and Set refuse such an epoch; never write a wrong one
@@ -127,6 +141,11 @@ func AppendEnvelope(dst []byte, e Envelope) []byte {
 		dst = append(dst, d.String()...)
 	}
 	return append(dst, payload...)
+}
+
+// validCodec reports whether name fits an envelope: at most 8 bytes, no NUL.
+func validCodec(name string) bool {
+	return len(name) <= maxCodecLen && strings.IndexByte(name, 0) < 0
 }
 
 // unixMilli is t in the envelope's form: Unix milliseconds, at least 1; 0
@@ -174,7 +193,7 @@ func decodeEnvelope(b []byte, shared bool) (Envelope, error) {
 	case envVersion:
 		hdr = envV5Fixed
 		if len(b) >= envV5Fixed {
-			hdr += int(b[35])
+			hdr += int(b[envV5Fixed-5])
 		}
 	case 4:
 		hdr = envV4Fixed
@@ -213,6 +232,17 @@ func decodeEnvelope(b []byte, shared bool) (Envelope, error) {
 		}
 		if e.Due, err = envTime(b, 27); err != nil {
 			return Envelope{}, err
+		}
+		codec := b[envCodecAt : envCodecAt+maxCodecLen]
+		if n := bytes.IndexByte(codec, 0); n >= 0 {
+			codec = codec[:n]
+		}
+		if len(codec) > 0 {
+			if shared {
+				e.Codec = unsafe.String(&codec[0], len(codec))
+			} else {
+				e.Codec = string(codec)
+			}
 		}
 	}
 	if epochAt > 0 && hdr > epochAt+4 {

@@ -570,3 +570,27 @@ func TestPreloadMakesFirstUseOneRoundTrip(t *testing.T) {
 		t.Fatalf("scripts held after Preload: %v", held)
 	}
 }
+
+// TestCodecName: an entry keeps the name of its codec; a name an envelope
+// cannot hold is refused, and nothing is written.
+func TestCodecName(t *testing.T) {
+	e := newEnv(t)
+	mark := e.state(t)
+	if r, err := e.s.Put(e.ctx, "k", Envelope{Codec: "msgpack", Payload: []byte("p")}, time.Minute, mark); err != nil || r != Stored {
+		t.Fatal(r, err)
+	}
+	if _, env, found, err := e.s.Read(e.ctx, "k"); err != nil || !found || env.Codec != "msgpack" {
+		t.Fatalf("read %+v, %v, %v; want codec msgpack", env, found, err)
+	}
+	for _, bad := range []string{"ninechars", "a\x00b"} {
+		if _, err := e.s.Put(e.ctx, "bad", Envelope{Codec: bad}, time.Minute, mark); !errors.Is(err, ErrInvalidCodec) {
+			t.Errorf("Put with codec %q: %v, want ErrInvalidCodec", bad, err)
+		}
+		if _, _, err := e.s.Set(e.ctx, "bad", Envelope{Codec: bad}, time.Minute, nil, "o"); !errors.Is(err, ErrInvalidCodec) {
+			t.Errorf("Set with codec %q: %v, want ErrInvalidCodec", bad, err)
+		}
+	}
+	if e.exists(t, e.s.EntryKey("bad")) {
+		t.Fatal("a refused write left an entry")
+	}
+}

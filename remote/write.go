@@ -269,6 +269,9 @@ func checkWrite(key string, e Envelope, ttl time.Duration) ([]deps.Dep, error) {
 	if err := checkDeps(e.Deps); err != nil {
 		return nil, err
 	}
+	if !validCodec(e.Codec) {
+		return nil, fmt.Errorf("%w: codec name %q (at most %d bytes, no NUL)", ErrInvalidCodec, e.Codec, maxCodecLen)
+	}
 	return dedupe(e.Deps), nil
 }
 

@@ -28,6 +28,7 @@ import (
 type Cache struct {
 	cfg    Config
 	origin string
+	codec  string // the name entries record for cfg.Codec (see NamedCodec)
 
 	l1  *local.Cache
 	l2  *remote.Store // nil in one-process mode
@@ -56,6 +57,8 @@ type Cache struct {
 	breaker   breaker
 	n         counters
 	closed    atomic.Bool
+
+	warnedCodec atomic.Bool // a codec mismatch was logged (once per node)
 }
 
 // New returns a cache configured by cfg. With cfg.Redis set it checks that
@@ -78,6 +81,7 @@ func New(cfg Config) (*Cache, error) {
 	c := &Cache{
 		cfg:       cfg,
 		origin:    cfg.NodeID,
+		codec:     codecName(cfg.Codec),
 		l1:        l1,
 		deadlines: newDeadlines(cfg.RedisTimeout),
 		breaker: breaker{
@@ -310,7 +314,7 @@ func (c *Cache) Set(ctx context.Context, key string, value any, opts ...Option) 
 	if o.mark != nil {
 		mark = &remote.State{Seq: o.mark.seq, Epoch: o.mark.epoch}
 	}
-	env := remote.Envelope{Deps: o.deps, Payload: payload}
+	env := remote.Envelope{Deps: o.deps, Payload: payload, Codec: c.codec}
 	env.Fresh, _ = entryTimes(time.Now(), ttl, false, 0)
 	rctx, cancel := c.deadlines.bound(ctx)
 	st, res, err := c.l2.Set(rctx, key, env, l2TTL(ttl, false, &o), mark, c.origin)

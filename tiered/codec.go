@@ -4,12 +4,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // Codec turns values into bytes for Redis and back. It must be safe for
 // concurrent use. Values in L1 are kept decoded, so a Codec runs only on a
 // fill from Redis, and on a put or a Set, which encode the value and decode
 // it again: L1 holds what the other nodes read from Redis (see decoded).
+//
+// A Codec that also has a Name method (see [NamedCodec]) has entries
+// record its name: a node whose codec has another name then meets
+// ErrCodecMismatch instead of decoding another codec's bytes.
 type Codec interface {
 	Marshal(v any) ([]byte, error)
 	// Unmarshal decodes data into v. data is read-only: it shares memory
@@ -17,8 +23,27 @@ type Codec interface {
 	Unmarshal(data []byte, v any) error
 }
 
+// NamedCodec is a Codec with a name, recorded in every entry it encodes: at
+// most 8 bytes, no NUL (New refuses another with ErrConfig).
+type NamedCodec interface {
+	Codec
+	Name() string
+}
+
+// codecName is the name entries record for codec: "" for a Codec without
+// one (its entries are decoded by every node, as they come).
+func codecName(codec Codec) string {
+	if n, ok := codec.(NamedCodec); ok {
+		return n.Name()
+	}
+	return ""
+}
+
 // JSON is the default Codec, encoding/json.
 type JSON struct{}
+
+// Name is "json".
+func (JSON) Name() string { return "json" }
 
 // Marshal encodes v with encoding/json.
 func (JSON) Marshal(v any) ([]byte, error) { return json.Marshal(v) }
@@ -51,3 +76,19 @@ func (c *Cache) decoded(v any, payload []byte, decode func([]byte) (any, error))
 	}
 	return v, nil
 }
+
+// Msgpack is a Codec of MessagePack (github.com/vmihailenco/msgpack/v5):
+// smaller payloads than JSON and faster to decode. Struct fields are
+// encoded by name (the msgpack tag, else the field name), so a type can
+// gain fields without breaking entries already written; nodes of one
+// namespace must all use it (see NamedCodec).
+type Msgpack struct{}
+
+// Name is "msgpack".
+func (Msgpack) Name() string { return "msgpack" }
+
+// Marshal encodes v with msgpack.
+func (Msgpack) Marshal(v any) ([]byte, error) { return msgpack.Marshal(v) }
+
+// Unmarshal decodes data with msgpack.
+func (Msgpack) Unmarshal(data []byte, v any) error { return msgpack.Unmarshal(data, v) }

@@ -3,9 +3,14 @@ package tiered_test
 import (
 	"context"
 	"errors"
+	"reflect"
+	"sync/atomic"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/matroska-go/matroska"
+	"github.com/matroska-go/matroska/deps"
 	"github.com/matroska-go/matroska/tiered"
 )
 
@@ -86,3 +91,78 @@ func TestUndecodableValueIsErrEncode(t *testing.T) {
 		})
 	}
 }
+
+// clientOf returns a new client of cl's deployment.
+func clientOf(t *testing.T, cl *cluster) redis.UniversalClient {
+	if cl.rc != nil {
+		return cl.rc.Client(t)
+	}
+	return cl.srv.Client(t)
+}
+
+type mpArticle struct {
+	ID    int
+	Title string
+	Tags  []string
+}
+
+// TestMsgpackCodec: nodes that use Msgpack share entries through Redis.
+func TestMsgpackCodec(t *testing.T) {
+	forTopologies(t, func(t *testing.T, topo string) {
+		cl := newClusterOn(t, topo, 0)
+		msgpack := func(cfg *tiered.Config) { cfg.Codec = tiered.Msgpack{} }
+		a, b := newNode(t, clientOf(t, cl), msgpack), newNode(t, clientOf(t, cl), msgpack)
+		want := mpArticle{ID: 7, Title: "Caching", Tags: []string{"go", "redis"}}
+		var loads atomic.Int64
+		load := func(ctx context.Context, rec *matroska.Recorder) (mpArticle, error) {
+			loads.Add(1)
+			rec.Depend(deps.Id("article", 7))
+			return want, nil
+		}
+		for _, c := range []*tiered.Cache{a, b} {
+			got, err := matroska.GetOrLoad(bg(), c, "a7", load)
+			if err != nil || !reflect.DeepEqual(got, want) {
+				t.Fatalf("%+v, %v; want %+v", got, err, want)
+			}
+		}
+		if loads.Load() != 1 || b.Stats().L2Hits != 1 {
+			t.Fatalf("%d loads, B's L2 hits %d; want one load and B reading A's entry", loads.Load(), b.Stats().L2Hits)
+		}
+	})
+}
+
+// TestCodecMismatch: a node whose codec differs from the one an entry was
+// written with gets ErrCodecMismatch, not garbage: with its loader's value
+// from GetOrLoad (which replaces the entry), alone from Get.
+func TestCodecMismatch(t *testing.T) {
+	forTopologies(t, func(t *testing.T, topo string) {
+		cl := newClusterOn(t, topo, 0)
+		jsonNode := newNode(t, clientOf(t, cl))
+		mpNode := newNode(t, clientOf(t, cl), func(cfg *tiered.Config) { cfg.Codec = tiered.Msgpack{} })
+		load := func(v int) matroska.LoadFunc[int] {
+			return func(ctx context.Context, rec *matroska.Recorder) (int, error) { return v, nil }
+		}
+		if v, err := matroska.GetOrLoad(bg(), jsonNode, "k", load(1)); err != nil || v != 1 {
+			t.Fatal(v, err)
+		}
+		v, err := matroska.GetOrLoad(bg(), mpNode, "k", load(2))
+		if !errors.Is(err, matroska.ErrCodecMismatch) || v != 2 {
+			t.Fatalf("msgpack node: %d, %v; want its loader's 2 with ErrCodecMismatch", v, err)
+		}
+		if n := mpNode.Stats().CodecMismatches; n != 1 {
+			t.Fatalf("CodecMismatches = %d", n)
+		}
+		// The entry is msgpack now: a JSON node that reads it from Redis says so.
+		other := newNode(t, clientOf(t, cl))
+		if _, err := matroska.Get[int](bg(), other, "k"); !errors.Is(err, matroska.ErrCodecMismatch) {
+			t.Fatalf("JSON node's Get: %v, want ErrCodecMismatch", err)
+		}
+	})
+	if _, err := tiered.New(tiered.Config{Codec: longName{}}); !errors.Is(err, tiered.ErrConfig) {
+		t.Fatalf("a codec name of 9 bytes: %v, want ErrConfig", err)
+	}
+}
+
+type longName struct{ tiered.JSON }
+
+func (longName) Name() string { return "ninechars" }

@@ -182,6 +182,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Codec == nil {
 		cfg.Codec = JSON{}
 	}
+	if name := codecName(cfg.Codec); len(name) > 8 || strings.IndexByte(name, 0) >= 0 {
+		return cfg, fmt.Errorf("%w: codec name %q: at most 8 bytes, no NUL", ErrConfig, name)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}

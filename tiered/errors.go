@@ -58,6 +58,13 @@ var (
 	// that the circuit breaker is open.
 	ErrUnavailable = errors.New("matroska: redis unavailable")
 
+	// ErrCodecMismatch is returned with a loaded value (and by Get) when
+	// Redis holds the key's entry in another codec than this node's (see
+	// NamedCodec): nodes of one namespace must share a codec. The load's
+	// value replaces the entry, so the nodes with the other codec meet the
+	// error in turn: change codecs with a new Namespace.
+	ErrCodecMismatch = errors.New("matroska: entry written with another codec")
+
 	// ErrNotSynced is returned by Ready when this node's invalidation bus
 	// is not in sync with Redis: it has not heard from its subscription
 	// within the trust window, or has not caught up yet, so it serves

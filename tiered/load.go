@@ -37,6 +37,7 @@ type result struct {
 	due      bool      // an L2 entry due for a refresh (RefreshAfter)
 	retry    bool      // a background refresh ended without a value for callers that joined it
 	refresh  bool      // the result of a background refresh (not of a miss's load)
+	mismatch error     // a read met another codec's entry (ErrCodecMismatch): not found, no value
 }
 
 // peek returns key's L1 entry when L1 may be trusted now. It is the hot
@@ -115,6 +116,9 @@ func (c *Cache) get(ctx context.Context, key string, decode func([]byte) (any, e
 		return nil, err
 	}
 	if !found {
+		if res != nil && res.mismatch != nil {
+			return nil, res.mismatch
+		}
 		return nil, ErrMiss
 	}
 	if rec := recorderFrom(ctx); rec != nil {
@@ -162,6 +166,17 @@ func (c *Cache) readL2(ctx context.Context, key string, decode func([]byte) (any
 	if !ok {
 		c.n.l2Misses.Add(1)
 		return nil, false, mark, nil
+	}
+	if !env.NotFound && env.Codec != c.codec && env.Codec != "" && c.codec != "" {
+		// Another codec's bytes: a miss, with the error for the load's
+		// callers (the load's put replaces the entry).
+		c.n.codecMismatch.Add(1)
+		c.n.l2Misses.Add(1)
+		err := fmt.Errorf("%w: Redis holds %q in codec %q, this node uses %q", ErrCodecMismatch, key, env.Codec, c.codec)
+		if c.warnedCodec.CompareAndSwap(false, true) {
+			c.cfg.Logger.Warn("matroska: nodes of one namespace use different codecs", "namespace", c.cfg.Namespace, "err", err)
+		}
+		return &result{mismatch: err}, false, mark, nil
 	}
 	res = &result{notFound: env.NotFound, deps: env.Deps, mark: mark, known: st.Epoch != ""}
 	if env.NotFound {

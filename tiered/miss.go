@@ -105,12 +105,13 @@ type load struct {
 	o       callOptions
 	refresh bool // a background refresh: only an entry that is not due satisfies it
 
-	start time.Time  // when the load began (result.started)
-	gen   uint64     // L1's generation before the first read: a reset since refuses the fill
-	mark  Mark       // the start mark: of the last read that answered
-	known bool       // mark is a real start mark (Redis answered it)
-	kept  *result    // a value past its TTL, kept for StaleIfError, met by a read
-	held  *heldLease // the lease this load holds (step 2), released at its end
+	start    time.Time  // when the load began (result.started)
+	gen      uint64     // L1's generation before the first read: a reset since refuses the fill
+	mark     Mark       // the start mark: of the last read that answered
+	known    bool       // mark is a real start mark (Redis answered it)
+	kept     *result    // a value past its TTL, kept for StaleIfError, met by a read
+	mismatch error      // a read met the entry in another codec: the callers get it with the value
+	held     *heldLease // the lease this load holds (step 2), released at its end
 }
 
 func (c *Cache) newLoad(key string, l *anyLoader, o *callOptions, refresh bool) load {
@@ -165,7 +166,11 @@ func (ld *load) read(ctx context.Context) (res *result, found bool, err error) {
 		return nil, false, err // load with the start mark of an earlier read, if any
 	}
 	ld.mark = mark
-	if !found && res != nil {
+	switch {
+	case !found && res != nil && res.mismatch != nil:
+		ld.mismatch = res.mismatch
+		return nil, false, nil
+	case !found && res != nil:
 		ld.kept = res
 	}
 	return res, found, nil
@@ -259,6 +264,9 @@ func (ld *load) call(ctx context.Context) (res *result, payload []byte, ttl time
 	if own > 0 {
 		ttl = own
 	}
+	if ld.mismatch != nil && res.err == nil {
+		res.err = ld.mismatch // the value goes with it, and replaces the entry
+	}
 	switch {
 	case invalid:
 		res.err = fmt.Errorf("%w: the loader recorded a zero deps.Dep (built with an empty type or name?); the value was not cached", ErrInvalidDep)
@@ -296,7 +304,7 @@ func (ld *load) put(ctx context.Context, res *result, payload []byte, ttl time.D
 	c := ld.c
 	useL1 := c.l1Trusted()
 	rctx, cancel := c.deadlines.bound(ctx)
-	env := remote.Envelope{NotFound: res.notFound, Deps: res.deps, Payload: payload}
+	env := remote.Envelope{NotFound: res.notFound, Deps: res.deps, Payload: payload, Codec: ld.c.codec}
 	env.Fresh, env.Due = entryTimes(time.Now(), ttl, res.notFound, ld.o.refresh)
 	put, err := c.l2.Put(rctx, ld.key, env, l2TTL(ttl, res.notFound, &ld.o), remote.State{Seq: res.mark.seq, Epoch: res.mark.epoch})
 	cancel()

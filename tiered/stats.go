@@ -30,8 +30,11 @@ type Stats struct {
 	Holds        uint64
 	RefusedFills uint64 // L1 fills refused by a tombstone, the floor or a reset
 	Corrupt      uint64 // undecodable entries met in Redis (treated as misses)
-	LostIndex    uint64 // entries in Redis dropped on read because part of their index was gone (G2)
-	CheckedReads uint64 // Redis reads this node could not vouch for from the invalidations it applied, read again with the index check (G2)
+	// CodecMismatches counts entries met in Redis in another codec than
+	// this node's (ErrCodecMismatch).
+	CodecMismatches uint64
+	LostIndex       uint64 // entries in Redis dropped on read because part of their index was gone (G2)
+	CheckedReads    uint64 // Redis reads this node could not vouch for from the invalidations it applied, read again with the index check (G2)
 
 	InvalidationsSent    uint64 // Invalidate, Delete and Set calls that reached Redis
 	Unfinished           uint64 // of those, invalidations in phases whose clean-up was cut short (in effect; swept later)
@@ -64,6 +67,7 @@ type counters struct {
 	refusedWrites, holds                atomic.Uint64
 	sent, applied, flushes, unfinished  atomic.Uint64
 	degraded, checkedReads              atomic.Uint64
+	codecMismatch                       atomic.Uint64
 }
 
 // Stats returns the cache's counters.
@@ -85,6 +89,7 @@ func (c *Cache) Stats() Stats {
 		Holds:                c.n.holds.Load(),
 		RefusedFills:         c.n.refusedFills.Load(),
 		Corrupt:              c.n.corrupt.Load(),
+		CodecMismatches:      c.n.codecMismatch.Load(),
 		CheckedReads:         c.n.checkedReads.Load(),
 		InvalidationsSent:    c.n.sent.Load(),
 		Unfinished:           c.n.unfinished.Load(),
