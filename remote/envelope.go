@@ -49,7 +49,7 @@ type Envelope struct {
 	// store it as given.
 	Due time.Time
 	// Codec names the codec that encoded Payload (tiered's Codec; at most
-	// 8 bytes, no NUL), so that a node using another codec can tell instead
+	// 16 bytes, no NUL), so that a node using another codec can tell instead
 	// of decoding garbage. "" when unknown (an older layout, or a codec
 	// without a name). Put and Set store it as given.
 	Codec string
@@ -70,7 +70,7 @@ type Envelope struct {
 
 // The envelope layout: 'E', version 5, flags, the big-endian uint64 Mark,
 // then three big-endian int64 times in Unix milliseconds (0: none): Expires,
-// Fresh and Due, the Codec in 8 bytes (padded with NULs), one byte m and
+// Fresh and Due, the Codec in 16 bytes (padded with NULs), one byte m and
 // the m bytes of the Epoch, a big-endian
 // uint32 length n of the deps block, the deps block (canonical dependency
 // strings joined by '\n'), then the payload. Older layouts are still read:
@@ -82,9 +82,9 @@ type Envelope struct {
 const (
 	envMagic      = 'E'
 	envVersion    = 5
-	envV5Fixed    = 48 // the header of version 5 without the epoch's bytes
+	envV5Fixed    = 56 // the header of version 5 without the epoch's bytes
 	envCodecAt    = 35 // where version 5's codec name begins
-	maxCodecLen   = 8
+	maxCodecLen   = 16
 	envV4Fixed    = 24 // the header of version 4 without the epoch's bytes
 	envV3Header   = 23
 	envV2Header   = 15
@@ -143,7 +143,8 @@ func AppendEnvelope(dst []byte, e Envelope) []byte {
 	return append(dst, payload...)
 }
 
-// validCodec reports whether name fits an envelope: at most 8 bytes, no NUL.
+// validCodec reports whether name fits an envelope: at most 16 bytes, no
+// NUL.
 func validCodec(name string) bool {
 	return len(name) <= maxCodecLen && strings.IndexByte(name, 0) < 0
 }

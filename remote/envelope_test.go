@@ -24,7 +24,7 @@ func TestEnvelopeLayout(t *testing.T) {
 	e.TTL = time.Hour // not stored
 	got := AppendEnvelope([]byte("prefix"), e)
 	want := []byte("prefixE\x05\x00\x01\x02\x03\x04\x05\x06\x07\x08\x11\x12\x13\x14\x15\x16\x17\x18" +
-		"\x21\x22\x23\x24\x25\x26\x27\x28\x31\x32\x33\x34\x35\x36\x37\x38json\x00\x00\x00\x00\x02ep\x00\x00\x00\x15id:article:1\ntag:homexyz")
+		"\x21\x22\x23\x24\x25\x26\x27\x28\x31\x32\x33\x34\x35\x36\x37\x38json\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02ep\x00\x00\x00\x15id:article:1\ntag:homexyz")
 	if !bytes.Equal(got, want) {
 		t.Fatalf("AppendEnvelope = %q, want %q", got, want)
 	}
@@ -34,7 +34,7 @@ func TestEnvelopeLayout(t *testing.T) {
 		t.Fatalf("DecodeEnvelope = %+v, %v", back, err)
 	}
 	neg := AppendEnvelope(nil, Envelope{NotFound: true, Payload: []byte("ignored")})
-	if want := []byte("E\x05\x01" + strings.Repeat("\x00", 45)); !bytes.Equal(neg, want) {
+	if want := []byte("E\x05\x01" + strings.Repeat("\x00", 53)); !bytes.Equal(neg, want) {
 		t.Fatalf("negative envelope = %q, want %q", neg, want)
 	}
 }
@@ -104,10 +104,10 @@ func TestDecodeEnvelopeRejects(t *testing.T) {
 		{"short version 3 header", "E\x03\x00" + strings.Repeat("\x00", 19)},
 		{"version 3 length past end", "E\x03\x00" + strings.Repeat("\x00", 16) + "\x00\x00\x00\x05tag:"},
 		{"negative expiry", "E\x03\x00" + strings.Repeat("\x00", 8) + "\x80" + strings.Repeat("\x00", 11)},
-		{"short version 5 header", "E\x05\x00" + strings.Repeat("\x00", 44)},
-		{"version 5 epoch past end", "E\x05\x00" + strings.Repeat("\x00", 40) + "\x09ep\x00\x00\x00\x00"},
-		{"negative fresh", "E\x05\x00" + strings.Repeat("\x00", 16) + "\x80" + strings.Repeat("\x00", 28)},
-		{"negative due", "E\x05\x00" + strings.Repeat("\x00", 24) + "\x80" + strings.Repeat("\x00", 20)},
+		{"short version 5 header", "E\x05\x00" + strings.Repeat("\x00", 52)},
+		{"version 5 epoch past end", "E\x05\x00" + strings.Repeat("\x00", 48) + "\x09ep\x00\x00\x00\x00"},
+		{"negative fresh", "E\x05\x00" + strings.Repeat("\x00", 16) + "\x80" + strings.Repeat("\x00", 36)},
+		{"negative due", "E\x05\x00" + strings.Repeat("\x00", 24) + "\x80" + strings.Repeat("\x00", 28)},
 		{"version 2 length past end", "E\x02\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x05tag:"},
 		{"unknown flag", "E\x01\x02\x00\x00\x00\x00"},
 		{"length past end", "E\x01\x00\x00\x00\x00\x05tag:"},
@@ -240,7 +240,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		// and what followed at from follows.
 		if b[1] < envVersion {
 			layout := map[byte]struct{ keep, zero, from int }{
-				1: {3, 44, 3}, 2: {11, 44, 11}, 3: {19, 44, 19}, 4: {19, 43, 19},
+				1: {3, 52, 3}, 2: {11, 52, 11}, 3: {19, 52, 19}, 4: {19, 51, 19},
 			}[b[1]]
 			if again[1] != envVersion || !bytes.Equal(again[2:layout.keep], b[2:layout.keep]) ||
 				!bytes.Equal(again[layout.keep:layout.zero], make([]byte, layout.zero-layout.keep)) ||

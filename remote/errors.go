@@ -24,7 +24,7 @@ var (
 	ErrEmptyKey = errors.New("remote: empty key")
 	// ErrInvalidOrigin: an origin is empty or contains a newline.
 	ErrInvalidOrigin = errors.New("remote: invalid origin")
-	// ErrInvalidCodec: an envelope's codec name is longer than 8 bytes or
+	// ErrInvalidCodec: an envelope's codec name is longer than 16 bytes or
 	// holds a NUL.
 	ErrInvalidCodec = errors.New("remote: invalid codec name")
 	// ErrUnfinished: an invalidation in phases (see Config.InvalidateBatch)

@@ -15,7 +15,7 @@ func ExampleAppendEnvelope() {
 	e, err := remote.DecodeEnvelope(b)
 	fmt.Println(err, e.NotFound, e.Deps, string(e.Payload))
 
-	_, err = remote.DecodeEnvelope(b[:54])
+	_, err = remote.DecodeEnvelope(b[:62])
 	fmt.Println(err)
 	// Output:
 	// <nil> false [id:article:7 tag:home] {"title":"hi"}

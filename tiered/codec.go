@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -24,7 +25,7 @@ type Codec interface {
 }
 
 // NamedCodec is a Codec with a name, recorded in every entry it encodes: at
-// most 8 bytes, no NUL (New refuses another with ErrConfig).
+// most 16 bytes, no NUL (New refuses another with ErrConfig).
 type NamedCodec interface {
 	Codec
 	Name() string
@@ -92,3 +93,63 @@ func (Msgpack) Marshal(v any) ([]byte, error) { return msgpack.Marshal(v) }
 
 // Unmarshal decodes data with msgpack.
 func (Msgpack) Unmarshal(data []byte, v any) error { return msgpack.Unmarshal(data, v) }
+
+// Compressed wraps a Codec with S2 compression (github.com/klauspost/compress,
+// a faster Snappy) of the encodings longer than Above bytes (default 1024):
+// a large list or page costs less Redis memory and network; a small value
+// is stored as it is. Config.MaxValueSize applies to what is stored, after
+// compression. Its name is the inner codec's with "+s2" (so nodes that
+// compress and nodes that do not tell each other's entries apart); the
+// inner codec must have a name of at most 13 bytes.
+type Compressed struct {
+	Codec Codec
+	Above int
+}
+
+// Name is the inner codec's name and "+s2".
+func (c Compressed) Name() string { return codecName(c.Codec) + "+s2" }
+
+// The first byte of a Compressed encoding: the rest is the inner codec's
+// encoding as it is, or compressed with S2.
+const (
+	rawEncoding = 'r'
+	s2Encoding  = 's'
+)
+
+// Marshal encodes v with the inner codec and compresses the result when it
+// is longer than Above.
+func (c Compressed) Marshal(v any) ([]byte, error) {
+	b, err := c.Codec.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	above := c.Above
+	if above <= 0 {
+		above = 1024
+	}
+	if len(b) <= above {
+		return append([]byte{rawEncoding}, b...), nil
+	}
+	out := make([]byte, 1+s2.MaxEncodedLen(len(b)))
+	out[0] = s2Encoding
+	return out[:1+len(s2.Encode(out[1:], b))], nil
+}
+
+// Unmarshal decompresses data when it was compressed and decodes it with
+// the inner codec.
+func (c Compressed) Unmarshal(data []byte, v any) error {
+	if len(data) == 0 {
+		return fmt.Errorf("matroska: compressed encoding: empty")
+	}
+	switch data[0] {
+	case rawEncoding:
+		return c.Codec.Unmarshal(data[1:], v)
+	case s2Encoding:
+		b, err := s2.Decode(nil, data[1:])
+		if err != nil {
+			return fmt.Errorf("matroska: compressed encoding: %w", err)
+		}
+		return c.Codec.Unmarshal(b, v)
+	}
+	return fmt.Errorf("matroska: compressed encoding: unknown form %q", data[0])
+}

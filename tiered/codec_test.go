@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -159,10 +160,62 @@ func TestCodecMismatch(t *testing.T) {
 		}
 	})
 	if _, err := tiered.New(tiered.Config{Codec: longName{}}); !errors.Is(err, tiered.ErrConfig) {
-		t.Fatalf("a codec name of 9 bytes: %v, want ErrConfig", err)
+		t.Fatalf("a codec name of 17 bytes: %v, want ErrConfig", err)
 	}
 }
 
 type longName struct{ tiered.JSON }
 
-func (longName) Name() string { return "ninechars" }
+func (longName) Name() string { return "seventeen-letters" }
+
+// TestCompressed: a Compressed codec stores small encodings as they are and
+// large ones compressed, reads both back, checks MaxValueSize after
+// compression, and names itself apart from its inner codec.
+func TestCompressed(t *testing.T) {
+	codec := tiered.Compressed{Codec: tiered.Msgpack{}, Above: 64}
+	if codec.Name() != "msgpack+s2" {
+		t.Fatalf("Name = %q", codec.Name())
+	}
+	small := mpArticle{ID: 1, Title: "a"}
+	large := mpArticle{ID: 2, Title: strings.Repeat("matroska ", 2000)}
+	for _, v := range []mpArticle{small, large} {
+		b, err := codec.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, _ := tiered.Msgpack{}.Marshal(v)
+		if compressed := b[0] == 's'; compressed != (len(plain) > 64) || (compressed && len(b) >= len(plain)/4) {
+			t.Fatalf("%d plain bytes stored as %d (form %q)", len(plain), len(b), b[0])
+		}
+		var back mpArticle
+		if err := codec.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back, v) {
+			t.Fatalf("round trip: %v", err)
+		}
+	}
+	for _, bad := range [][]byte{nil, []byte("x"), []byte("s\xff\xff")} {
+		var v mpArticle
+		if err := codec.Unmarshal(bad, &v); err == nil {
+			t.Fatalf("Unmarshal(%q) = nil error", bad)
+		}
+	}
+	// 18 KB of text compresses under MaxValueSize: cached.
+	cl := newClusterOn(t, "standalone", 0)
+	c := newNode(t, clientOf(t, cl), func(cfg *tiered.Config) { cfg.Codec = codec; cfg.MaxValueSize = 4096 })
+	var loads atomic.Int64
+	load := func(ctx context.Context, rec *matroska.Recorder) (mpArticle, error) {
+		loads.Add(1)
+		return large, nil
+	}
+	for range 2 {
+		if v, err := matroska.GetOrLoad(bg(), c, "big", load); err != nil || v.ID != 2 {
+			t.Fatal(v.ID, err)
+		}
+	}
+	if loads.Load() != 1 {
+		t.Fatalf("%d loads: the compressed value was not cached", loads.Load())
+	}
+	plain := newNode(t, clientOf(t, cl), func(cfg *tiered.Config) { cfg.Codec = tiered.Msgpack{} })
+	if _, err := matroska.Get[mpArticle](bg(), plain, "big"); !errors.Is(err, matroska.ErrCodecMismatch) {
+		t.Fatalf("a node without compression: %v, want ErrCodecMismatch", err)
+	}
+}

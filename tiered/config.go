@@ -182,8 +182,8 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Codec == nil {
 		cfg.Codec = JSON{}
 	}
-	if name := codecName(cfg.Codec); len(name) > 8 || strings.IndexByte(name, 0) >= 0 {
-		return cfg, fmt.Errorf("%w: codec name %q: at most 8 bytes, no NUL", ErrConfig, name)
+	if name := codecName(cfg.Codec); len(name) > 16 || strings.IndexByte(name, 0) >= 0 {
+		return cfg, fmt.Errorf("%w: codec name %q: at most 16 bytes, no NUL", ErrConfig, name)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

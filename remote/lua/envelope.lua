@@ -9,17 +9,17 @@ local function env_deps(v)
   if type(v) ~= 'string' or #v < 7 or string.byte(v, 1) ~= 69 then
     return nil
   end
-  -- The header: 48 bytes and the epoch's in version 5 (with the mark,
+  -- The header: 56 bytes and the epoch's in version 5 (with the mark,
   -- three times, the codec and the epoch), 24 and the epoch's in version 4 (one
   -- time), 23 in version 3 (with the mark and the expiry, no epoch), 15 in
   -- version 2 (with the mark), 7 in version 1.
   local ver = string.byte(v, 2)
   local hdr
   if ver == 5 then
-    if #v < 48 then
+    if #v < 56 then
       return nil
     end
-    hdr = 48 + string.byte(v, 44)
+    hdr = 56 + string.byte(v, 52)
   elseif ver == 4 then
     if #v < 24 then
       return nil
@@ -67,8 +67,8 @@ local function env_epoch(v)
     return ''
   end
   local ver = string.byte(v, 2)
-  if ver == 5 and #v >= 48 then
-    return string.sub(v, 45, 44 + string.byte(v, 44))
+  if ver == 5 and #v >= 56 then
+    return string.sub(v, 53, 52 + string.byte(v, 52))
   elseif ver == 4 and #v >= 24 then
     return string.sub(v, 21, 20 + string.byte(v, 20))
   end
@@ -79,6 +79,6 @@ end
 -- sends it, see envelope.go) with its mark set to seq and its epoch to
 -- epoch.
 local function env_marked(v, seq, epoch)
-  return string.sub(v, 1, 3) .. struct.pack('>I8', seq) .. string.sub(v, 12, 43) ..
-    string.char(#epoch) .. epoch .. string.sub(v, 45 + string.byte(v, 44))
+  return string.sub(v, 1, 3) .. struct.pack('>I8', seq) .. string.sub(v, 12, 51) ..
+    string.char(#epoch) .. epoch .. string.sub(v, 53 + string.byte(v, 52))
 end
