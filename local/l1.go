@@ -272,9 +272,9 @@ func (c *Cache) Generation() uint64 { return c.gen.Load() }
 // Ristretto's goroutine. Ristretto may still refuse it then (its admission
 // policy, or a full buffer, counted as Dropped): the entry then leaves the
 // cache, as an evicted one does. With a Config.Clock, Fill hands the entry
-// to Ristretto at once and returns false if Ristretto dropped it; Ristretto
-// applies it asynchronously, so a Get right after may miss until
-// [Cache.Wait].
+// to Ristretto at once, returns false if Ristretto dropped it, and waits
+// until Ristretto has applied it (unless its policy refused it, a Get
+// right after hits).
 //
 // Fill replaces key's previous entry. It copies it.Deps; it.Value is kept
 // as is and shared with every Get: do not modify it after Fill.
@@ -327,6 +327,9 @@ func (c *Cache) FillKeyed(key string, self deps.Dep, it Item, gen uint64, ttl ti
 		old.dead.Store(true) // it may still land in Ristretto after ni (both buffered)
 	}
 	c.n.fills++
+	// With a Clock (tests that move time by hand) there is no stage: wait
+	// until Ristretto has applied the Set, so that a Get right after hits.
+	c.rc.Wait()
 	return true
 }
 

@@ -74,7 +74,7 @@ func New(cfg Config) (*Cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	l1, err := local.New(local.Config{MaxCost: cfg.L1MaxBytes, MaxTTL: cfg.L1MaxTTL})
+	l1, err := local.New(local.Config{MaxCost: cfg.L1MaxBytes, MaxTTL: cfg.L1MaxTTL, Clock: cfg.Clock})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/matroska-go/matroska/local"
 )
 
 // Config configures a Cache. The zero value of every field but Redis takes
@@ -165,6 +167,14 @@ type Config struct {
 	// default: none (messages are not signed)
 	MessageKey []byte
 
+	// Clock is the time source of L1's expiries: an entry's TTL, its
+	// StaleIfError grace and its RefreshAfter. Tests of code that depends on
+	// them set one that they move by hand (package matroskatest). Only
+	// without Redis: Redis expires its entries on its own clock, which a
+	// test cannot move (New refuses a Clock with Redis, ErrConfig).
+	// default: the system's monotonic clock
+	Clock local.Clock
+
 	// Logger receives warnings and debug events.
 	// default: slog.Default()
 	Logger *slog.Logger
@@ -187,6 +197,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Redis != nil && cfg.Clock != nil {
+		return cfg, fmt.Errorf("%w: a Clock works without Redis only: Redis expires entries on its own clock", ErrConfig)
 	}
 	if cfg.Redis != nil && !contextTimeouts(cfg.Redis) {
 		return cfg, fmt.Errorf("%w: the Redis client does not honour context deadlines: set ContextTimeoutEnabled in its options, or RedisTimeout cannot bound a call to a slow or dead server", ErrConfig)
