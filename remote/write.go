@@ -64,17 +64,10 @@ func resultOf(verdict int64) (PutResult, error) {
 // not have. Duplicate dependencies are stored once. The stored envelope's
 // Mark is mark.Seq and its Expires ttl from now; e's own are ignored.
 func (s *Store) Put(ctx context.Context, key string, e Envelope, ttl time.Duration, mark State) (PutResult, error) {
-	ds, err := checkWrite(key, e, ttl)
+	e, err := s.prepPut(key, e, ttl, mark)
 	if err != nil {
 		return 0, err
 	}
-	if len(mark.Epoch) > maxEpochLen {
-		return 0, fmt.Errorf("%w: an epoch of %d bytes", ErrState, len(mark.Epoch))
-	}
-	e.Deps = ds
-	e.Mark = mark.Seq
-	e.Epoch = mark.Epoch
-	e.Expires = time.Now().Add(ttl)
 	if s.cl != nil {
 		return s.cl.put(ctx, key, e, ttl, mark)
 	}
@@ -86,6 +79,22 @@ func (s *Store) Put(ctx context.Context, key string, e Envelope, ttl time.Durati
 		return 0, fmt.Errorf("%w: put answered %v", ErrState, res)
 	}
 	return resultOf(res[0])
+}
+
+// prepPut checks a Put's arguments and returns the envelope it stores.
+func (s *Store) prepPut(key string, e Envelope, ttl time.Duration, mark State) (Envelope, error) {
+	ds, err := checkWrite(key, e, ttl)
+	if err != nil {
+		return Envelope{}, err
+	}
+	if len(mark.Epoch) > maxEpochLen {
+		return Envelope{}, fmt.Errorf("%w: an epoch of %d bytes", ErrState, len(mark.Epoch))
+	}
+	e.Deps = ds
+	e.Mark = mark.Seq
+	e.Epoch = mark.Epoch
+	e.Expires = time.Now().Add(ttl)
+	return e, nil
 }
 
 // Set is an explicit write of key: the new value replaces the old one

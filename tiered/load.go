@@ -167,6 +167,16 @@ func (c *Cache) readL2(ctx context.Context, key string, decode func([]byte) (any
 		c.n.l2Misses.Add(1)
 		return nil, false, mark, nil
 	}
+	res, found = c.entryResult(key, self, st, &env, decode, gen, o, useL1)
+	return res, found, mark, nil
+}
+
+// entryResult is the result of key's entry env, read from Redis at st:
+// found, or not (another codec's: res.mismatch; past its TTL and kept for
+// StaleIfError: res; not decodable: nil). A found entry fills L1 when
+// useL1 (L1 was trusted before the read) and st is of the current epoch.
+func (c *Cache) entryResult(key string, self deps.Dep, st remote.State, env *remote.Envelope, decode func([]byte) (any, error), gen uint64, o *callOptions, useL1 bool) (res *result, found bool) {
+	mark := Mark{epoch: st.Epoch, seq: st.Seq}
 	if !env.NotFound && env.Codec != c.codec && env.Codec != "" && c.codec != "" {
 		// Another codec's bytes: a miss, with the error for the load's
 		// callers (the load's put replaces the entry).
@@ -176,23 +186,27 @@ func (c *Cache) readL2(ctx context.Context, key string, decode func([]byte) (any
 		if c.warnedCodec.CompareAndSwap(false, true) {
 			c.cfg.Logger.Warn("matroska: nodes of one namespace use different codecs", "namespace", c.cfg.Namespace, "err", err)
 		}
-		return &result{mismatch: err}, false, mark, nil
+		return &result{mismatch: err}, false
 	}
 	res = &result{notFound: env.NotFound, deps: env.Deps, mark: mark, known: st.Epoch != ""}
 	if env.NotFound {
 		res.err = ErrNotFound
-	} else if res.val, err = decode(env.Payload); err != nil {
-		// The entry does not decode into the caller's type: a codec or type
-		// change. Treat it as a miss; the load that follows replaces it.
-		c.n.corrupt.Add(1)
-		c.n.l2Misses.Add(1)
-		c.cfg.Logger.Warn("matroska: entry does not decode; reloading", "key", key, "err", err)
-		return nil, false, mark, nil
+	} else {
+		var err error
+		if res.val, err = decode(env.Payload); err != nil {
+			// The entry does not decode into the caller's type: a codec or
+			// type change. Treat it as a miss; the load that follows
+			// replaces it.
+			c.n.corrupt.Add(1)
+			c.n.l2Misses.Add(1)
+			c.cfg.Logger.Warn("matroska: entry does not decode; reloading", "key", key, "err", err)
+			return nil, false
+		}
 	}
-	ttl, grace, refreshIn, expired := c.timing(&env, o)
+	ttl, grace, refreshIn, expired := c.timing(env, o)
 	if expired {
 		c.n.l2Misses.Add(1)
-		return res, false, mark, nil
+		return res, false
 	}
 	res.due = refreshIn < 0
 	c.n.l2Hits.Add(1)
@@ -203,7 +217,7 @@ func (c *Cache) readL2(ctx context.Context, key string, decode func([]byte) (any
 		}
 		c.fillL1(key, self, it, gen, ttl, env.Payload)
 	}
-	return res, true, mark, nil
+	return res, true
 }
 
 // readRedis reads key from Redis in one round trip when it can. A node

@@ -234,25 +234,38 @@ func (ld *load) loadAndStore(ctx context.Context) *result {
 }
 
 // call is step 3: the loader, at the start mark. It returns the result for
-// the callers and, when it may be cached, its payload and time to live. A
-// loader error is answered with the value kept for StaleIfError (ld.kept,
-// else L1's), when that allows; nothing is cached then, nor when the value
-// has no start mark (Redis did not answer), took longer than half the
-// tombstone horizon, or cannot be cached (a zero dependency, a value the
-// codec refuses: res.err says why).
+// the callers and, when it may be cached, its payload and time to live (see
+// outcome). A loader error is answered with the value kept for
+// StaleIfError (ld.kept, else L1's), when that allows.
 func (ld *load) call(ctx context.Context) (res *result, payload []byte, ttl time.Duration, cache bool) {
-	c, o := ld.c, &ld.o
 	rec := &Recorder{mark: ld.mark}
-	c.n.loads.Add(1)
+	ld.c.n.loads.Add(1)
 	v, err := callLoader(withRecorder(ctx, rec), rec, ld.l.load)
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		c.n.loadErrors.Add(1)
-		res = &result{err: err, started: ld.start}
-		if ld.refresh {
-			return res, nil, 0, false
-		}
-		return c.orStale(ld.key, res, ld.kept, o), nil, 0, false
+		return ld.failed(err), nil, 0, false
 	}
+	return ld.outcome(v, err, rec)
+}
+
+// failed is the result of a load whose loader returned err (not
+// ErrNotFound): err, or the value kept for StaleIfError.
+func (ld *load) failed(err error) *result {
+	ld.c.n.loadErrors.Add(1)
+	res := &result{err: err, started: ld.start}
+	if ld.refresh {
+		return res
+	}
+	return ld.c.orStale(ld.key, res, ld.kept, &ld.o)
+}
+
+// outcome is the result of a loader that returned v, or ErrNotFound (err),
+// having recorded into rec; and, when it may be cached, its payload and
+// time to live. Nothing is cached when the loader said so (NoCache), when
+// the value has no start mark (Redis did not answer), took longer than half
+// the tombstone horizon, or cannot be cached (a zero dependency, a TTL that
+// is not positive, a value the codec refuses: res.err says why).
+func (ld *load) outcome(v any, err error, rec *Recorder) (res *result, payload []byte, ttl time.Duration, cache bool) {
+	c, o := ld.c, &ld.o
 	ds, m, invalid, unknown := rec.result(o.deps)
 	own, badTTL, noCache := rec.caching()
 	res = &result{val: v, deps: ds, mark: m, known: ld.known && !unknown && !noCache, started: ld.start}
@@ -298,16 +311,29 @@ func (ld *load) call(ctx context.Context) (res *result, payload []byte, ttl time
 }
 
 // put is step 4: res in Redis, at its start mark. It reports whether L1
-// may be filled: the put landed, L1 was trusted when it began and the
-// epoch is still the mark's.
+// may be filled (see landed).
 func (ld *load) put(ctx context.Context, res *result, payload []byte, ttl time.Duration) bool {
 	c := ld.c
 	useL1 := c.l1Trusted()
+	it := ld.putItem(res, payload, ttl)
 	rctx, cancel := c.deadlines.bound(ctx)
+	put, err := c.l2.Put(rctx, it.Key, it.Envelope, it.TTL, it.Mark)
+	cancel()
+	return ld.landed(res, put, err, useL1)
+}
+
+// putItem is what put stores.
+func (ld *load) putItem(res *result, payload []byte, ttl time.Duration) remote.PutItem {
 	env := remote.Envelope{NotFound: res.notFound, Deps: res.deps, Payload: payload, Codec: ld.c.codec}
 	env.Fresh, env.Due = entryTimes(time.Now(), ttl, res.notFound, ld.o.refresh)
-	put, err := c.l2.Put(rctx, ld.key, env, l2TTL(ttl, res.notFound, &ld.o), remote.State{Seq: res.mark.seq, Epoch: res.mark.epoch})
-	cancel()
+	return remote.PutItem{Key: ld.key, Envelope: env, TTL: l2TTL(ttl, res.notFound, &ld.o), Mark: remote.State{Seq: res.mark.seq, Epoch: res.mark.epoch}}
+}
+
+// landed counts how the put of res ended (Redis's verdict put, or err) and
+// reports whether L1 may be filled: the put landed, L1 was trusted when it
+// began (useL1) and the epoch is still the mark's.
+func (ld *load) landed(res *result, put remote.PutResult, err error, useL1 bool) bool {
+	c := ld.c
 	switch {
 	case errors.Is(err, remote.ErrRefused):
 		// Redis is up but refuses writes (G12): answer uncached,
