@@ -168,3 +168,36 @@ func ExampleRecorder_TTL() {
 	// token-1 token-1
 	// token-2
 }
+
+// A page of articles in one call: L1 first, then Redis in one round trip,
+// then one query for what is still missing, each article cached with its
+// own dependency.
+func ExampleGetOrLoadMany() {
+	ctx := context.Background()
+	cache, err := tiered.New(tiered.Config{})
+	if err != nil {
+		panic(err)
+	}
+	defer cache.Close()
+	db := map[string]Article{"article:1": {1, "Python", 7}, "article:2": {2, "Cache", 7}}
+	queries := 0
+	byKey := func(ctx context.Context, keys []string, rec *matroska.BatchRecorder) (map[string]Article, error) {
+		queries++ // SELECT ... WHERE id IN (...)
+		out := map[string]Article{}
+		for _, k := range keys {
+			if a, ok := db[k]; ok {
+				out[k] = a
+				rec.For(k).Depend(deps.Id("article", a.ID))
+			} // a key left out is not found, and cached so
+		}
+		return out, nil
+	}
+	keys := []string{"article:1", "article:2", "article:3"}
+	page, err := matroska.GetOrLoadMany(ctx, cache, keys, byKey)
+	fmt.Println(len(page), page["article:2"].Title, err, queries)
+	page, err = matroska.GetOrLoadMany(ctx, cache, keys, byKey)
+	fmt.Println(len(page), err, queries)
+	// Output:
+	// 2 Cache <nil> 1
+	// 2 <nil> 1
+}

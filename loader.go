@@ -94,6 +94,24 @@ func GetOrLoadWith[T any, L Loader[T]](ctx context.Context, c *Cache, key string
 	return tiered.GetOrLoadWith[T](ctx, c, key, l, opts...)
 }
 
+// BatchFunc loads the values of the keys of a batch that neither tier
+// holds, in one call; see [tiered.BatchFunc].
+type BatchFunc[T any] = tiered.BatchFunc[T]
+
+// BatchRecorder holds a Recorder for each key a BatchFunc loads.
+type BatchRecorder = tiered.BatchRecorder
+
+// KeyErrors are the errors of some keys of a batch, by key.
+type KeyErrors = tiered.KeyErrors
+
+// GetOrLoadMany returns the values of keys: from L1, else from Redis in
+// one round trip, else from one call of load for all the keys still
+// missing, each key stored with its own dependencies; each key behaves as
+// a GetOrLoad of it would. See [tiered.GetOrLoadMany].
+func GetOrLoadMany[T any](ctx context.Context, c *Cache, keys []string, load BatchFunc[T], opts ...Option) (map[string]T, error) {
+	return tiered.GetOrLoadMany(ctx, c, keys, load, opts...)
+}
+
 // Get returns the value of key from L1 or Redis without loading it:
 // ErrMiss when no tier has it, ErrNotFound for a negative entry; see
 // [tiered.Get].

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unsafe"
 
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
@@ -67,7 +68,9 @@ func (s *Store) ReadManyUnchecked(ctx context.Context, keys []string) (State, []
 		if !ok {
 			continue
 		}
-		e, err := decodeEnvelope([]byte(raw), true)
+		// The reply's string is this read's own: decoded in place, as
+		// readResult does.
+		e, err := decodeEnvelope(unsafe.Slice(unsafe.StringData(raw), len(raw)), true)
 		if err != nil || e.Expires.IsZero() || e.Epoch != st.Epoch {
 			out[i].Recheck = true
 			continue

@@ -74,6 +74,26 @@ func (g *flights) do(ctx context.Context, key string, first step) (*result, bool
 	return res, shared, err
 }
 
+// claim makes the caller the owner of key's flight when none is in
+// progress (mine), or joins the flight in progress and returns it with the
+// channel closed when it ends (see wait). An owner must end its flight
+// (end), whatever happens: the batch path (batch.go) runs the flights of
+// many keys as one.
+func (g *flights) claim(key string) (f *flight, mine bool, done chan struct{}) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if f, ok := g.m[key]; ok {
+		f.dups++
+		return f, false, f.channel()
+	}
+	f = &flight{}
+	if g.m == nil {
+		g.m = map[string]*flight{}
+	}
+	g.m[key] = f
+	return f, true, nil
+}
+
 // first runs the first step; a panic ends the flight for the callers that
 // joined it with an error, and goes on in the caller.
 func (g *flights) first(key string, f *flight, first step) (res *result, rest func() *result) {
