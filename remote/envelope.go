@@ -236,6 +236,9 @@ func decodeEnvelope(b []byte, shared bool) (Envelope, error) {
 		}
 		codec := b[envCodecAt : envCodecAt+maxCodecLen]
 		if n := bytes.IndexByte(codec, 0); n >= 0 {
+			if bytes.IndexFunc(codec[n:], func(r rune) bool { return r != 0 }) >= 0 {
+				return Envelope{}, fmt.Errorf("%w: codec name %q padded with other bytes than NUL", ErrCorrupt, codec)
+			}
 			codec = codec[:n]
 		}
 		if len(codec) > 0 {

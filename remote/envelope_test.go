@@ -108,6 +108,7 @@ func TestDecodeEnvelopeRejects(t *testing.T) {
 		{"version 5 epoch past end", "E\x05\x00" + strings.Repeat("\x00", 48) + "\x09ep\x00\x00\x00\x00"},
 		{"negative fresh", "E\x05\x00" + strings.Repeat("\x00", 16) + "\x80" + strings.Repeat("\x00", 36)},
 		{"negative due", "E\x05\x00" + strings.Repeat("\x00", 24) + "\x80" + strings.Repeat("\x00", 28)},
+		{"codec padded with other bytes", "E\x05\x00" + strings.Repeat("\x00", 32) + "json\x00x" + strings.Repeat("\x00", 15)},
 		{"version 2 length past end", "E\x02\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x05tag:"},
 		{"unknown flag", "E\x01\x02\x00\x00\x00\x00"},
 		{"length past end", "E\x01\x00\x00\x00\x00\x05tag:"},
