@@ -100,6 +100,9 @@ func (e KeyErrors) Unwrap() []error {
 // of the keys it started even when ctx ends (LoadTimeout bounds it); it
 // stops waiting for the loads of other callers that it joined.
 func GetOrLoadMany[T any](ctx context.Context, c *Cache, keys []string, load BatchFunc[T], opts ...Option) (map[string]T, error) {
+	if c == nil {
+		return nil, ErrNilCache
+	}
 	out := make(map[string]T, len(keys))
 	errs := KeyErrors{}
 	var missing []string
@@ -118,9 +121,6 @@ func GetOrLoadMany[T any](ctx context.Context, c *Cache, keys []string, load Bat
 		missing = append(missing, k)
 	}
 	if len(missing) > 0 {
-		if c == nil {
-			return nil, ErrNilCache
-		}
 		answers := c.missMany(ctx, missing, untypedBatch(c, load), opts)
 		for _, k := range missing {
 			a := answers[k]

@@ -107,7 +107,12 @@ func TestNilCache(t *testing.T) {
 			_, err := matroska.GetOrLoadWith[int](bg(), c, "k", matroska.LoadFunc[int](load))
 			return err
 		},
-		"matroska.Get":        func() error { _, err := matroska.Get[int](bg(), c, "k"); return err },
+		"matroska.Get": func() error { _, err := matroska.Get[int](bg(), c, "k"); return err },
+		"matroska.GetOrLoadMany": func() error {
+			_, err := matroska.GetOrLoadMany(bg(), c, nil, func(context.Context, []string, *matroska.BatchRecorder) (map[string]int, error) { return nil, nil })
+			return err
+		},
+		"Ready":               func() error { return c.Ready(bg()) },
 		"matroska.Set":        func() error { return matroska.Set(bg(), c, "k", 1) },
 		"matroska.Invalidate": func() error { return matroska.Invalidate(bg(), c, deps.Tag("t")) },
 	}
