@@ -1,10 +1,11 @@
 // Package tiered is the composed cache of one node: an L1 ([local]) in
 // front of a shared Redis L2 ([remote]), kept coherent with the other nodes
 // by the invalidation bus ([bus]). [New] builds it; [GetOrLoad],
-// [GetOrLoadWith] and [Get] read through it with the caller's type (package
-// matroska re-exports them, so that most programs need one import); [Cache]
-// offers the rest: [Cache.Set], [Cache.Delete], [Cache.Invalidate],
-// [Cache.Mark], [Cache.Stats] and [Cache.Close].
+// [GetOrLoadWith], [GetOrLoadMany] and [Get] read through it with the
+// caller's type (package matroska re-exports them, so that most programs
+// need one import); [Cache] offers the rest: [Cache.Set], [Cache.Delete],
+// [Cache.Invalidate], [Cache.Mark], [Cache.Stats], [Cache.Ready] and
+// [Cache.Close].
 //
 // It owns the protocol between the tiers: start marks (a value is fresh up
 // to the sequence read before it), their composition through nested loads
