@@ -448,7 +448,7 @@ func (c *Cache) readUnchecked(ctx context.Context, keys []string, lds map[string
 		return nil
 	}
 	c.breaker.success()
-	if st.Epoch == seen.Epoch && st.Seq < seen.Seq {
+	if wentBack(st, seen) {
 		// History went back: not even a miss's start mark is valid.
 		c.n.checkedReads.Add(uint64(len(keys)))
 		return keys
@@ -462,8 +462,7 @@ func (c *Cache) readUnchecked(ctx context.Context, keys []string, lds map[string
 			continue
 		}
 		self := deps.Key(k)
-		if r.Recheck || st.Epoch != seen.Epoch || seen.Epoch != *c.epoch.Load() ||
-			!c.l1.Unchanged(r.Envelope.Mark, st.Seq, r.Envelope.Deps, self) {
+		if r.Recheck || !c.vouches(st, seen, &r.Envelope, self) {
 			c.n.checkedReads.Add(1)
 			recheck = append(recheck, k)
 			continue

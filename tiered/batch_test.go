@@ -173,19 +173,7 @@ func TestGetOrLoadManyJoinsFlights(t *testing.T) {
 	forTopologies(t, func(t *testing.T, topo string) {
 		c := newClusterOn(t, topo, 1).nodes[0]
 		db := newBatchDB()
-		started, release := make(chan struct{}), make(chan struct{})
-		done := make(chan string, 1)
-		go func() {
-			v, _ := matroska.GetOrLoad(bg(), c, "k1", func(ctx context.Context, rec *matroska.Recorder) (string, error) {
-				rec.Depend(deps.Id("row", "k1"))
-				v := db.value("k1")
-				close(started)
-				<-release
-				return v, nil
-			})
-			done <- v
-		}()
-		<-started
+		release, done := db.blockedSingle(c, "k1")
 		batch := make(chan map[string]string, 1)
 		go func() {
 			got, err := matroska.GetOrLoadMany(bg(), c, keyList(0, 3), db.load)
@@ -207,18 +195,7 @@ func TestGetOrLoadManyJoinsFlights(t *testing.T) {
 		// G3: the single load of k5 read version 0; the write of k5
 		// commits and is invalidated on this node; a batch that comes
 		// after the invalidation returned must not get version 0.
-		started, release = make(chan struct{}), make(chan struct{})
-		go func() {
-			v, _ := matroska.GetOrLoad(bg(), c, "k5", func(ctx context.Context, rec *matroska.Recorder) (string, error) {
-				rec.Depend(deps.Id("row", "k5"))
-				v := db.value("k5")
-				close(started)
-				<-release
-				return v, nil
-			})
-			done <- v
-		}()
-		<-started
+		release, done = db.blockedSingle(c, "k5")
 		db.bump("k5")
 		if err := c.Invalidate(bg(), deps.Id("row", "k5")); err != nil {
 			t.Fatal(err)
@@ -237,6 +214,28 @@ func TestGetOrLoadManyJoinsFlights(t *testing.T) {
 			t.Fatalf("after its own invalidation the node read %q, want k5@1", got["k5"])
 		}
 	})
+}
+
+// blockedSingle starts a GetOrLoad of k on c whose loader reads k's
+// version and then waits for release; it returns when the loader has read,
+// and done receives the call's value.
+func (db *batchDB) blockedSingle(c *tiered.Cache, k string) (release chan struct{}, done chan string) {
+	started := make(chan struct{})
+	release, done = make(chan struct{}), make(chan string, 1)
+	go func() {
+		v, _ := matroska.GetOrLoad(bg(), c, k, func(ctx context.Context, rec *matroska.Recorder) (string, error) {
+			rec.Depend(deps.Id("row", k))
+			db.mu.Lock()
+			v := db.value(k)
+			db.mu.Unlock()
+			close(started)
+			<-release
+			return v, nil
+		})
+		done <- v
+	}()
+	<-started
+	return release, done
 }
 
 func (db *batchDB) takeCallsPeek() [][]string {

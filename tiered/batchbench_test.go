@@ -11,7 +11,6 @@ import (
 	"github.com/matroska-go/matroska"
 	"github.com/matroska-go/matroska/deps"
 	"github.com/matroska-go/matroska/internal/redistest"
-	"github.com/matroska-go/matroska/tiered"
 )
 
 // BenchmarkBatch reads 100 keys that are cold in L1 and warm in Redis: with
@@ -24,15 +23,7 @@ func BenchmarkBatch(b *testing.B) {
 	srv := redistest.Start(b)
 	ctx := context.Background()
 	body := strings.Repeat("matroska ", 18)[:160]
-	newCache := func() *tiered.Cache {
-		c, err := tiered.New(tiered.Config{Redis: srv.Client(b), Namespace: "bench", DefaultTTL: time.Hour})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { _ = c.Close() })
-		return c
-	}
-	writer, reader, raw := newCache(), newCache(), srv.Client(b)
+	writer, reader, raw := benchNode(b, srv), benchNode(b, srv), srv.Client(b)
 	item := func(k string) benchItem {
 		id, _ := strconv.Atoi(strings.TrimPrefix(k, "item:"))
 		return benchItem{ID: id, Version: 1, Name: k, Tags: []string{"cache", "go", "redis"}, Body: body}

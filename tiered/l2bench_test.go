@@ -60,6 +60,17 @@ func BenchmarkL2HitVsRaw(b *testing.B) {
 	}
 }
 
+// benchNode is a node of the benchmarks on srv: namespace "bench", an hour
+// of TTL, closed when the benchmark ends.
+func benchNode(b *testing.B, srv *redistest.Server) *tiered.Cache {
+	c, err := tiered.New(tiered.Config{Redis: srv.Client(b), Namespace: "bench", DefaultTTL: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
 // spin keeps the goroutine busy for d (a sleep would let the client's own
 // core idle too).
 func spin(d time.Duration) {
@@ -72,15 +83,7 @@ func benchmarkL2Hit(b *testing.B, ctx context.Context, pace time.Duration) {
 	const nkeys = 8192
 	keys := make([]string, nkeys)
 	body := strings.Repeat("matroska ", 18)[:160]
-	newCache := func() *tiered.Cache {
-		c, err := tiered.New(tiered.Config{Redis: srv.Client(b), Namespace: "bench", DefaultTTL: time.Hour})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { _ = c.Close() })
-		return c
-	}
-	writer, reader, raw := newCache(), newCache(), srv.Client(b)
+	writer, reader, raw := benchNode(b, srv), benchNode(b, srv), srv.Client(b)
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for w := range 8 {

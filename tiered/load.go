@@ -245,14 +245,30 @@ func (c *Cache) readRedis(ctx context.Context, key string, self deps.Dep, truste
 	switch {
 	case err != nil:
 		return st, env, ok, err
-	case st.Epoch == seen.Epoch && st.Seq < seen.Seq:
+	case wentBack(st, seen):
 		// History went back: not even a miss's start mark is valid.
 	case !ok:
 		return st, env, ok, err
-	case st.Epoch == seen.Epoch && c.l1.Unchanged(env.Mark, st.Seq, env.Deps, self) &&
-		seen.Epoch == *c.epoch.Load(): // no reset to another epoch in between
+	case c.vouches(st, seen, &env, self):
 		return st, env, ok, nil
 	}
 	c.n.checkedReads.Add(1)
 	return c.l2.ReadAfter(ctx, key, seen)
+}
+
+// wentBack reports whether a plain read at st found Redis's sequence below
+// seen, what this node had applied before the read, in the same epoch:
+// Redis lost history (see readRedis).
+func wentBack(st, seen remote.State) bool {
+	return st.Epoch == seen.Epoch && st.Seq < seen.Seq
+}
+
+// vouches reports whether this node can serve env, key's entry found by a
+// plain read at st, from the invalidations it applied (seen, taken before
+// the read): none of env's dependencies, nor self (deps.Key(key)), was
+// invalidated after env's mark and up to st, and no reset to another epoch
+// came in between (see readRedis).
+func (c *Cache) vouches(st, seen remote.State, env *remote.Envelope, self deps.Dep) bool {
+	return st.Epoch == seen.Epoch && c.l1.Unchanged(env.Mark, st.Seq, env.Deps, self) &&
+		seen.Epoch == *c.epoch.Load()
 }
