@@ -292,7 +292,12 @@ func (c *Cache) loadMany(ctx context.Context, keys []string, bl anyBatchLoader, 
 		ld := c.newLoad(k, &anyLoader{decode: bl.decode}, o, false)
 		lds[k] = &ld
 	}
+	end := ignoreOutcome
+	if c.l2 != nil {
+		_, end = c.observe(ctx, Op{Kind: OpRead, Key: keys[0], Keys: len(keys)})
+	}
 	failed := c.readMany(ctx, keys, lds, results)
+	end(Outcome{Err: readError(keys, failed), Found: len(results)})
 	var missing []string
 	for _, k := range keys {
 		if results[k] == nil {
@@ -311,7 +316,9 @@ func (c *Cache) loadMany(ctx context.Context, keys []string, bl anyBatchLoader, 
 		brec.recs[k] = &Recorder{mark: lds[k].mark}
 	}
 	c.n.loads.Add(1)
-	vals, err := callBatch(lctx, brec, bl.load, missing)
+	octx, end := c.observe(lctx, Op{Kind: OpLoad, Key: missing[0], Keys: len(missing)})
+	vals, err := callBatch(octx, brec, bl.load, missing)
+	end(Outcome{Err: err, Found: len(vals)})
 	var kerrs KeyErrors
 	if err != nil && !errors.As(err, &kerrs) {
 		for _, k := range missing {
@@ -502,4 +509,13 @@ func dedupeKeys(keys []string) []string {
 		}
 	}
 	return out
+}
+
+// readError is the error of a batch's read for an Observer: nil, or how
+// many of the keys' reads failed.
+func readError(keys []string, failed map[string]bool) error {
+	if len(failed) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: the reads of %d of %d keys failed", ErrUnavailable, len(failed), len(keys))
 }

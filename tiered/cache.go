@@ -59,6 +59,7 @@ type Cache struct {
 	closed    atomic.Bool
 
 	warnedCodec atomic.Bool // a codec mismatch was logged (once per node)
+	echoes      echoes      // this node's invalidations awaiting their broadcast: see Observer.Propagated
 }
 
 // New returns a cache configured by cfg. With cfg.Redis set it checks that
@@ -281,6 +282,13 @@ func (c *Cache) Set(ctx context.Context, key string, value any, opts ...Option) 
 	if err := c.checkKey(key); err != nil {
 		return err
 	}
+	ctx, end := c.observe(ctx, Op{Kind: OpSet, Key: key, Keys: 1})
+	err := c.set(ctx, key, value, opts)
+	end(Outcome{Err: err})
+	return err
+}
+
+func (c *Cache) set(ctx context.Context, key string, value any, opts []Option) error {
 	o := c.applyOptions(opts)
 	if err := o.check(); err != nil {
 		return err
@@ -315,7 +323,8 @@ func (c *Cache) Set(ctx context.Context, key string, value any, opts ...Option) 
 		mark = &remote.State{Seq: o.mark.seq, Epoch: o.mark.epoch}
 	}
 	env := remote.Envelope{Deps: o.deps, Payload: payload, Codec: c.codec}
-	env.Fresh, _ = entryTimes(time.Now(), ttl, false, 0)
+	start := time.Now()
+	env.Fresh, _ = entryTimes(start, ttl, false, 0)
 	rctx, cancel := c.deadlines.bound(ctx)
 	st, res, err := c.l2.Set(rctx, key, env, l2TTL(ttl, false, &o), mark, c.origin)
 	cancel()
@@ -326,6 +335,7 @@ func (c *Cache) Set(ctx context.Context, key string, value any, opts ...Option) 
 		c.n.sent.Add(1)
 		c.l1.Invalidate(st.Seq, keyDep)
 		c.wrote(st)
+		c.sent(st.Seq, start)
 		return c.refusedWrite(err)
 	}
 	if err != nil && !c.unfinished(err) {
@@ -342,6 +352,7 @@ func (c *Cache) Set(ctx context.Context, key string, value any, opts ...Option) 
 	c.n.sent.Add(1)
 	c.l1.Invalidate(st.Seq, keyDep)
 	c.wrote(st)
+	c.sent(st.Seq, start)
 	if c.l1Trusted() && st.Epoch == *c.epoch.Load() {
 		c.fillL1(key, deps.Key(key), local.Item{Value: value, Deps: o.deps, Mark: st.Seq, Grace: o.stale}, gen, ttl, payload)
 	}
@@ -376,6 +387,13 @@ func (c *Cache) Invalidate(ctx context.Context, ds ...deps.Dep) error {
 	if len(ds) == 0 {
 		return nil
 	}
+	ctx, end := c.observe(ctx, Op{Kind: OpInvalidate, Keys: len(ds)})
+	err := c.invalidate(ctx, ds)
+	end(Outcome{Err: err})
+	return err
+}
+
+func (c *Cache) invalidate(ctx context.Context, ds []deps.Dep) error {
 	if c.l2 == nil {
 		c.writeMu.Lock()
 		c.applyLocal(ds)
@@ -387,6 +405,7 @@ func (c *Cache) Invalidate(ctx context.Context, ds ...deps.Dep) error {
 		c.dropLocal(ds)
 		return fmt.Errorf("%w: circuit breaker open", ErrUnavailable)
 	}
+	start := time.Now()
 	st, err := c.l2.Invalidate(ctx, ds, c.origin)
 	if err != nil && !c.unfinished(err) {
 		c.dropLocal(ds)
@@ -399,6 +418,7 @@ func (c *Cache) Invalidate(ctx context.Context, ds ...deps.Dep) error {
 	c.n.sent.Add(1)
 	c.l1.Invalidate(st.Seq, ds)
 	c.wrote(st)
+	c.sent(st.Seq, start)
 	return nil
 }
 

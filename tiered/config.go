@@ -178,6 +178,11 @@ type Config struct {
 	// Logger receives warnings and debug events.
 	// default: slog.Default()
 	Logger *slog.Logger
+
+	// Observer follows each read of Redis, load and invalidation, for
+	// tracing (see Observer; contrib/otel provides one).
+	// default: none
+	Observer Observer
 }
 
 // withDefaults returns a copy of cfg with defaults filled in, or an error

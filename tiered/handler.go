@@ -27,6 +27,9 @@ func (h busHandler) Apply(m bus.Message) {
 	h.c.l1.Invalidate(m.Seq, m.Deps)
 	h.c.l1.Advance(m.Seq)
 	h.c.n.applied.Add(1)
+	if m.Origin == h.c.origin {
+		h.c.delivered(m.Seq)
+	}
 }
 
 // Reset forgets everything L1 holds: the bus could not catch up, or Redis

@@ -161,7 +161,12 @@ func (ld *load) detached(ctx context.Context, run func(context.Context) *result)
 // An answer sets the start mark; a value past its TTL, kept for
 // StaleIfError, is kept for a load that fails.
 func (ld *load) read(ctx context.Context) (res *result, found bool, err error) {
+	end := ignoreOutcome
+	if ld.c.l2 != nil {
+		_, end = ld.c.observe(ctx, Op{Kind: OpRead, Key: ld.key, Keys: 1})
+	}
 	res, found, mark, err := ld.c.readL2(ctx, ld.key, ld.l.decode, ld.gen, &ld.o)
+	end(Outcome{Err: err, Found: b2i(found)})
 	if err != nil {
 		return nil, false, err // load with the start mark of an earlier read, if any
 	}
@@ -240,7 +245,9 @@ func (ld *load) loadAndStore(ctx context.Context) *result {
 func (ld *load) call(ctx context.Context) (res *result, payload []byte, ttl time.Duration, cache bool) {
 	rec := &Recorder{mark: ld.mark}
 	ld.c.n.loads.Add(1)
+	ctx, end := ld.c.observe(ctx, Op{Kind: OpLoad, Key: ld.key, Keys: 1, Refresh: ld.refresh})
 	v, err := callLoader(withRecorder(ctx, rec), rec, ld.l.load)
+	end(Outcome{Err: err, Found: b2i(err == nil)})
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return ld.failed(err), nil, 0, false
 	}
@@ -409,4 +416,11 @@ func callLoader(ctx context.Context, rec *Recorder, load func(context.Context, *
 		}
 	}()
 	return load(ctx, rec)
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
