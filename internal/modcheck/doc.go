@@ -1,6 +1,6 @@
 // Package modcheck holds a test, and nothing else, that builds every nested
-// module of this repository (contrib/gorm, contrib/prometheus, examples/blog,
-// bench) as a user outside the repository would: without the workspace
+// module of this repository (contrib/gorm, contrib/otel, contrib/prometheus,
+// examples/blog, bench) as a user outside the repository would: without the workspace
 // (go.work), without replace directives, against the modules of this
 // repository as a module proxy would serve them at the next release.
 //
