@@ -289,38 +289,17 @@ func (c *Cache) FillKeyed(key string, self deps.Dep, it Item, gen uint64, ttl ti
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.drainLocked()
-	if reason := c.refusalLocked(key, &it, gen, ttl, cost, self); reason != nil {
-		*reason++
-		return false
-	}
-	ni := &item{Item: it, key: key, gen: gen, cost: max(cost, 1), expires: c.expiry(min(ttl, c.maxTTL))}
-	ni.keep = ni.expires
-	if it.Grace > 0 {
-		ni.keep = c.expiry(min(ttl, c.maxTTL) + it.Grace)
-	}
-	ni.due = 0
-	if it.Refresh > 0 {
-		ni.due = min(c.expiry(it.Refresh), ni.expires)
-	}
-	ni.Deps = cloneDeps(it.Deps)
 	if c.coarse != nil {
-		if old := c.idx.insert(ni); old != nil {
-			old.dead.Store(true) // Ristretto may still hold it, or apply its buffered Set
-		}
 		c.smu.Lock()
-		if old := c.staged[key]; old != nil && !old.handed {
-			c.waiting--
-		}
-		c.staged[key] = ni
+		ok := c.stageLocked(key, self, &it, gen, ttl, cost)
 		c.smu.Unlock()
-		c.waiting++
-		c.n.fills++
 		if c.waiting >= stageLimit {
 			c.handOverLocked()
 		}
-		return true
+		return ok
 	}
-	if !c.setLocked(ni, c.idx.keys[key] != nil) {
+	ni := c.acceptLocked(key, self, &it, gen, ttl, cost)
+	if ni == nil || !c.setLocked(ni, c.idx.keys[key] != nil) {
 		return false
 	}
 	if old := c.idx.insert(ni); old != nil {
@@ -330,6 +309,87 @@ func (c *Cache) FillKeyed(key string, self deps.Dep, it Item, gen uint64, ttl ti
 	// With a Clock (tests that move time by hand) there is no stage: wait
 	// until Ristretto has applied the Set, so that a Get right after hits.
 	c.rc.Wait()
+	return true
+}
+
+// A Filling is one entry of [Cache.FillMany]: the arguments of
+// [Cache.FillKeyed] but the generation.
+type Filling struct {
+	Key  string
+	Self deps.Dep // deps.Key(Key)
+	Item Item
+	TTL  time.Duration
+	Cost int64
+}
+
+// FillMany fills each of fills as FillKeyed does, in one hold of the
+// cache's lock, and returns how many it refused. The fills are of
+// generation gen; fills of one key replace each other in order.
+func (c *Cache) FillMany(gen uint64, fills []Filling) (refused int) {
+	if c.coarse == nil {
+		for i := range fills {
+			f := &fills[i]
+			if !c.FillKeyed(f.Key, f.Self, f.Item, gen, f.TTL, f.Cost) {
+				refused++
+			}
+		}
+		return refused
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.drainLocked()
+	c.smu.Lock()
+	for i := range fills {
+		f := &fills[i]
+		if !c.stageLocked(f.Key, f.Self, &f.Item, gen, f.TTL, f.Cost) {
+			refused++
+		}
+	}
+	c.smu.Unlock()
+	if c.waiting >= stageLimit {
+		c.handOverLocked()
+	}
+	return refused
+}
+
+// acceptLocked returns the entry of a fill, or nil (the reason counted) if
+// the fill is refused.
+func (c *Cache) acceptLocked(key string, self deps.Dep, it *Item, gen uint64, ttl time.Duration, cost int64) *item {
+	if reason := c.refusalLocked(key, it, gen, ttl, cost, self); reason != nil {
+		*reason++
+		return nil
+	}
+	ni := &item{Item: *it, key: key, gen: gen, cost: max(cost, 1), expires: c.expiry(min(ttl, c.maxTTL))}
+	ni.keep = ni.expires
+	if it.Grace > 0 {
+		ni.keep = c.expiry(min(ttl, c.maxTTL) + it.Grace)
+	}
+	ni.due = 0
+	if it.Refresh > 0 {
+		ni.due = min(c.expiry(it.Refresh), ni.expires)
+	}
+	ni.Deps = cloneDeps(it.Deps)
+	return ni
+}
+
+// stageLocked is a fill with the cache's own clock: the entry goes into
+// the index and the stage, for the clock's goroutine to hand to Ristretto
+// (see Fill). Under mu and smu; the caller hands the stage over when
+// stageLimit fills wait.
+func (c *Cache) stageLocked(key string, self deps.Dep, it *Item, gen uint64, ttl time.Duration, cost int64) bool {
+	ni := c.acceptLocked(key, self, it, gen, ttl, cost)
+	if ni == nil {
+		return false
+	}
+	if old := c.idx.insert(ni); old != nil {
+		old.dead.Store(true) // Ristretto may still hold it, or apply its buffered Set
+	}
+	if old := c.staged[key]; old != nil && !old.handed {
+		c.waiting--
+	}
+	c.staged[key] = ni
+	c.waiting++
+	c.n.fills++
 	return true
 }
 

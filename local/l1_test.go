@@ -46,24 +46,28 @@ func TestNewConfig(t *testing.T) {
 // from the same state: Reset(5) (floor 5, generation bumped), depA
 // invalidated at 10, key "self" invalidated at 12 (deps.Key), and "newer"
 // holding an entry read at mark 20.
+type fillArgs struct {
+	key     string
+	mark    uint64
+	deps    []deps.Dep
+	oldGen  bool
+	ttl     time.Duration
+	cost    int64
+	closeIt bool
+}
+
+type fillRule struct {
+	name   string
+	f      fillArgs
+	want   bool
+	reason func(*Refusals) *uint64
+}
+
+// TestFillRules: each rule of Fill, for Fill and for FillMany.
 func TestFillRules(t *testing.T) {
 	const day = 24 * time.Hour
-	type fillArgs struct {
-		key     string
-		mark    uint64
-		deps    []deps.Dep
-		oldGen  bool
-		ttl     time.Duration
-		cost    int64
-		closeIt bool
-	}
 	ok := func(f fillArgs) fillArgs { f.ttl, f.cost = time.Minute, 1; return f }
-	tests := []struct {
-		name   string
-		f      fillArgs
-		want   bool
-		reason func(*Refusals) *uint64
-	}{
+	tests := []fillRule{
 		{name: "fresh", f: ok(fillArgs{key: "k", mark: 10, deps: []deps.Dep{depA}}), want: true},
 		{name: "mark equal to tombstone", f: ok(fillArgs{key: "k", mark: 10, deps: []deps.Dep{depA, depB}}), want: true},
 		{name: "no deps at floor", f: ok(fillArgs{key: "k", mark: 5}), want: true},
@@ -86,52 +90,61 @@ func TestFillRules(t *testing.T) {
 		{name: "closed", f: ok(fillArgs{key: "k", mark: 10, closeIt: true}), reason: func(r *Refusals) *uint64 { return &r.Closed }},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			c := newTestCache(t, Config{MaxCost: 1 << 16, MaxTTL: time.Hour})
-			oldGen := c.Generation()
-			c.Reset(5)
-			c.Invalidate(10, []deps.Dep{depA})
-			c.Invalidate(12, []deps.Dep{deps.Key("self")})
-			if !fill(c, "newer", 20) {
-				t.Fatal("setup fill refused")
-			}
-			before := c.Stats()
-			gen := c.Generation()
-			if tc.f.oldGen {
-				gen = oldGen
-			}
-			if tc.f.closeIt {
-				c.Close()
-			}
-			got := c.Fill(tc.f.key, Item{Value: tc.name, Deps: tc.f.deps, Mark: tc.f.mark}, gen, tc.f.ttl, tc.f.cost)
-			if got != tc.want {
-				t.Fatalf("Fill = %v, want %v", got, tc.want)
-			}
-			after := c.Stats()
-			if tc.want {
-				if after.Fills != before.Fills+1 || after.Refused != before.Refused {
-					t.Errorf("accepted fill counted as %+v -> %+v", before, after)
-				}
-				c.Wait()
-				it, ok := c.Get(tc.f.key)
-				if !ok || it.Value != tc.name || it.Mark != tc.f.mark {
-					t.Errorf("Get = %+v, %v after an accepted fill", it, ok)
-				}
-				if stored, ok := c.rc.Get(tc.f.key); !ok || time.Duration(stored.expires-c.now()) > time.Hour {
-					t.Errorf("stored %v: expires in %v; want at most MaxTTL", ok, time.Duration(stored.expires-c.now()))
-				}
-				mustConsistent(t, c)
-				return
-			}
-			wantRefused := before.Refused
-			*tc.reason(&wantRefused)++
-			if after.Refused != wantRefused || after.Fills != before.Fills {
-				t.Errorf("refusals %+v, want %+v", after.Refused, wantRefused)
-			}
-			if after.Refused.Total() != before.Refused.Total()+1 {
-				t.Errorf("Total %d, want %d", after.Refused.Total(), before.Refused.Total()+1)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { testFillRule(t, tc, false) })
+		t.Run(tc.name+" (FillMany)", func(t *testing.T) { testFillRule(t, tc, true) })
+	}
+}
+
+func testFillRule(t *testing.T, tc fillRule, many bool) {
+	c := newTestCache(t, Config{MaxCost: 1 << 16, MaxTTL: time.Hour})
+	oldGen := c.Generation()
+	c.Reset(5)
+	c.Invalidate(10, []deps.Dep{depA})
+	c.Invalidate(12, []deps.Dep{deps.Key("self")})
+	if !fill(c, "newer", 20) {
+		t.Fatal("setup fill refused")
+	}
+	before := c.Stats()
+	gen := c.Generation()
+	if tc.f.oldGen {
+		gen = oldGen
+	}
+	if tc.f.closeIt {
+		c.Close()
+	}
+	it := Item{Value: tc.name, Deps: tc.f.deps, Mark: tc.f.mark}
+	var got bool
+	if many {
+		got = c.FillMany(gen, []Filling{{Key: tc.f.key, Self: deps.Key(tc.f.key), Item: it, TTL: tc.f.ttl, Cost: tc.f.cost}}) == 0
+	} else {
+		got = c.Fill(tc.f.key, it, gen, tc.f.ttl, tc.f.cost)
+	}
+	if got != tc.want {
+		t.Fatalf("Fill = %v, want %v", got, tc.want)
+	}
+	after := c.Stats()
+	if tc.want {
+		if after.Fills != before.Fills+1 || after.Refused != before.Refused {
+			t.Errorf("accepted fill counted as %+v -> %+v", before, after)
+		}
+		c.Wait()
+		it, ok := c.Get(tc.f.key)
+		if !ok || it.Value != tc.name || it.Mark != tc.f.mark {
+			t.Errorf("Get = %+v, %v after an accepted fill", it, ok)
+		}
+		if stored, ok := c.rc.Get(tc.f.key); !ok || time.Duration(stored.expires-c.now()) > time.Hour {
+			t.Errorf("stored %v: expires in %v; want at most MaxTTL", ok, time.Duration(stored.expires-c.now()))
+		}
+		mustConsistent(t, c)
+		return
+	}
+	wantRefused := before.Refused
+	*tc.reason(&wantRefused)++
+	if after.Refused != wantRefused || after.Fills != before.Fills {
+		t.Errorf("refusals %+v, want %+v", after.Refused, wantRefused)
+	}
+	if after.Refused.Total() != before.Refused.Total()+1 {
+		t.Errorf("Total %d, want %d", after.Refused.Total(), before.Refused.Total()+1)
 	}
 }
 
@@ -488,5 +501,58 @@ func TestRefillBeforeApplied(t *testing.T) {
 	// value. Without the Del every refill misses.
 	if misses > 50 {
 		t.Errorf("%d of 500 refills missed", misses)
+	}
+}
+
+// TestFillMany: a FillMany of more entries than the stage holds fills each
+// as Fill would: a Get right after hits every accepted one, a refused one
+// (a tombstone after its mark) is counted and absent, a key given twice
+// keeps its last fill; the same with a Config.Clock, which has no stage.
+func TestFillMany(t *testing.T) {
+	for _, clocked := range []bool{false, true} {
+		t.Run(map[bool]string{false: "staged", true: "clock"}[clocked], func(t *testing.T) {
+			cfg := Config{MaxCost: 1 << 24, MaxTTL: time.Hour}
+			if clocked {
+				cfg.Clock = newManualClock()
+			}
+			c := newTestCache(t, cfg)
+			c.Invalidate(10, []deps.Dep{depA})
+			n := stageLimit + 44
+			fills := make([]Filling, 0, n+1)
+			for i := range n {
+				k := "k" + strconv.Itoa(i)
+				it := Item{Value: i, Mark: 10}
+				if i%10 == 0 {
+					it.Deps, it.Mark = []deps.Dep{depA}, 9 // read before the invalidation at 10
+				}
+				fills = append(fills, Filling{Key: k, Self: deps.Key(k), Item: it, TTL: time.Minute, Cost: 1})
+			}
+			fills = append(fills, Filling{Key: "k1", Self: deps.Key("k1"), Item: Item{Value: -1, Mark: 10}, TTL: time.Minute, Cost: 1})
+			before := c.Stats()
+			refused := c.FillMany(c.Generation(), fills)
+			wantRefused := (n + 9) / 10
+			if refused != wantRefused || c.Stats().Refused.Tombstone != before.Refused.Tombstone+uint64(wantRefused) {
+				t.Fatalf("refused %d (tombstone %d), want %d", refused, c.Stats().Refused.Tombstone, wantRefused)
+			}
+			check := func(when string) {
+				for i := range n {
+					it, ok := c.Get("k" + strconv.Itoa(i))
+					want := i
+					if i == 1 {
+						want = -1
+					}
+					switch {
+					case i%10 == 0 && ok:
+						t.Fatalf("%s: k%d, refused, is there: %+v", when, i, it)
+					case i%10 != 0 && (!ok || it.Value != want):
+						t.Fatalf("%s: k%d = %+v, %v; want %d", when, i, it, ok, want)
+					}
+				}
+			}
+			check("at once")
+			c.Wait()
+			check("after Wait")
+			mustConsistent(t, c)
+		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/matroska-go/matroska/deps"
+	"github.com/matroska-go/matroska/local"
 	"github.com/matroska-go/matroska/remote"
 )
 
@@ -122,8 +123,8 @@ func GetOrLoadMany[T any](ctx context.Context, c *Cache, keys []string, load Bat
 	}
 	if len(missing) > 0 {
 		answers := c.missMany(ctx, missing, untypedBatch(c, load), opts)
-		for _, k := range missing {
-			a := answers[k]
+		for i, k := range missing {
+			a := answers[i]
 			if a.val != nil {
 				v, err := typed[T](a.val, nil)
 				if err != nil {
@@ -194,61 +195,63 @@ type answer struct {
 
 // missMany answers the keys of a batch that L1 did not: each joins the
 // flight of its key in progress, or the batch takes the flight and loads
-// it with the others (loadMany).
-func (c *Cache) missMany(ctx context.Context, keys []string, bl anyBatchLoader, opts []Option) map[string]answer {
-	out := make(map[string]answer, len(keys))
+// it with the others (loadMany). out[i] is keys[i]'s answer.
+func (c *Cache) missMany(ctx context.Context, keys []string, bl anyBatchLoader, opts []Option) []answer {
+	out := make([]answer, len(keys))
 	o := c.applyOptions(opts)
 	if err := o.check(); err != nil {
-		for _, k := range keys {
-			out[k] = answer{err: err}
+		for i := range keys {
+			out[i] = answer{err: err}
 		}
 		return out
 	}
 	type joined struct {
-		key  string
+		i    int // in keys
 		f    *flight
 		done chan struct{}
 	}
 	var own []string
+	var at []int // own[j] is keys[at[j]]
 	var flights []*flight
 	var joins []joined
 	came := time.Now()
-	for _, k := range keys {
+	for i, k := range keys {
 		if err := c.checkKey(k); err != nil {
-			out[k] = answer{err: err}
+			out[i] = answer{err: err}
 			continue
 		}
-		c.n.l1Misses.Add(1)
 		f, mine, done := c.flights.claim(k)
 		if mine {
-			own, flights = append(own, k), append(flights, f)
+			own, at, flights = append(own, k), append(at, i), append(flights, f)
 		} else {
-			joins = append(joins, joined{k, f, done})
+			joins = append(joins, joined{i, f, done})
 		}
 	}
+	c.n.l1Misses.Add(uint64(len(own) + len(joins)))
 	if len(own) > 0 {
-		results := c.endAll(own, flights, func() map[string]*result { return c.loadMany(ctx, own, bl, &o) })
-		for _, k := range own {
-			out[k] = c.answered(ctx, k, results[k])
+		results := c.endAll(own, flights, func() []*result { return c.loadMany(ctx, own, bl, &o) })
+		for j, i := range at {
+			out[i] = c.answered(ctx, own[j], results[j])
 		}
 	}
 	for _, j := range joins {
+		key := keys[j.i]
 		res, err := j.f.wait(ctx, j.done)
 		if err != nil {
-			out[j.key] = answer{err: err}
+			out[j.i] = answer{err: err}
 			continue
 		}
 		c.n.shared.Add(1)
 		// As in miss: a result that predates an invalidation this node
 		// applied before the batch came, or a refresh with nothing to
 		// give, is loaded again, on its own.
-		if res.retry || (res.started.Before(came) && c.overtaken(j.key, res)) {
+		if res.retry || (res.started.Before(came) && c.overtaken(key, res)) {
 			c.n.rejoined.Add(1)
-			v, err := c.miss(ctx, j.key, bl.single(j.key), opts)
-			out[j.key] = answer{v, err}
+			v, err := c.miss(ctx, key, bl.single(key), opts)
+			out[j.i] = answer{v, err}
 			continue
 		}
-		out[j.key] = c.answered(ctx, j.key, res)
+		out[j.i] = c.answered(ctx, key, res)
 	}
 	return out
 }
@@ -263,13 +266,17 @@ func (c *Cache) answered(ctx context.Context, key string, res *result) answer {
 }
 
 // endAll runs load, the work of the flights of keys that the batch owns,
-// and ends each flight with its key's result; a key without one (load
-// panicked) ends with an error, and the panic goes on.
-func (c *Cache) endAll(keys []string, flights []*flight, load func() map[string]*result) (results map[string]*result) {
+// and ends each flight with its key's result (results[i] is keys[i]'s); a
+// key without one (load panicked) ends with an error, and the panic goes
+// on.
+func (c *Cache) endAll(keys []string, flights []*flight, load func() []*result) (results []*result) {
 	defer func() {
 		p := recover()
 		for i, k := range keys {
-			res := results[k]
+			var res *result
+			if i < len(results) {
+				res = results[i]
+			}
 			if res == nil {
 				res = &result{err: fmt.Errorf("matroska: panic in the batch load of %q: %v", k, p)}
 			}
@@ -284,24 +291,25 @@ func (c *Cache) endAll(keys []string, flights []*flight, load func() map[string]
 
 // loadMany is the load of the keys of a batch that it owns: their reads,
 // one loader call for those that Redis does not hold, their puts and fills.
-// It returns a result for every key.
-func (c *Cache) loadMany(ctx context.Context, keys []string, bl anyBatchLoader, o *callOptions) map[string]*result {
-	results := make(map[string]*result, len(keys))
-	lds := make(map[string]*load, len(keys))
-	for _, k := range keys {
-		ld := c.newLoad(k, &anyLoader{decode: bl.decode}, o, false)
-		lds[k] = &ld
+// It returns a result for every key, in the order of keys.
+func (c *Cache) loadMany(ctx context.Context, keys []string, bl anyBatchLoader, o *callOptions) []*result {
+	results := make([]*result, len(keys))
+	lds := make([]load, len(keys))
+	l := anyLoader{decode: bl.decode}
+	for i, k := range keys {
+		lds[i] = c.newLoad(k, &l, o, false)
 	}
 	end := ignoreOutcome
 	if c.l2 != nil {
 		_, end = c.observe(ctx, Op{Kind: OpRead, Key: keys[0], Keys: len(keys)})
 	}
-	failed := c.readMany(ctx, keys, lds, results)
-	end(Outcome{Err: readError(keys, failed), Found: len(results)})
+	failed := c.readMany(ctx, lds, results)
+	end(Outcome{Err: readError(failed), Found: found(results)})
 	var missing []string
-	for _, k := range keys {
-		if results[k] == nil {
-			missing = append(missing, k)
+	var at []int // missing[j] is keys[at[j]]
+	for i, k := range keys {
+		if results[i] == nil {
+			missing, at = append(missing, k), append(at, i)
 		}
 	}
 	if len(missing) == 0 {
@@ -312,17 +320,17 @@ func (c *Cache) loadMany(ctx context.Context, keys []string, bl anyBatchLoader, 
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.LoadTimeout)
 	defer cancel()
 	brec := &BatchRecorder{recs: make(map[string]*Recorder, len(missing))}
-	for _, k := range missing {
-		brec.recs[k] = &Recorder{mark: lds[k].mark}
+	for j, k := range missing {
+		brec.recs[k] = &Recorder{mark: lds[at[j]].mark}
 	}
 	c.n.loads.Add(1)
-	octx, end := c.observe(lctx, Op{Kind: OpLoad, Key: missing[0], Keys: len(missing)})
+	octx, endLoad := c.observe(lctx, Op{Kind: OpLoad, Key: missing[0], Keys: len(missing)})
 	vals, err := callBatch(octx, brec, bl.load, missing)
-	end(Outcome{Err: err, Found: len(vals)})
+	endLoad(Outcome{Err: err, Found: len(vals)})
 	var kerrs KeyErrors
 	if err != nil && !errors.As(err, &kerrs) {
-		for _, k := range missing {
-			results[k] = lds[k].failed(err)
+		for _, i := range at {
+			results[i] = lds[i].failed(err)
 		}
 		return results
 	}
@@ -334,15 +342,16 @@ func (c *Cache) loadMany(ctx context.Context, keys []string, bl anyBatchLoader, 
 		ttl     time.Duration
 	}
 	var puts []pending
-	for _, k := range missing {
-		ld := lds[k]
-		ld.known = !failed[k] && (c.l2 == nil || ld.mark.epoch != "")
-		if failed[k] {
+	for j, k := range missing {
+		i := at[j]
+		ld := &lds[i]
+		ld.known = failed[i] == nil && (c.l2 == nil || ld.mark.epoch != "")
+		if failed[i] != nil {
 			c.n.degraded.Add(1)
 		}
 		kerr := kerrs[k]
 		if kerr != nil && !errors.Is(kerr, ErrNotFound) {
-			results[k] = ld.failed(kerr)
+			results[i] = ld.failed(kerr)
 			continue
 		}
 		v, found := vals[k]
@@ -351,7 +360,7 @@ func (c *Cache) loadMany(ctx context.Context, keys []string, bl anyBatchLoader, 
 			v, lerr = nil, ErrNotFound
 		}
 		res, payload, ttl, cache := ld.outcome(v, lerr, brec.recs[k])
-		results[k] = res
+		results[i] = res
 		switch {
 		case !cache:
 		case c.l2 == nil:
@@ -376,114 +385,129 @@ func (c *Cache) loadMany(ctx context.Context, keys []string, bl anyBatchLoader, 
 	return results
 }
 
-// readMany is step 1 for the keys of a batch: it sets results[key] for each
-// key found in Redis (and fills L1), and, for the others, the load's start
-// mark, kept value or codec mismatch; failed reports the keys whose read
-// failed (Redis down or slow: they are loaded, answered uncached). On a
-// standalone Redis, with L1 trusted, it reads every key in one MGET and
-// vouches for each entry as readRedis does; the keys it cannot vouch for,
-// and every key on a Cluster or with L1 untrusted, are read with the
-// checked read of a single call, at most 16 at a time.
-func (c *Cache) readMany(ctx context.Context, keys []string, lds map[string]*load, results map[string]*result) (failed map[string]bool) {
-	failed = map[string]bool{}
-	one := func(ctx context.Context, k string) {
-		ld := lds[k]
-		res, found, err := ld.read(ctx)
-		if err != nil {
-			failed[k] = true
-		} else if found {
-			results[k] = ld.hit(res)
+// found is the number of results set.
+func found(results []*result) (n int) {
+	for _, r := range results {
+		if r != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// readMany is step 1 for the loads of a batch: it sets results[i] for each
+// load whose key it found in Redis (and fills L1), and, for the others, the
+// load's start mark, kept value or codec mismatch; failed[i] is the error
+// of a load whose read failed (Redis down or slow: it is loaded, answered
+// uncached). On a standalone Redis, with L1 trusted, it reads every key in
+// one MGET and vouches for each entry as readRedis does; the keys it cannot
+// vouch for, and every key on a Cluster or with L1 untrusted, are read with
+// the checked read of a single call, at most 16 at a time.
+func (c *Cache) readMany(ctx context.Context, lds []load, results []*result) (failed []error) {
+	failed = make([]error, len(lds))
+	read := func(ctx context.Context, i int) {
+		res, found, err := lds[i].read(ctx)
+		switch {
+		case err != nil:
+			failed[i] = err
+		case found:
+			results[i] = lds[i].hit(res)
 		}
 	}
 	if c.l2 == nil {
-		for _, k := range keys {
-			one(ctx, k)
+		for i := range lds {
+			read(ctx, i)
 		}
 		return failed
 	}
-	recheck := keys
-	useL1 := c.l1Trusted()
-	if useL1 && !c.l2.Cluster() && c.breaker.allow() && !c.isHeld() {
-		recheck = c.readUnchecked(ctx, keys, lds, results, failed)
+	var recheck []int
+	if c.l1Trusted() && !c.l2.Cluster() && c.breaker.allow() && !c.isHeld() {
+		recheck = c.readUnchecked(ctx, lds, results, failed)
+	} else {
+		recheck = make([]int, len(lds))
+		for i := range recheck {
+			recheck[i] = i
+		}
 	}
-	if len(recheck) == 0 {
-		return failed
-	}
-	// The checked reads write to results and failed from their own
-	// goroutines: collect, then apply.
-	type read struct {
-		res    *result
-		found  bool
-		failed bool
-	}
-	reads := make([]read, len(recheck))
+	// Each checked read writes its own index of results and failed.
 	g := new(errgroup.Group)
 	g.SetLimit(16)
-	for i, k := range recheck {
+	for _, i := range recheck {
 		g.Go(func() error {
-			res, found, err := lds[k].read(ctx)
-			reads[i] = read{res, found, err != nil}
+			read(ctx, i)
 			return nil
 		})
 	}
 	_ = g.Wait()
-	for i, k := range recheck {
-		switch r := reads[i]; {
-		case r.failed:
-			failed[k] = true
-		case r.found:
-			results[k] = lds[k].hit(r.res)
-		}
-	}
 	return failed
 }
 
-// readUnchecked reads keys in one MGET (see readMany) and returns the keys
-// that need the checked read.
-func (c *Cache) readUnchecked(ctx context.Context, keys []string, lds map[string]*load, results map[string]*result, failed map[string]bool) (recheck []string) {
+// readUnchecked reads the keys of lds in one MGET (see readMany), fills L1
+// with what it vouches for in one step, and returns the indices of the
+// loads that need the checked read.
+func (c *Cache) readUnchecked(ctx context.Context, lds []load, results []*result, failed []error) (recheck []int) {
+	keys := make([]string, len(lds))
+	for i := range lds {
+		keys[i] = lds[i].key
+	}
 	seen := c.seen()
 	rctx, cancel := c.deadlines.bound(ctx)
 	st, reads, err := c.l2.ReadManyUnchecked(rctx, keys)
 	cancel()
 	if err != nil {
 		if !ended(ctx) {
-			_ = c.redisFailed(err)
+			err = c.redisFailed(err)
 		}
-		for _, k := range keys {
-			failed[k] = true
+		for i := range failed {
+			failed[i] = err
 		}
 		return nil
 	}
 	c.breaker.success()
-	if wentBack(st, seen) {
-		// History went back: not even a miss's start mark is valid.
+	all := func() []int {
 		c.n.checkedReads.Add(uint64(len(keys)))
-		return keys
+		idx := make([]int, len(keys))
+		for i := range idx {
+			idx[i] = i
+		}
+		return idx
+	}
+	if wentBack(st, seen) {
+		return all() // history went back: not even a miss's start mark is valid
 	}
 	mark := Mark{epoch: st.Epoch, seq: st.Seq}
+	fills := make([]local.Filling, 0, len(keys))
+	var misses uint64
 	for i, k := range keys {
-		r, ld := reads[i], lds[k]
+		r, ld := &reads[i], &lds[i]
 		if !r.Found && !r.Recheck {
-			c.n.l2Misses.Add(1)
+			misses++
 			ld.mark = mark
 			continue
 		}
 		self := deps.Key(k)
 		if r.Recheck || !c.vouches(st, seen, &r.Envelope, self) {
 			c.n.checkedReads.Add(1)
-			recheck = append(recheck, k)
+			recheck = append(recheck, i)
 			continue
 		}
 		ld.mark = mark
-		res, found := c.entryResult(k, self, st, &r.Envelope, ld.l.decode, ld.gen, &ld.o, true)
+		res, found, fill, filled := c.entryOf(k, self, st, &r.Envelope, ld.l.decode, &ld.o, true)
 		switch {
 		case found:
-			results[k] = ld.hit(res)
+			results[i] = ld.hit(res)
+			if filled {
+				fills = append(fills, fill)
+			}
 		case res != nil && res.mismatch != nil:
 			ld.mismatch = res.mismatch
 		case res != nil:
 			ld.kept = res
 		}
+	}
+	c.n.l2Misses.Add(misses)
+	if len(fills) > 0 {
+		c.n.refusedFills.Add(uint64(c.l1.FillMany(lds[0].gen, fills)))
 	}
 	return recheck
 }
@@ -511,11 +535,21 @@ func dedupeKeys(keys []string) []string {
 	return out
 }
 
-// readError is the error of a batch's read for an Observer: nil, or how
-// many of the keys' reads failed.
-func readError(keys []string, failed map[string]bool) error {
-	if len(failed) == 0 {
+// readError is the error of a batch's read for an Observer: nil, or the
+// first failed read's error and how many failed.
+func readError(failed []error) error {
+	var first error
+	n := 0
+	for _, err := range failed {
+		if err != nil {
+			if first == nil {
+				first = err
+			}
+			n++
+		}
+	}
+	if first == nil {
 		return nil
 	}
-	return fmt.Errorf("%w: the reads of %d of %d keys failed", ErrUnavailable, len(failed), len(keys))
+	return fmt.Errorf("the reads of %d of %d keys failed: %w", n, len(failed), first)
 }

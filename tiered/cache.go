@@ -623,17 +623,23 @@ const entryOverhead = 160
 
 // fillL1 fills L1 and reports whether the fill was accepted.
 func (c *Cache) fillL1(key string, self deps.Dep, it local.Item, gen uint64, ttl time.Duration, payload []byte) bool {
-	cost := int64(len(key) + len(payload) + entryOverhead)
-	for _, d := range it.Deps {
-		cost += int64(len(d.String()) + 48)
-	}
-	if !c.l1.FillKeyed(key, self, it, gen, ttl, cost) {
+	if !c.l1.FillKeyed(key, self, it, gen, ttl, fillCost(key, payload, it.Deps)) {
 		c.n.refusedFills.Add(1)
 		return false
 	}
 	// The next call on this node hits the entry at once: L1 stages it
 	// until the clock's goroutine hands it to Ristretto (see local.Fill).
 	return true
+}
+
+// fillCost is the cost in L1 of an entry: its key, its encoded value and
+// its dependencies, with an overhead for each.
+func fillCost(key string, payload []byte, ds []deps.Dep) int64 {
+	cost := int64(len(key) + len(payload) + entryOverhead)
+	for _, d := range ds {
+		cost += int64(len(d.String()) + 48)
+	}
+	return cost
 }
 
 func randomID() string {

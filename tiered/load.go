@@ -176,6 +176,16 @@ func (c *Cache) readL2(ctx context.Context, key string, decode func([]byte) (any
 // StaleIfError: res; not decodable: nil). A found entry fills L1 when
 // useL1 (L1 was trusted before the read) and st is of the current epoch.
 func (c *Cache) entryResult(key string, self deps.Dep, st remote.State, env *remote.Envelope, decode func([]byte) (any, error), gen uint64, o *callOptions, useL1 bool) (res *result, found bool) {
+	res, found, fill, filled := c.entryOf(key, self, st, env, decode, o, useL1)
+	if filled && !c.l1.FillKeyed(fill.Key, fill.Self, fill.Item, gen, fill.TTL, fill.Cost) {
+		c.n.refusedFills.Add(1)
+	}
+	return res, found
+}
+
+// entryOf is entryResult without the fill of L1: it returns the fill to
+// make, if any (filled).
+func (c *Cache) entryOf(key string, self deps.Dep, st remote.State, env *remote.Envelope, decode func([]byte) (any, error), o *callOptions, useL1 bool) (res *result, found bool, fill local.Filling, filled bool) {
 	mark := Mark{epoch: st.Epoch, seq: st.Seq}
 	if !env.NotFound && env.Codec != c.codec && env.Codec != "" && c.codec != "" {
 		// Another codec's bytes: a miss, with the error for the load's
@@ -186,7 +196,7 @@ func (c *Cache) entryResult(key string, self deps.Dep, st remote.State, env *rem
 		if c.warnedCodec.CompareAndSwap(false, true) {
 			c.cfg.Logger.Warn("matroska: nodes of one namespace use different codecs", "namespace", c.cfg.Namespace, "err", err)
 		}
-		return &result{mismatch: err}, false
+		return &result{mismatch: err}, false, fill, false
 	}
 	res = &result{notFound: env.NotFound, deps: env.Deps, mark: mark, known: st.Epoch != ""}
 	if env.NotFound {
@@ -200,13 +210,13 @@ func (c *Cache) entryResult(key string, self deps.Dep, st remote.State, env *rem
 			c.n.corrupt.Add(1)
 			c.n.l2Misses.Add(1)
 			c.cfg.Logger.Warn("matroska: entry does not decode; reloading", "key", key, "err", err)
-			return nil, false
+			return nil, false, fill, false
 		}
 	}
 	ttl, grace, refreshIn, expired := c.timing(env, o)
 	if expired {
 		c.n.l2Misses.Add(1)
-		return res, false
+		return res, false, fill, false
 	}
 	res.due = refreshIn < 0
 	c.n.l2Hits.Add(1)
@@ -215,9 +225,10 @@ func (c *Cache) entryResult(key string, self deps.Dep, st remote.State, env *rem
 		if refreshIn < 0 {
 			it.Refresh = time.Nanosecond // due now: every hit asks, startRefresh runs one
 		}
-		c.fillL1(key, self, it, gen, ttl, env.Payload)
+		fill = local.Filling{Key: key, Self: self, Item: it, TTL: ttl, Cost: fillCost(key, env.Payload, env.Deps)}
+		filled = true
 	}
-	return res, true
+	return res, true, fill, filled
 }
 
 // readRedis reads key from Redis in one round trip when it can. A node
