@@ -32,6 +32,7 @@ func TestSmoke(t *testing.T) {
 		Quick: true, HitDuration: 50 * time.Millisecond, HitKeys: 64, L2Keys: 200, MissKeys: 100,
 		Nodes: 3, Rounds: 10, BigDepEntries: 2000, StampedeWaiter: 20, StampedeLoad: 20 * time.Millisecond,
 		MixedNodes: 2, MixedWorkers: 4, MixedKeys: 10000, MixedDuration: 300 * time.Millisecond, MemoryKeys: 300,
+		BatchSize: 10, Batches: 3, CodecDuration: 10 * time.Millisecond, CodecReads: 10,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
@@ -102,6 +103,43 @@ func TestSmoke(t *testing.T) {
 	for _, p := range res.Propagation {
 		if p.Adapter == "rueidis (client-side cache)" && (!p.Measured || p.Rounds == 0) {
 			t.Errorf("rueidis propagation not measured: %+v", p)
+		}
+	}
+	// Batch: every cache with Redis reads in one call where it can (rueidis:
+	// MGetCache), one key at a time otherwise (go-redis/cache).
+	modes := map[string][]string{}
+	for _, r := range res.Batch {
+		if r.Measured && (r.Batches != cfg.Batches || r.Loads != 0) {
+			t.Errorf("batch row %+v: want %d batches, no load", r, cfg.Batches)
+		}
+		if r.Measured {
+			modes[r.Adapter] = append(modes[r.Adapter], r.Mode)
+		}
+	}
+	for name, want := range map[string]string{
+		workload.MatroskaName: "one call,per key", workload.GoRedisName: "one call,per key",
+		GoRedisCache{}.Name(): "per key", Rueidis{}.Name(): "one call,per key",
+	} {
+		if got := strings.Join(modes[name], ","); got != want {
+			t.Errorf("batch modes of %s: %q, want %q", name, got, want)
+		}
+	}
+	// Codecs: this library's four, and go-redis/cache's own, on both values.
+	codecs := map[string]int{}
+	for _, r := range res.Codec {
+		if r.Measured && r.Encoded > 0 && r.EncodeNs > 0 && r.DecodeNs > 0 {
+			codecs[r.Adapter]++
+		}
+	}
+	if codecs[workload.MatroskaName] != 8 || codecs[GoRedisCache{}.Name()] != 2 || len(codecs) != 2 {
+		t.Errorf("codec rows with figures, by cache: %v", codecs)
+	}
+	if len(res.CodecRead) != 4 {
+		t.Errorf("%d L2 hit rows of the list, want one per codec of this library", len(res.CodecRead))
+	}
+	for _, want := range []string{"## Batch read (cold L1)", "## Codecs", "| go-redis/cache (TinyLFU) | msgpack+s2 (its default) | list | "} {
+		if !bytes.Contains(md, []byte(want)) {
+			t.Errorf("results.md lacks %q", want)
 		}
 	}
 	var pngs int

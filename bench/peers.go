@@ -15,6 +15,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/matroska-go/matroska/internal/workload"
+	"github.com/matroska-go/matroska/tiered"
 )
 
 // localSize is the number of entries of the peers' local caches: the mixed
@@ -84,6 +85,14 @@ func (n *goRedisCacheNode) Get(ctx context.Context, key string) (workload.Item, 
 		},
 	})
 	return v, err
+}
+
+// PeerCodec is go-redis/cache's default codec, which the other workloads
+// replace with JSON: msgpack, compressed with S2 from 64 bytes on, with a
+// byte that says which (its Marshal and Unmarshal). Set stores the
+// encoding as it is.
+func (GoRedisCache) PeerCodec() (string, tiered.Codec) {
+	return "msgpack+s2 (its default)", cache.New(&cache.Options{})
 }
 
 func (n *goRedisCacheNode) Invalidate(ctx context.Context, key string) error {
@@ -161,6 +170,55 @@ func (n *rueidisNode) Get(ctx context.Context, key string) (workload.Item, error
 		return v, err
 	}
 	return v, n.c.Do(ctx, n.c.B().Set().Key(rk).Value(rueidis.BinaryString(b)).Ex(n.env.TTL).Build()).Error()
+}
+
+// GetMany reads keys with MGetCache: the client-side cache first, then one
+// pipeline of GETs (each with its CLIENT CACHING) for the keys it misses;
+// keys that Redis misses too are loaded and SET in one pipeline.
+func (n *rueidisNode) GetMany(ctx context.Context, keys []string) (map[string]workload.Item, error) {
+	rk := make([]string, len(keys))
+	for i, k := range keys {
+		rk[i] = n.env.RedisKey(k)
+	}
+	got, err := rueidis.MGetCache(n.c, ctx, n.env.TTL, rk)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]workload.Item, len(keys))
+	var sets rueidis.Commands
+	for i, k := range keys {
+		m := got[rk[i]]
+		b, err := m.AsBytes()
+		if err == nil {
+			if n.env.Count && m.IsCacheHit() {
+				n.hits.Add(1)
+			}
+			var v workload.Item
+			if err := json.Unmarshal(b, &v); err != nil {
+				return nil, err
+			}
+			out[k] = v
+			continue
+		}
+		if !rueidis.IsRedisNil(err) {
+			return nil, err
+		}
+		v, err := n.env.Source.Load(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		if b, err = json.Marshal(v); err != nil {
+			return nil, err
+		}
+		sets = append(sets, n.c.B().Set().Key(rk[i]).Value(rueidis.BinaryString(b)).Ex(n.env.TTL).Build())
+		out[k] = v
+	}
+	for _, r := range n.c.DoMulti(ctx, sets...) {
+		if err := r.Error(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 func (n *rueidisNode) Invalidate(ctx context.Context, key string) error {

@@ -91,17 +91,20 @@ func (m Matroska) Open(ctx context.Context, env *Env) (Node, error) {
 		_ = rdb.Close()
 		return nil, err
 	}
-	return &matroskaNode{c: c, rdb: rdb, src: env.Source, closure: m.Closure}, nil
+	n := &matroskaNode{c: c, rdb: rdb, src: env.Source, closure: m.Closure}
+	n.loadMany = n.loadBatch
+	return n, nil
 }
 
 // ItemDep is the dependency of item id in the Matroska adapter.
 func ItemDep(id int) deps.Dep { return deps.Id("item", id) }
 
 type matroskaNode struct {
-	c       *tiered.Cache
-	rdb     *redis.Client
-	src     *Source
-	closure bool
+	c        *tiered.Cache
+	rdb      *redis.Client
+	src      *Source
+	closure  bool
+	loadMany matroska.BatchFunc[Item] // loadBatch, made once: a method value allocates
 }
 
 // itemLoader loads one item from the simulated database.
@@ -125,6 +128,25 @@ func (n *matroskaNode) Get(ctx context.Context, key string) (Item, error) {
 		})
 	}
 	return matroska.GetOrLoadWith(ctx, n.c, key, itemLoader{n.src, key})
+}
+
+// GetMany reads keys with matroska.GetOrLoadMany; the batch loader loads
+// each missing key from the source and records deps.Id("item", id) for it.
+func (n *matroskaNode) GetMany(ctx context.Context, keys []string) (map[string]Item, error) {
+	return matroska.GetOrLoadMany(ctx, n.c, keys, n.loadMany)
+}
+
+func (n *matroskaNode) loadBatch(ctx context.Context, keys []string, rec *matroska.BatchRecorder) (map[string]Item, error) {
+	out := make(map[string]Item, len(keys))
+	for _, k := range keys {
+		it, err := n.src.Load(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		out[k] = it
+		rec.For(k).Depend(ItemDep(it.ID))
+	}
+	return out, nil
 }
 
 func (n *matroskaNode) Invalidate(ctx context.Context, key string) error {
@@ -244,6 +266,48 @@ func (n *goRedisNode) Get(ctx context.Context, key string) (Item, error) {
 		return v, err
 	}
 	return v, n.rdb.Set(ctx, n.env.RedisKey(key), b, n.env.TTL).Err()
+}
+
+// GetMany is one MGET and a JSON decode of each value; the keys it misses
+// are loaded and SET in one pipeline.
+func (n *goRedisNode) GetMany(ctx context.Context, keys []string) (map[string]Item, error) {
+	rk := make([]string, len(keys))
+	for i, k := range keys {
+		rk[i] = n.env.RedisKey(k)
+	}
+	vals, err := n.rdb.MGet(ctx, rk...).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]Item, len(keys))
+	var pipe redis.Pipeliner
+	for i, v := range vals {
+		if s, ok := v.(string); ok {
+			var it Item
+			if err := json.Unmarshal([]byte(s), &it); err != nil {
+				return nil, err
+			}
+			out[keys[i]] = it
+			continue
+		}
+		it, err := n.env.Source.Load(ctx, keys[i])
+		if err != nil {
+			return nil, err
+		}
+		b, err := json.Marshal(it)
+		if err != nil {
+			return nil, err
+		}
+		if pipe == nil {
+			pipe = n.rdb.Pipeline()
+		}
+		pipe.Set(ctx, rk[i], b, n.env.TTL)
+		out[keys[i]] = it
+	}
+	if pipe != nil {
+		_, err = pipe.Exec(ctx)
+	}
+	return out, err
 }
 
 func (n *goRedisNode) Invalidate(ctx context.Context, key string) error {

@@ -16,10 +16,12 @@ const (
 	WStampede    = "stampede"
 	WMixed       = "mixed"
 	WMemory      = "memory"
+	WBatch       = "batch"
+	WCodec       = "codec"
 )
 
 // AllWorkloads lists every workload in run order.
-var AllWorkloads = []string{WHit, WL2, WMiss, WPropagation, WBigDep, WStampede, WMixed, WMemory}
+var AllWorkloads = []string{WHit, WL2, WMiss, WPropagation, WBigDep, WStampede, WMixed, WMemory, WBatch, WCodec}
 
 // ErrConfig is wrapped by every configuration error.
 var ErrConfig = errors.New("workload: invalid config")
@@ -49,6 +51,10 @@ type Config struct {
 	WriteRatio     float64       // share of mixed operations that write
 	ZipfS          float64       // Zipf exponent (> 1)
 	MemoryKeys     int           // entries filled for the memory measurement
+	BatchSize      int           // keys per batch of the batch workload
+	Batches        int           // batches each cache reads in the batch workload
+	CodecDuration  time.Duration // measured time of each encoding and decoding of the codec workload
+	CodecReads     int           // L2 hits of the list read per codec in the codec workload
 	TTL            time.Duration // entry time to live for every adapter
 }
 
@@ -72,6 +78,10 @@ var Full = Config{
 	WriteRatio:     0.01,
 	ZipfS:          1.1,
 	MemoryKeys:     20000,
+	BatchSize:      100,
+	Batches:        100,
+	CodecDuration:  200 * time.Millisecond,
+	CodecReads:     500,
 	TTL:            time.Minute,
 }
 
@@ -96,6 +106,10 @@ var Quick = Config{
 	WriteRatio:     0.01,
 	ZipfS:          1.1,
 	MemoryKeys:     2000,
+	BatchSize:      100,
+	Batches:        20,
+	CodecDuration:  40 * time.Millisecond,
+	CodecReads:     100,
 	TTL:            time.Minute,
 }
 
@@ -108,7 +122,7 @@ func (c Config) withDefaults() (Config, error) {
 	durs := []struct{ v, def *time.Duration }{
 		{&c.HitDuration, &d.HitDuration}, {&c.StampedeLoad, &d.StampedeLoad},
 		{&c.MixedDuration, &d.MixedDuration}, {&c.MixedLoad, &d.MixedLoad}, {&c.TTL, &d.TTL},
-		{&c.Pace, &d.Pace},
+		{&c.Pace, &d.Pace}, {&c.CodecDuration, &d.CodecDuration},
 	}
 	for _, x := range durs {
 		if *x.v == 0 {
@@ -123,6 +137,7 @@ func (c Config) withDefaults() (Config, error) {
 		{&c.Nodes, &d.Nodes}, {&c.Rounds, &d.Rounds}, {&c.BigDepEntries, &d.BigDepEntries},
 		{&c.StampedeWaiter, &d.StampedeWaiter}, {&c.MixedNodes, &d.MixedNodes},
 		{&c.MixedWorkers, &d.MixedWorkers}, {&c.MixedKeys, &d.MixedKeys}, {&c.MemoryKeys, &d.MemoryKeys},
+		{&c.BatchSize, &d.BatchSize}, {&c.Batches, &d.Batches}, {&c.CodecReads, &d.CodecReads},
 	}
 	for _, x := range ints {
 		if *x.v == 0 {

@@ -27,6 +27,13 @@ func (res *Results) fillRatios() {
 			}
 		}
 	}
+	for i := range res.Batch {
+		for _, b := range res.Batch {
+			if b.Adapter == GoRedisName && b.Mode == BatchCall && b.Mean > 0 && res.Batch[i].Measured {
+				res.Batch[i].Ratio = float64(res.Batch[i].Mean) / float64(b.Mean)
+			}
+		}
+	}
 	for _, rows := range [][]LatencyRow{res.L2, res.L2Paced, res.Miss} {
 		for i := range rows {
 			for _, b := range rows {
@@ -154,6 +161,8 @@ func (res *Results) WriteMarkdown(w io.Writer) error {
 		}
 		b.WriteString("\n")
 	}
+	res.writeBatch(&b)
+	res.writeCodecs(&b)
 	if len(res.Errors) > 0 {
 		b.WriteString("## Errors\n\n")
 		for _, e := range res.Errors {
@@ -225,6 +234,7 @@ func (res *Results) writeTargets(b *strings.Builder) {
 			ts = append(ts, target{fmt.Sprintf("stampede %dx%d: 1 loader call with the lease", r.Nodes, r.Goroutines), fmt.Sprintf("%d-%d", r.MinLoads, r.MaxLoads), yes(r.MaxLoads == 1)})
 		}
 	}
+	ts = append(ts, batchTargets(res.Batch)...)
 	var figures []string
 	for _, r := range res.Mixed {
 		if r.Adapter == MatroskaName && r.Measured {
@@ -245,6 +255,62 @@ func (res *Results) writeTargets(b *strings.Builder) {
 		b.WriteString("Figures, not targets:\n\n")
 		for _, f := range figures {
 			fmt.Fprintf(b, "- %s\n", f)
+		}
+		b.WriteString("\n")
+	}
+}
+
+// writeBatch writes the table of the batch workload.
+func (res *Results) writeBatch(b *strings.Builder) {
+	if len(res.Batch) == 0 {
+		return
+	}
+	c := res.Config
+	fmt.Fprintf(b, "## Batch read (cold L1)\n\nAnother node put the keys in Redis; a node that never saw them reads %d batches of %d keys, each once, one goroutine: in one call (this library: GetOrLoadMany; go-redis: one MGET and a JSON decode of each value; rueidis: MGetCache) and, on other keys, one read per key (this library: GetOrLoad). Times, allocations (the whole process, runtime.MemStats), round trips and Redis commands are per batch. The caches and both modes take turns in rounds of %d batches.\n\n", c.Batches, c.BatchSize, batchRound)
+	table(b, []string{"cache", "read", "batches", "mean", "p50", "p99", "vs raw MGET", "allocs/batch", "KB/batch", "round trips/batch", "Redis cmds/batch", "loads", "note"})
+	for _, r := range res.Batch {
+		if !r.Measured {
+			row(b, r.Adapter, r.Mode, "", "", "", "", "", "", "", "", "", "", r.Note)
+			continue
+		}
+		rt := "n/o"
+		if r.RTBatch >= 0 {
+			rt = f2(r.RTBatch)
+		}
+		mode := "1 call"
+		if r.Mode == BatchSingles {
+			mode = fmt.Sprintf("%d calls", r.Keys)
+		}
+		row(b, r.Adapter, mode, fmt.Sprint(r.Batches), dur(r.Mean), dur(r.P50), dur(r.P99), ratio(r.Ratio), f0(r.AllocsBatch), f1(r.BytesBatch/1024), rt, f2(r.RedisBatch), fmt.Sprint(r.Loads), r.Note)
+	}
+	b.WriteString("\n")
+}
+
+// writeCodecs writes the tables of the codec workload.
+func (res *Results) writeCodecs(b *strings.Builder) {
+	if len(res.Codec) > 0 {
+		fmt.Fprintf(b, "## Codecs\n\nEach codec encodes and decodes two values, for %v each in %d turns: `%s`, the item every workload caches, and `%s`, %d such items whose bodies are words drawn at random (seeded), so that it compresses as text does. Stored is the Redis string of the entry (STRLEN), the envelope included (the dependency, the sequence mark and epoch, the times, the codec's name); the compressed codecs compress encodings over 1024 bytes with S2. Allocations are the whole process's.\n\n",
+			res.Config.CodecDuration, codecRounds, CodecItem, CodecList, codecListItems)
+		table(b, []string{"cache", "codec", "value", "JSON bytes", "encoded bytes", "stored bytes", "encode", "decode", "allocs encode/decode", "note"})
+		for _, r := range res.Codec {
+			if !r.Measured {
+				row(b, r.Adapter, r.Codec, r.Value, "", "", "", "", "", "", r.Note)
+				continue
+			}
+			row(b, r.Adapter, r.Codec, r.Value, fmt.Sprint(r.JSONBytes), fmt.Sprint(r.Encoded), fmt.Sprint(r.Stored),
+				dur(time.Duration(r.EncodeNs)), dur(time.Duration(r.DecodeNs)), f0(r.EncodeAllocs)+" / "+f0(r.DecodeAllocs), r.Note)
+		}
+		b.WriteString("\n")
+	}
+	if len(res.CodecRead) > 0 {
+		fmt.Fprintf(b, "## L2 hit of the list, per codec\n\nAnother node put the list under %d keys with each codec; a node that never read them reads each once (GetOrLoad), one goroutine; the codecs take turns in rounds of %d reads.\n\n", res.Config.CodecReads, codecReadRound)
+		table(b, []string{"cache", "codec", "reads", "mean", "p50", "p99", "round trips/read", "loads", "note"})
+		for _, r := range res.CodecRead {
+			if !r.Measured {
+				row(b, r.Adapter, r.Codec, "", "", "", "", "", "", r.Note)
+				continue
+			}
+			row(b, r.Adapter, r.Codec, fmt.Sprint(r.Reads), dur(r.Mean), dur(r.P50), dur(r.P99), f2(r.RTOp), fmt.Sprint(r.Loads), r.Note)
 		}
 		b.WriteString("\n")
 	}

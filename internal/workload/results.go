@@ -21,7 +21,10 @@ type Results struct {
 	Stampede    []StampedeRow
 	Mixed       []MixedRow
 	Memory      []MemoryRow
-	Errors      []string // workloads that failed, with the error
+	Batch       []BatchRow
+	Codec       []CodecRow     // encode, decode and size of each codec on each value
+	CodecRead   []CodecReadRow // L2 hits of the list, per codec
+	Errors      []string       // workloads that failed, with the error
 }
 
 // HitRow is one L1 hit measurement.
@@ -151,4 +154,58 @@ type MemoryRow struct {
 	RedisBytes float64 // Redis used_memory growth per entry (-1: no Redis)
 	Note       string
 	Measured   bool
+}
+
+// BatchRow is one cache's reads of batches of keys cold in its L1 and warm
+// in Redis, in one mode: BatchCall (one call per batch) or BatchSingles
+// (one Get per key). Times and counts are per batch.
+type BatchRow struct {
+	Adapter     string
+	Mode        string // BatchCall or BatchSingles ("" when not measured)
+	Keys        int    // keys per batch
+	Batches     int    // batches measured
+	Mean        time.Duration
+	P50         time.Duration
+	P99         time.Duration
+	AllocsBatch float64 // heap allocations of the process per batch
+	BytesBatch  float64 // bytes allocated per batch
+	RTBatch     float64 // client round trips per batch; -1 when not observable
+	RedisBatch  float64 // Redis commands per batch, server-side (commands inside scripts included)
+	Loads       int64   // loader calls (should be 0)
+	Ratio       float64 // Mean / raw go-redis's one-call Mean (0 when not measured)
+	Note        string
+	Measured    bool
+}
+
+// CodecRow is one codec's cost on one value: time to encode and to decode
+// it, and its size, encoded and as stored in Redis.
+type CodecRow struct {
+	Adapter      string
+	Codec        string // the codec's name
+	Value        string // CodecItem or CodecList
+	JSONBytes    int    // the value's encoding/json size, for scale
+	Encoded      int    // bytes of the codec's encoding
+	Stored       int    // bytes of the value's Redis string (this library: the envelope included, STRLEN)
+	EncodeNs     float64
+	DecodeNs     float64
+	EncodeAllocs float64 // heap allocations per encoding
+	DecodeAllocs float64 // heap allocations per decoding
+	Note         string
+	Measured     bool
+}
+
+// CodecReadRow is the L2 hit of the codec workload's list with one codec: a
+// read through the cache of a key that is in Redis and not in the reading
+// node's L1.
+type CodecReadRow struct {
+	Adapter  string
+	Codec    string
+	Reads    int
+	Mean     time.Duration
+	P50      time.Duration
+	P99      time.Duration
+	RTOp     float64 // client round trips per read
+	Loads    int64   // loader calls (should be 0)
+	Note     string
+	Measured bool
 }

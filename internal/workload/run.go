@@ -62,10 +62,24 @@ func Run(ctx context.Context, cfg Config, opts *redis.Options, namespace string,
 	defer prog.End()
 
 	for _, w := range cfg.Workloads {
-		if w == WL2 || w == WMiss {
+		switch w {
+		case WL2, WMiss:
 			// The adapters take turns within one run (see latency).
 			if err := r.latencies(ctx, w, adapters, res); err != nil {
 				return res, err
+			}
+			continue
+		case WBatch:
+			if err := r.batch(ctx, adapters, res); err != nil {
+				return res, err
+			}
+			continue
+		case WCodec:
+			if err := r.codecs(ctx, adapters, res); err != nil {
+				if ctx.Err() != nil {
+					return res, ctx.Err()
+				}
+				res.Errors = append(res.Errors, fmt.Sprintf("%s: %v", w, err))
 			}
 			continue
 		}
@@ -89,8 +103,16 @@ func Run(ctx context.Context, cfg Config, opts *redis.Options, namespace string,
 	return res, nil
 }
 
-// runsOn says whether adapter a runs workload w.
+// runsOn says whether adapter a runs workload w. The codec workload runs
+// on this library's adapter and on the peers that are a CodecPeer.
 func runsOn(a Adapter, w string) bool {
+	if w == WCodec {
+		_, lib := a.(Matroska)
+		_, peer := a.(CodecPeer)
+		if !lib && !peer {
+			return false
+		}
+	}
 	l, ok := a.(Limited)
 	if !ok || l.Workloads() == nil {
 		return true

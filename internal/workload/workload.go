@@ -1,8 +1,9 @@
 // Package workload is the benchmark harness of Matroska: the workloads of the
 // performance issue (L1 hit, L2 hit, miss, invalidation propagation, a large
-// invalidation, a stampede, a mixed workload, memory per entry), run against
-// any cache behind one small Adapter interface, and the Markdown table of
-// their results.
+// invalidation, a stampede, a mixed workload, memory per entry, a batch read,
+// the codecs), run against any cache behind one small Adapter interface
+// (with optional ones: Batcher for a batch read, CodecPeer for a codec of
+// the cache's own), and the Markdown table of their results.
 //
 // Every adapter caches the same value (Item, JSON-encoded where it goes to
 // Redis), loaded from the same simulated database (Source) under the same
@@ -173,6 +174,15 @@ type Node interface {
 	L1Hits() uint64
 	// Close releases the node.
 	Close() error
+}
+
+// Batcher is implemented by a Node that reads many keys in one call (the
+// batch workload): each key as Get would read it, the keys together (this
+// library: GetOrLoadMany; go-redis: MGET; rueidis: MGetCache). The map
+// holds every key read. The batch workload reads a Node without it one
+// key at a time.
+type Batcher interface {
+	GetMany(ctx context.Context, keys []string) (map[string]Item, error)
 }
 
 // Env is what adapters share in one workload run: the Redis server, the
