@@ -210,24 +210,41 @@ func (c *Cache) missMany(ctx context.Context, keys []string, bl anyBatchLoader, 
 		f    *flight
 		done chan struct{}
 	}
+	valid := keys
+	var vat []int // valid[j] is keys[vat[j]], when some keys are invalid
+	for i, k := range keys {
+		if err := c.checkKey(k); err != nil {
+			if vat == nil {
+				valid, vat = keys[:i:i], make([]int, i, len(keys))
+				for j := range vat {
+					vat[j] = j
+				}
+			}
+			out[i] = answer{err: err}
+			continue
+		}
+		if vat != nil {
+			valid, vat = append(valid, k), append(vat, i)
+		}
+	}
+	c.n.l1Misses.Add(uint64(len(valid)))
+	came := time.Now()
+	fs, dones := c.flights.claimMany(valid)
 	var own []string
 	var at []int // own[j] is keys[at[j]]
 	var flights []*flight
 	var joins []joined
-	came := time.Now()
-	for i, k := range keys {
-		if err := c.checkKey(k); err != nil {
-			out[i] = answer{err: err}
-			continue
+	for j, k := range valid {
+		i := j
+		if vat != nil {
+			i = vat[j]
 		}
-		f, mine, done := c.flights.claim(k)
-		if mine {
-			own, at, flights = append(own, k), append(at, i), append(flights, f)
+		if dones[j] == nil {
+			own, at, flights = append(own, k), append(at, i), append(flights, fs[j])
 		} else {
-			joins = append(joins, joined{i, f, done})
+			joins = append(joins, joined{i, fs[j], dones[j]})
 		}
 	}
-	c.n.l1Misses.Add(uint64(len(own) + len(joins)))
 	if len(own) > 0 {
 		results := c.endAll(own, flights, func() []*result { return c.loadMany(ctx, own, bl, &o) })
 		for j, i := range at {
@@ -272,16 +289,16 @@ func (c *Cache) answered(ctx context.Context, key string, res *result) answer {
 func (c *Cache) endAll(keys []string, flights []*flight, load func() []*result) (results []*result) {
 	defer func() {
 		p := recover()
-		for i, k := range keys {
-			var res *result
-			if i < len(results) {
-				res = results[i]
-			}
-			if res == nil {
-				res = &result{err: fmt.Errorf("matroska: panic in the batch load of %q: %v", k, p)}
-			}
-			c.flights.end(k, flights[i], res)
+		ends := results
+		if len(ends) != len(keys) {
+			ends = make([]*result, len(keys))
 		}
+		for i, k := range keys {
+			if ends[i] == nil {
+				ends[i] = &result{err: fmt.Errorf("matroska: panic in the batch load of %q: %v", k, p)}
+			}
+		}
+		c.flights.endMany(keys, flights, ends)
 		if p != nil {
 			panic(p)
 		}

@@ -74,24 +74,52 @@ func (g *flights) do(ctx context.Context, key string, first step) (*result, bool
 	return res, shared, err
 }
 
-// claim makes the caller the owner of key's flight when none is in
-// progress (mine), or joins the flight in progress and returns it with the
-// channel closed when it ends (see wait). An owner must end its flight
-// (end), whatever happens: the batch path (batch.go) runs the flights of
-// many keys as one.
-func (g *flights) claim(key string) (f *flight, mine bool, done chan struct{}) {
+// claimMany makes the caller the owner of the flight of each of keys
+// (distinct) that has none in progress, and joins the others, in one hold
+// of the lock: fs[i] is keys[i]'s flight, and dones[i] nil when the caller
+// owns it, else the channel closed when it ends (see wait). An owner must
+// end its flights (endMany), whatever happens: the batch path (batch.go)
+// runs the flights of many keys as one.
+func (g *flights) claimMany(keys []string) (fs []*flight, dones []chan struct{}) {
+	fs, dones = make([]*flight, len(keys)), make([]chan struct{}, len(keys))
+	slab := make([]flight, len(keys)) // the flights the caller owns: one allocation
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if f, ok := g.m[key]; ok {
-		f.dups++
-		return f, false, f.channel()
-	}
-	f = &flight{}
 	if g.m == nil {
 		g.m = map[string]*flight{}
 	}
-	g.m[key] = f
-	return f, true, nil
+	for i, k := range keys {
+		if f, ok := g.m[k]; ok {
+			f.dups++
+			fs[i], dones[i] = f, f.channel()
+			continue
+		}
+		f := &slab[i]
+		g.m[k] = f
+		fs[i] = f
+	}
+	return fs, dones
+}
+
+// endMany ends the flight fs[i] of each keys[i] with results[i], as end
+// does each, in one hold of the lock.
+func (g *flights) endMany(keys []string, fs []*flight, results []*result) {
+	var wake []chan struct{}
+	g.mu.Lock()
+	for i, k := range keys {
+		f := fs[i]
+		f.res = results[i]
+		if g.m[k] == f {
+			delete(g.m, k)
+		}
+		if f.done != nil {
+			wake = append(wake, f.done)
+		}
+	}
+	g.mu.Unlock()
+	for _, done := range wake {
+		close(done)
+	}
 }
 
 // first runs the first step; a panic ends the flight for the callers that

@@ -136,6 +136,17 @@ func TestBatchTargets(t *testing.T) {
 			}
 		})
 	}
+	// A peer's batch read, and a peer without one: each a target of its own.
+	peers := append(rows(time.Millisecond, 500*time.Microsecond, 8*time.Millisecond),
+		BatchRow{Adapter: "peer", Mode: BatchCall, Keys: 100, Mean: 900 * time.Microsecond, Measured: true},
+		BatchRow{Adapter: "peer", Mode: BatchSingles, Keys: 100, Mean: 9 * time.Millisecond, Measured: true},
+		BatchRow{Adapter: "batchless", Mode: BatchCall, Keys: 100, Mean: 5 * time.Millisecond, Measured: true, Note: "no batch read: one Get per key"})
+	ts := batchTargets(peers)
+	if len(ts) != 4 ||
+		ts[2].name != "batch: GetOrLoadMany faster than peer's batch read" || ts[2].ok != yes(false) ||
+		ts[3].name != "batch: GetOrLoadMany faster than batchless's reads of a batch, one Get per key" || ts[3].ok != yes(true) {
+		t.Errorf("targets against peers: %+v", ts)
+	}
 	// Without this library's batch row, or with nothing to compare it to,
 	// there is no target.
 	if ts := batchTargets(rows(time.Millisecond, 0, 0)[:1]); len(ts) != 0 {
