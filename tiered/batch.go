@@ -22,8 +22,10 @@ import (
 // is still missing in one call of the batch loader; the puts in one round
 // trip (standalone Redis: an MGET, then a pipeline; Redis Cluster: one
 // round trip per key, concurrently). A key whose flight is already running
-// on this node (a single call's, another batch's) joins that flight. There
-// is no cross-node lease for a batch: each node loads what it misses.
+// on this node (a single call's, another batch's) joins that flight. With
+// the cross-node lease on, the keys that Redis does not hold take their
+// leases (or wait for their holders) before the loader call, concurrently,
+// a round trip each.
 
 // BatchFunc loads the values of the keys of a batch that neither tier
 // holds, in one call (keys are distinct and in the caller's order), and
@@ -75,6 +77,15 @@ func (e KeyErrors) Error() string {
 	return b.String()
 }
 
+// add sets key's error, making e if it is nil.
+func (e KeyErrors) add(key string, err error) KeyErrors {
+	if e == nil {
+		e = KeyErrors{}
+	}
+	e[key] = err
+	return e
+}
+
 // Unwrap returns the keys' errors.
 func (e KeyErrors) Unwrap() []error {
 	errs := make([]error, 0, len(e))
@@ -88,9 +99,10 @@ func (e KeyErrors) Unwrap() []error {
 // Redis, else from one call of load for all the keys still missing, whose
 // results are then stored in both tiers, each with its own dependencies.
 // Each key behaves as a GetOrLoad of it would (one load per key at a time on
-// this node, G1, G3, negative entries, ErrTypeMismatch, the options), but
-// a batch of n cold keys costs two round trips to Redis and one loader
-// call, not n of each.
+// this node, G1, G3, negative entries, ErrTypeMismatch, the options, one
+// load per key across nodes with the Lease option), but a batch of n cold
+// keys costs two round trips to Redis and one loader call, not n of each
+// (with the lease, two more round trips per key, made concurrently).
 //
 // The map holds the keys that have a value; a key that is not found (a
 // negative entry, or missing from the loader's map) is not in it and is no
@@ -105,7 +117,7 @@ func GetOrLoadMany[T any](ctx context.Context, c *Cache, keys []string, load Bat
 		return nil, ErrNilCache
 	}
 	out := make(map[string]T, len(keys))
-	errs := KeyErrors{}
+	var errs KeyErrors // made by the first error
 	var missing []string
 	for _, k := range dedupeKeys(keys) {
 		if it, hit := c.peek(k); hit {
@@ -114,7 +126,7 @@ func GetOrLoadMany[T any](ctx context.Context, c *Cache, keys []string, load Bat
 				case err == nil:
 					out[k] = v
 				case !errors.Is(err, ErrNotFound):
-					errs[k] = err
+					errs = errs.add(k, err)
 				}
 				continue
 			}
@@ -128,13 +140,13 @@ func GetOrLoadMany[T any](ctx context.Context, c *Cache, keys []string, load Bat
 			if a.val != nil {
 				v, err := typed[T](a.val, nil)
 				if err != nil {
-					errs[k] = err
+					errs = errs.add(k, err)
 					continue
 				}
 				out[k] = v
 			}
 			if a.err != nil && !errors.Is(a.err, ErrNotFound) {
-				errs[k] = a.err
+				errs = errs.add(k, a.err)
 			}
 		}
 	}
@@ -322,20 +334,59 @@ func (c *Cache) loadMany(ctx context.Context, keys []string, bl anyBatchLoader, 
 	}
 	failed := c.readMany(ctx, lds, results)
 	end(Outcome{Err: readError(failed), Found: found(results)})
+	if found(results) == len(keys) {
+		return results
+	}
+	// The lease, the loader and the puts run detached from the caller, as
+	// a single load's rest does.
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.LoadTimeout)
+	defer cancel()
+	if c.l2 == nil || !o.lease {
+		c.loadMissing(lctx, lds, results, failed, nil, bl)
+		return results
+	}
+	// With the lease: the keys whose leases this node takes are loaded
+	// together and released after their puts; then each key another node
+	// holds is waited for, and loaded on its own if its holder's lease runs
+	// out, as a single call's would be. A batch never waits for a lease
+	// while it holds others: two nodes whose batches share keys would wait
+	// for each other.
+	held, busy := c.leaseMany(lctx, lds, results, failed)
+	c.loadMissing(lctx, lds, results, failed, busy, bl)
+	for _, h := range held {
+		c.releaseLease(h)
+	}
+	g := new(errgroup.Group)
+	g.SetLimit(16)
+	for i := range busy {
+		if !busy[i] {
+			continue
+		}
+		g.Go(func() error {
+			ld := &lds[i]
+			ld.l = bl.single(ld.key)
+			results[i] = ld.afterMiss(lctx, nil)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return results
+}
+
+// loadMissing is steps 3 to 5 for the loads of a batch that have no result
+// yet and are not skipped (skip[i], when skip is not nil): one call of the
+// batch loader, the puts in one round trip, the fills.
+func (c *Cache) loadMissing(lctx context.Context, lds []load, results []*result, failed []error, skip []bool, bl anyBatchLoader) {
 	var missing []string
-	var at []int // missing[j] is keys[at[j]]
-	for i, k := range keys {
-		if results[i] == nil {
-			missing, at = append(missing, k), append(at, i)
+	var at []int // missing[j] is lds[at[j]].key
+	for i := range lds {
+		if results[i] == nil && (skip == nil || !skip[i]) {
+			missing, at = append(missing, lds[i].key), append(at, i)
 		}
 	}
 	if len(missing) == 0 {
-		return results
+		return
 	}
-	// The loader and the puts run detached from the caller, as a single
-	// load's rest does.
-	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.LoadTimeout)
-	defer cancel()
 	brec := &BatchRecorder{recs: make(map[string]*Recorder, len(missing))}
 	for j, k := range missing {
 		brec.recs[k] = &Recorder{mark: lds[at[j]].mark}
@@ -349,7 +400,7 @@ func (c *Cache) loadMany(ctx context.Context, keys []string, bl anyBatchLoader, 
 		for _, i := range at {
 			results[i] = lds[i].failed(err)
 		}
-		return results
+		return
 	}
 	var items []remote.PutItem
 	type pending struct {
@@ -388,7 +439,7 @@ func (c *Cache) loadMany(ctx context.Context, keys []string, bl anyBatchLoader, 
 		}
 	}
 	if len(items) == 0 {
-		return results
+		return
 	}
 	useL1 := c.l1Trusted()
 	rctx, cancel := c.deadlines.bound(lctx)
@@ -399,7 +450,42 @@ func (c *Cache) loadMany(ctx context.Context, keys []string, bl anyBatchLoader, 
 			p.ld.fill(p.res, p.payload, p.ttl)
 		}
 	}
-	return results
+}
+
+// leaseMany is step 2 for the keys of a batch that Redis did not hold,
+// with the lease on: one attempt at each key's lease, at most 16 at a
+// time (tryLease). A key whose entry landed meanwhile gets its result; a
+// key another node holds is busy, for the caller to wait for once the
+// batch's own loads are done (G8: one node loads each key); a key whose
+// lease Redis did not answer is loaded without it, as a single call's. It
+// returns the leases taken, to release once the batch's puts are done.
+func (c *Cache) leaseMany(ctx context.Context, lds []load, results []*result, failed []error) (held []*heldLease, busy []bool) {
+	busy = make([]bool, len(lds))
+	g := new(errgroup.Group)
+	g.SetLimit(16)
+	for i := range lds {
+		if results[i] != nil || failed[i] != nil {
+			continue
+		}
+		g.Go(func() error {
+			ld := &lds[i]
+			switch res, out := c.tryLease(ctx, ld); out {
+			case leaseLanded:
+				res.started = ld.start
+				results[i] = res
+			case leaseBusy:
+				busy[i] = true
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	for i := range lds {
+		if lds[i].held != nil {
+			held = append(held, lds[i].held)
+		}
+	}
+	return held, busy
 }
 
 // found is the number of results set.

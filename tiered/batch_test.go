@@ -289,3 +289,55 @@ func TestGetOrLoadManyErrors(t *testing.T) {
 		t.Fatalf("after the panic: %q, %v", v, err)
 	}
 }
+
+// TestGetOrLoadManyLease (G8): with the lease on, nodes whose batches miss
+// the same keys at once load each key on one node only; the others wait
+// for its entries. Without the lease each node loads what it misses.
+func TestGetOrLoadManyLease(t *testing.T) {
+	forTopologies(t, func(t *testing.T, topo string) {
+		cl := newClusterOn(t, topo, 0)
+		for _, lease := range []bool{true, false} {
+			var nodes []*tiered.Cache
+			for range 3 {
+				nodes = append(nodes, newNode(t, cl.rdb, func(cfg *tiered.Config) { cfg.Lease = lease }))
+			}
+			var mu sync.Mutex
+			loaded := map[string]int{}
+			load := func(ctx context.Context, keys []string, rec *matroska.BatchRecorder) (map[string]string, error) {
+				time.Sleep(50 * time.Millisecond) // long enough for every node to miss
+				mu.Lock()
+				defer mu.Unlock()
+				out := map[string]string{}
+				for _, k := range keys {
+					loaded[k]++
+					out[k] = k
+				}
+				return out, nil
+			}
+			keys := keyList(0, 20)
+			if lease {
+				keys = keyList(100, 120) // cold in Redis for this round too
+			}
+			var wg sync.WaitGroup
+			for _, n := range nodes {
+				wg.Go(func() {
+					got, err := matroska.GetOrLoadMany(bg(), n, keys, load)
+					if err != nil || len(got) != len(keys) {
+						t.Errorf("lease %v: %d values, %v", lease, len(got), err)
+					}
+				})
+			}
+			wg.Wait()
+			total := 0
+			for _, n := range loaded {
+				total += n
+			}
+			switch {
+			case lease && (len(loaded) != len(keys) || total != len(keys)):
+				t.Errorf("with the lease: %d loads of %d keys, want one each: %v", total, len(loaded), loaded)
+			case !lease && total <= len(keys):
+				t.Errorf("without the lease the nodes loaded %d times for %d keys: the test cannot tell", total, len(keys))
+			}
+		}
+	})
+}

@@ -144,6 +144,7 @@ const (
 	leaseGone                             // a refresh found its entry gone: nothing to do
 	leaseDegraded                         // Redis failed: load without the lease, with mark
 	leaseAborted                          // the load's context ended or the cache closed: err
+	leaseBusy                             // another node holds the lease (tryLease only)
 )
 
 // heldLease is a lease this node holds, renewed until released.
@@ -163,7 +164,6 @@ func (c *Cache) leaseOrWait(ctx context.Context, ld *load) (res *result, out lea
 	token := randomID()
 	a := &c.ahead
 	waited, notified := false, false
-	satisfied := func(r *result, found bool) bool { return found && (!ld.refresh || !r.due) }
 	for {
 		ch := a.fills.register(c, key)
 		rctx, cancel := c.deadlines.bound(ctx)
@@ -176,26 +176,11 @@ func (c *Cache) leaseOrWait(ctx context.Context, ld *load) (res *result, out lea
 		}
 		if ok {
 			a.fills.cancel(key, ch)
-			a.n.leases.Add(1)
 			if waited && !notified {
 				a.n.takeovers.Add(1)
 			}
-			held := c.holdLease(key, token)
-			// The entry may have landed between the miss and the lease.
-			r, found, err := ld.read(ctx)
-			switch {
-			case err != nil:
-				ld.held = held
-				return nil, leaseHeld, nil // load with the earlier mark
-			case satisfied(r, found):
-				c.releaseLease(held)
-				return r, leaseLanded, nil
-			case !found && ld.refresh:
-				c.releaseLease(held)
-				return nil, leaseGone, nil
-			}
-			ld.held = held
-			return nil, leaseHeld, nil
+			res, out := c.leased(ctx, ld, token)
+			return res, out, nil
 		}
 		if !waited {
 			a.n.leaseWaits.Add(1)
@@ -218,13 +203,57 @@ func (c *Cache) leaseOrWait(ctx context.Context, ld *load) (res *result, out lea
 		switch {
 		case err != nil:
 			return nil, leaseDegraded, nil
-		case satisfied(r, found):
+		case ld.satisfied(r, found):
 			return r, leaseLanded, nil
 		case !found && ld.refresh:
 			return nil, leaseGone, nil
 		}
 	}
 }
+
+// leased goes on with ld once this node holds the lease of its key under
+// token: it keeps the lease (ld.held, renewed until released) unless a read
+// finds that the entry landed between the miss and the lease.
+func (c *Cache) leased(ctx context.Context, ld *load, token string) (*result, leaseOutcome) {
+	c.ahead.n.leases.Add(1)
+	held := c.holdLease(ld.key, token)
+	r, found, err := ld.read(ctx)
+	switch {
+	case err != nil:
+		ld.held = held
+		return nil, leaseHeld // load with the earlier mark
+	case ld.satisfied(r, found):
+		c.releaseLease(held)
+		return r, leaseLanded
+	case !found && ld.refresh:
+		c.releaseLease(held)
+		return nil, leaseGone
+	}
+	ld.held = held
+	return nil, leaseHeld
+}
+
+// tryLease makes one attempt at the lease of ld's key: leaseBusy when
+// another node holds it, leaseDegraded when Redis did not answer, else as
+// leased.
+func (c *Cache) tryLease(ctx context.Context, ld *load) (*result, leaseOutcome) {
+	token := randomID()
+	rctx, cancel := c.deadlines.bound(ctx)
+	ok, _, err := c.l2.AcquireLease(rctx, ld.key, token, c.cfg.LeaseTime)
+	cancel()
+	switch {
+	case err != nil:
+		_ = c.redisFailed(err)
+		return nil, leaseDegraded
+	case !ok:
+		return nil, leaseBusy
+	}
+	return c.leased(ctx, ld, token)
+}
+
+// satisfied reports whether an entry a read found (found) ends ld: any
+// entry ends a miss; a refresh needs one that is not due.
+func (ld *load) satisfied(r *result, found bool) bool { return found && (!ld.refresh || !r.due) }
 
 // waitFill waits for ch to close (woke), for d, for ctx or for Close.
 func (c *Cache) waitFill(ctx context.Context, ch chan struct{}, d time.Duration) (woke bool, err error) {
