@@ -53,10 +53,14 @@
 //	  .shared_loads, .refused_puts, .refused_fills, .corrupt_entries,
 //	  .lost_index, .checked_reads, .invalidations_sent,
 //	  .invalidations_applied, .degraded, .breaker_opens,
+//	  .rejoined_loads, .refused_writes, .holds, .codec_mismatches,
+//	  .unfinished_invalidations, .leases, .lease_waits,
+//	  .lease_notified, .lease_takeovers, .refreshes,
+//	  .refreshes_stored, .refreshes_refused, .stale_served,
 //	  matroska.cache.l1.fills, .dropped_fills, .invalidated, .expired,
 //	  .flushes,
 //	  matroska.cache.bus.received, .malformed, .gaps, .replays,
-//	  .reconnects, .silences
+//	  .reconnects, .silences, .lost, .forged, .stale_epoch
 //	up-down counters (sizes, which add up across nodes):
 //	  matroska.cache.l1.entries, .dependencies, .tombstones
 //	gauges:

@@ -22,10 +22,16 @@ var (
 		"matroska.cache.lost_index", "matroska.cache.checked_reads",
 		"matroska.cache.invalidations_sent", "matroska.cache.invalidations_applied",
 		"matroska.cache.degraded", "matroska.cache.breaker_opens",
+		"matroska.cache.rejoined_loads", "matroska.cache.refused_writes", "matroska.cache.holds",
+		"matroska.cache.codec_mismatches", "matroska.cache.unfinished_invalidations",
+		"matroska.cache.leases", "matroska.cache.lease_waits", "matroska.cache.lease_notified",
+		"matroska.cache.lease_takeovers", "matroska.cache.refreshes", "matroska.cache.refreshes_stored",
+		"matroska.cache.refreshes_refused", "matroska.cache.stale_served",
 		"matroska.cache.l1.fills", "matroska.cache.l1.dropped_fills", "matroska.cache.l1.invalidated",
 		"matroska.cache.l1.expired", "matroska.cache.l1.flushes",
 		"matroska.cache.bus.received", "matroska.cache.bus.malformed", "matroska.cache.bus.gaps",
 		"matroska.cache.bus.replays", "matroska.cache.bus.reconnects", "matroska.cache.bus.silences",
+		"matroska.cache.bus.lost", "matroska.cache.bus.forged", "matroska.cache.bus.stale_epoch",
 	}
 	updowns = []string{"matroska.cache.l1.entries", "matroska.cache.l1.dependencies", "matroska.cache.l1.tombstones"}
 	gauges  = []string{"matroska.cache.bus.sequence", "matroska.cache.bus.trusted"}
