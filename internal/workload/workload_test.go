@@ -134,7 +134,7 @@ func TestL2Paced(t *testing.T) {
 	if err := res.WriteMarkdown(&md); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"## L2 hit (cold L1), paced 10ms", "L2 hit <= 1.2x raw go-redis GET + decode (paced 10ms)", "(back to back)"} {
+	for _, want := range []string{"## L2 hit (cold L1), paced 10ms", "L2 hit <= 1.2x raw go-redis GET + decode (paced 10ms)", "L2 hit back to back: "} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("results.md lacks %q", want)
 		}
