@@ -222,22 +222,14 @@ func (c *Cache) missMany(ctx context.Context, keys []string, bl anyBatchLoader, 
 		f    *flight
 		done chan struct{}
 	}
-	valid := keys
-	var vat []int // valid[j] is keys[vat[j]], when some keys are invalid
+	valid := make([]string, 0, len(keys))
+	vat := make([]int, 0, len(keys)) // valid[j] is keys[vat[j]]
 	for i, k := range keys {
 		if err := c.checkKey(k); err != nil {
-			if vat == nil {
-				valid, vat = keys[:i:i], make([]int, i, len(keys))
-				for j := range vat {
-					vat[j] = j
-				}
-			}
 			out[i] = answer{err: err}
 			continue
 		}
-		if vat != nil {
-			valid, vat = append(valid, k), append(vat, i)
-		}
+		valid, vat = append(valid, k), append(vat, i)
 	}
 	c.n.l1Misses.Add(uint64(len(valid)))
 	came := time.Now()
@@ -247,10 +239,7 @@ func (c *Cache) missMany(ctx context.Context, keys []string, bl anyBatchLoader, 
 	var flights []*flight
 	var joins []joined
 	for j, k := range valid {
-		i := j
-		if vat != nil {
-			i = vat[j]
-		}
+		i := vat[j]
 		if dones[j] == nil {
 			own, at, flights = append(own, k), append(at, i), append(flights, fs[j])
 		} else {
