@@ -69,23 +69,14 @@ func (r *runner) batch(ctx context.Context, adapters []Adapter, res *Results) er
 			}
 		}
 	}
-	for pos := 0; ; pos += batchRound {
-		more := false
-		for _, l := range lanes {
-			if l.err != nil || pos >= len(l.batches) {
-				continue
-			}
-			more = true
-			if l.err = l.turn(ctx, r, pos, min(pos+batchRound, len(l.batches))); l.err != nil {
-				failed(l.row, l.err)
-			}
+	err := inTurns(ctx, lanes, batchRound, func(l *batchLane) int { return len(l.batches) }, func(l *batchLane, from, to int) error {
+		if l.err = l.turn(ctx, r, from, to); l.err != nil {
+			failed(l.row, l.err)
 		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
+		return l.err
+	})
+	if err != nil {
+		return err
 	}
 	for _, l := range lanes {
 		if l.err == nil {

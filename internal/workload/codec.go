@@ -185,23 +185,14 @@ func (r *runner) codecs(ctx context.Context, adapters []Adapter, res *Results) e
 		}
 		lanes = append(lanes, l)
 	}
-	for pos := 0; ; pos += codecReadRound {
-		more := false
-		for _, l := range lanes {
-			if l.err != nil || pos >= len(l.keys) {
-				continue
-			}
-			more = true
-			if l.err = l.turn(ctx, pos, min(pos+codecReadRound, len(l.keys))); l.err != nil {
-				res.Errors = append(res.Errors, fmt.Sprintf("codec %s / %s: L2 hit: %v", l.cc.read.Codec, l.cc.read.Adapter, l.err))
-			}
+	err = inTurns(ctx, lanes, codecReadRound, func(l *codecLane) int { return len(l.keys) }, func(l *codecLane, from, to int) error {
+		if l.err = l.turn(ctx, from, to); l.err != nil {
+			res.Errors = append(res.Errors, fmt.Sprintf("codec %s / %s: L2 hit: %v", l.cc.read.Codec, l.cc.read.Adapter, l.err))
 		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
+		return l.err
+	})
+	if err != nil {
+		return err
 	}
 	for _, l := range lanes {
 		if l.err == nil {

@@ -46,21 +46,11 @@ func (r *runner) latency(ctx context.Context, adapters []Adapter, l2 bool, pace 
 		l.at, l.pace = i, pace
 		lanes = append(lanes, l)
 	}
-	for pos := 0; ; pos += latencyRound {
-		more := false
-		for _, l := range lanes {
-			if l.done || pos >= len(l.keys) {
-				continue
-			}
-			more = true
-			if err := l.turn(ctx, r, pos, min(pos+latencyRound, len(l.keys))); err != nil {
-				errs[l.at], l.done = err, true
-			}
-		}
-		if !more {
-			break
-		}
-	}
+	_ = inTurns(ctx, lanes, latencyRound, func(l *latencyLane) int { return len(l.keys) }, func(l *latencyLane, from, to int) error {
+		err := l.turn(ctx, r, from, to)
+		errs[l.at] = err
+		return err
+	})
 	for _, l := range lanes {
 		if errs[l.at] == nil {
 			l.finish(l2, adapters[l.at])
@@ -84,7 +74,6 @@ type latencyLane struct {
 	loads  int64
 	rt     int64
 	cmds   int64
-	done   bool
 }
 
 // openLane prepares a's keys (put in Redis by another node of a, with l2)
@@ -192,6 +181,31 @@ func (l *latencyLane) close(r *runner) {
 // idle. A sleep would idle the client's core too.
 func spin(d time.Duration) {
 	for start := time.Now(); d > 0 && time.Since(start) < d; {
+	}
+}
+
+// inTurns has each lane do its work, items 0 to n(l), in turns of round
+// items: every lane's first turn, then every lane's second, and so on, so
+// that a drift in the machine's load weighs on every lane alike. A lane
+// whose turn fails has no further turn. It stops early, with ctx's error,
+// when ctx ends.
+func inTurns[L any](ctx context.Context, lanes []L, round int, n func(L) int, turn func(l L, from, to int) error) error {
+	failed := make([]bool, len(lanes))
+	for pos := 0; ; pos += round {
+		more := false
+		for i, l := range lanes {
+			if failed[i] || pos >= n(l) {
+				continue
+			}
+			more = true
+			failed[i] = turn(l, pos, min(pos+round, n(l))) != nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !more {
+			return nil
+		}
 	}
 }
 

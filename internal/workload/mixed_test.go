@@ -107,7 +107,7 @@ func (n lagNode) Close() error                      { return nil }
 // and returns the figures of the last run as this library's row.
 func runLag(t *testing.T, lag time.Duration, selfLag bool, bound, least time.Duration) MixedRow {
 	t.Helper()
-	cfg := Config{MixedWorkers: 2, WriteRatio: 0.02, ZipfS: 1.1}
+	cfg := Config{MixedWorkers: 2, WriteRatio: 0.002, ZipfS: 1.1}
 	deadline := time.Now().Add(5 * time.Second)
 	for seed := uint64(1); ; seed++ {
 		keys := make([]string, 8)
