@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"slices"
 	"time"
 )
 
@@ -74,14 +73,9 @@ func (r *runner) batch(ctx context.Context, adapters []Adapter, res *Results) er
 			failed(l.row, l.err)
 		}
 		return l.err
-	})
+	}, (*batchLane).finish)
 	if err != nil {
 		return err
-	}
-	for _, l := range lanes {
-		if l.err == nil {
-			l.finish()
-		}
 	}
 	for _, row := range rows {
 		res.Batch = append(res.Batch, *row)
@@ -211,9 +205,7 @@ func (l *batchLane) finish() {
 		return
 	}
 	n := float64(row.Batches)
-	row.Mean = l.total / time.Duration(row.Batches)
-	slices.Sort(l.lat)
-	row.P50, row.P99 = pct(l.lat, 50), pct(l.lat, 99)
+	row.Mean, row.P50, row.P99 = spread(l.lat, l.total)
 	row.AllocsBatch = float64(l.mallocs) / n
 	row.BytesBatch = float64(l.bytes) / n
 	row.RedisBatch = float64(max(l.cmds, 0)) / n

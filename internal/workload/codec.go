@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -190,14 +189,9 @@ func (r *runner) codecs(ctx context.Context, adapters []Adapter, res *Results) e
 			res.Errors = append(res.Errors, fmt.Sprintf("codec %s / %s: L2 hit: %v", l.cc.read.Codec, l.cc.read.Adapter, l.err))
 		}
 		return l.err
-	})
+	}, (*codecLane).finish)
 	if err != nil {
 		return err
-	}
-	for _, l := range lanes {
-		if l.err == nil {
-			l.finish()
-		}
 	}
 	for _, cc := range cases {
 		for _, row := range cc.rows {
@@ -400,9 +394,7 @@ func (l *codecLane) finish() {
 	if row.Reads == 0 {
 		return
 	}
-	row.Mean = l.total / time.Duration(row.Reads)
-	slices.Sort(l.lat)
-	row.P50, row.P99 = pct(l.lat, 50), pct(l.lat, 99)
+	row.Mean, row.P50, row.P99 = spread(l.lat, l.total)
 	row.RTOp = float64(l.env.MeasuredRoundTrips()-l.rt) / float64(row.Reads)
 }
 

@@ -50,12 +50,7 @@ func (r *runner) latency(ctx context.Context, adapters []Adapter, l2 bool, pace 
 		err := l.turn(ctx, r, from, to)
 		errs[l.at] = err
 		return err
-	})
-	for _, l := range lanes {
-		if errs[l.at] == nil {
-			l.finish(l2, adapters[l.at])
-		}
-	}
+	}, func(l *latencyLane) { l.finish(l2, adapters[l.at]) })
 	return rows, errs
 }
 
@@ -146,9 +141,7 @@ func (l *latencyLane) finish(l2 bool, a Adapter) {
 	if row.Ops == 0 {
 		return
 	}
-	row.Mean = l.total / time.Duration(row.Ops)
-	slices.Sort(l.lat)
-	row.P50, row.P99 = pct(l.lat, 50), pct(l.lat, 99)
+	row.Mean, row.P50, row.P99 = spread(l.lat, l.total)
 	row.RedisOp = float64(max(l.cmds, 0)) / float64(row.Ops)
 	row.RTOp = -1
 	if l.env.clients.Load() > 0 {
@@ -187,9 +180,10 @@ func spin(d time.Duration) {
 // inTurns has each lane do its work, items 0 to n(l), in turns of round
 // items: every lane's first turn, then every lane's second, and so on, so
 // that a drift in the machine's load weighs on every lane alike. A lane
-// whose turn fails has no further turn. It stops early, with ctx's error,
-// when ctx ends.
-func inTurns[L any](ctx context.Context, lanes []L, round int, n func(L) int, turn func(l L, from, to int) error) error {
+// whose turn fails has no further turn; finish is called for each lane
+// whose turns all succeeded. It stops early, with ctx's error, when ctx
+// ends.
+func inTurns[L any](ctx context.Context, lanes []L, round int, n func(L) int, turn func(l L, from, to int) error, finish func(L)) error {
 	failed := make([]bool, len(lanes))
 	for pos := 0; ; pos += round {
 		more := false
@@ -204,9 +198,15 @@ func inTurns[L any](ctx context.Context, lanes []L, round int, n func(L) int, tu
 			return err
 		}
 		if !more {
-			return nil
+			break
 		}
 	}
+	for i, l := range lanes {
+		if !failed[i] {
+			finish(l)
+		}
+	}
+	return nil
 }
 
 // fillThrough reads every key through a node of a of its own, which it
@@ -244,6 +244,16 @@ func fillParallel(ctx context.Context, n Node, keys []string, g int) error {
 	wg.Wait()
 	close(errs)
 	return <-errs
+}
+
+// spread sorts lat, whose sum is total, and returns its mean, median and
+// 99th percentile.
+func spread(lat []time.Duration, total time.Duration) (mean, p50, p99 time.Duration) {
+	if len(lat) == 0 {
+		return 0, 0, 0
+	}
+	slices.Sort(lat)
+	return total / time.Duration(len(lat)), pct(lat, 50), pct(lat, 99)
 }
 
 // pct is the p-th percentile of sorted d.
