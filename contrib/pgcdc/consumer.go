@@ -166,7 +166,6 @@ func (r *regular) queryRow(ctx context.Context, dst []any, sql string, args ...a
 // another session holds it. The lock is the session's: it lasts until the
 // regular connection closes, whichever way it closes.
 func (c *Consumer) lock(ctx context.Context, reg *regular) error {
-	c.stats.standby.Store(true)
 	defer c.stats.standby.Store(false)
 	for {
 		var ok bool
@@ -176,6 +175,7 @@ func (c *Consumer) lock(ctx context.Context, reg *regular) error {
 		if ok {
 			return nil
 		}
+		c.stats.standby.Store(true)
 		if !sleep(ctx, c.cfg.LockPoll) {
 			return ctx.Err()
 		}

@@ -56,6 +56,7 @@ func TestWriteOutsideTheApplication(t *testing.T) {
 			return r.count(n, "go") == 1 && r.count(n, "rust") == 2
 		})
 	}
+	waitFor(t, wait, "the move's call recorded", func() bool { return r.rec.count() > calls })
 	got := r.rec.since(calls)
 	before := Article{ID: 1, Title: "one, edited", Category: "go", Published: true}
 	after := before
@@ -158,11 +159,16 @@ func TestStandbyTakesOver(t *testing.T) {
 	r.exec(`UPDATE articles SET title = 'by the first' WHERE id = 1`)
 	waitFor(t, wait, "the first consumer's invalidation", func() bool { return r.article(r.a, 1).Title == "by the first" })
 
+	// The standby waited on the lock: it never tried the slot.
+	if st := standby.Stats(); !st.Standby || st.Sessions != 0 || st.LastError != nil {
+		t.Fatalf("the standby did more than wait: %+v", st)
+	}
+
 	active.stop()
 	waitFor(t, wait, "the standby takes over", func() bool { return standby.Stats().Active })
 	r.exec(`UPDATE articles SET title = 'by the second' WHERE id = 1`)
 	waitFor(t, wait, "the second consumer's invalidation", func() bool { return r.article(r.a, 1).Title == "by the second" })
-	if st := standby.Stats(); st.Sessions != 1 || st.Transactions < 1 {
+	if st := standby.Stats(); st.Sessions != 1 || st.Transactions < 1 || st.LastError != nil {
 		t.Fatalf("standby stats: %+v", st)
 	}
 }
