@@ -15,6 +15,18 @@ if ! command -v redis-server >/dev/null 2>&1; then
 fi
 echo "using $(redis-server --version)"
 
+# contrib/pgcdc's tests start a private PostgreSQL cluster (initdb and pg_ctl
+# of the newest /usr/lib/postgresql/<version>/bin, a free loopback port);
+# they never use the server the package may start on 5432.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ -z "${PG_BIN:-}" ]; then
+	echo "PostgreSQL not found: installing the Debian package postgresql"
+	SUDO=""
+	[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
+fi
+echo "using PostgreSQL from $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)${PG_BIN:+ (PG_BIN=$PG_BIN)}"
+
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
 	echo "gofmt would change:"; echo "$unformatted"; exit 1

@@ -1,8 +1,9 @@
 // Package modcheck holds a test, and nothing else, that builds every nested
-// module of this repository (contrib/gorm, contrib/otel, contrib/prometheus,
-// examples/blog, bench) as a user outside the repository would: without the workspace
-// (go.work), without replace directives, against the modules of this
-// repository as a module proxy would serve them at the next release.
+// module of this repository (contrib/gorm, contrib/otel, contrib/pgcdc,
+// contrib/prometheus, examples/blog, bench) as a user outside the
+// repository would: without the workspace (go.work), without replace
+// directives, against the modules of this repository as a module proxy
+// would serve them at the next release.
 //
 // Inside the repository, go.work makes the nested modules build against the
 // local tree whatever version their go.mod requires, so a requirement on a

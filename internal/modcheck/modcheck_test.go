@@ -20,7 +20,7 @@ const release = "v0.1.0"
 // released are the modules that are tagged and published (RELEASING.md), by
 // directory from the root of the repository. examples/blog and bench are
 // never published: they are only built and checked.
-var released = []string{".", "contrib/gorm", "contrib/otel", "contrib/prometheus"}
+var released = []string{".", "contrib/gorm", "contrib/otel", "contrib/pgcdc", "contrib/prometheus"}
 
 // ownPrefix starts the path of every module of this repository.
 const ownPrefix = "github.com/matroska-go/"
