@@ -18,6 +18,7 @@ type keys struct {
 	depPrefix   string // N:d:, followed by the dependency's canonical string
 	tombPrefix  string // N:i:, followed by the dependency's canonical string
 	pendPrefix  string // N:p:, followed by a registry member "<seq>:<epoch>:<dep>"
+	feedPrefix  string // N:feed:, followed by a feed's name (feed.go)
 
 	// depSuffix ends a dependency set's and a tombstone's name: "" on a
 	// standalone Redis, "}" under the cluster protocol (useCluster).
@@ -36,6 +37,7 @@ func newKeys(ns string) keys {
 		depPrefix:   ns + ":d:",
 		tombPrefix:  ns + ":i:",
 		pendPrefix:  ns + ":p:",
+		feedPrefix:  ns + ":feed:",
 	}
 }
 

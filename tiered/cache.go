@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,6 +43,11 @@ type Cache struct {
 	// hold), nil when none. While the epoch is current, neither tier is
 	// served.
 	held atomic.Pointer[string]
+
+	// behind lists the feeds (Config.Feeds) whose key the last heartbeat
+	// did not find, nil when none: while it is not nil, neither tier is
+	// served, as under a hold.
+	behind atomic.Pointer[[]string]
 
 	applyHook atomic.Pointer[func(seq uint64)] // tests only: see export_test.go
 	seam      *seam.Hooks                      // the module's own tests only (package chaos)
@@ -142,11 +148,15 @@ func New(cfg Config) (*Cache, error) {
 			cfg.Logger.Debug("matroska: scripts not preloaded; each is sent on first use", "err", err)
 		}
 	}
+	if len(cfg.Feeds) > 0 {
+		behind := cfg.Feeds // until the first heartbeat finds their keys
+		c.behind.Store(&behind)
+	}
 	c.bus, err = bus.Start(bus.Config{
 		Redis:       cfg.Redis,
 		Channel:     c.l2.Channel(),
 		Sharded:     c.l2.Cluster(),
-		Source:      busSource{s: c.l2, breaker: &c.breaker, held: &c.held},
+		Source:      busSource{s: c.l2, breaker: &c.breaker, held: &c.held, feeds: cfg.Feeds, behind: &c.behind},
 		Handler:     busHandler{c},
 		TrustWindow: cfg.TrustWindow,
 		Heartbeat:   cfg.Heartbeat,
@@ -214,7 +224,9 @@ func (c *Cache) Ready(ctx context.Context) error {
 	case !c.breaker.isClosed():
 		errs = append(errs, fmt.Errorf("%w: circuit breaker open after failed calls", ErrUnavailable))
 	}
-	if c.isHeld() {
+	if b := c.behind.Load(); b != nil {
+		errs = append(errs, fmt.Errorf("%w: feed(s) %s behind; serving from the loaders until they keep up", ErrNotSynced, strings.Join(*b, ", ")))
+	} else if c.isHeld() {
 		errs = append(errs, fmt.Errorf("%w: an invalidation was refused; serving from the loaders until Redis takes writes", ErrRefused))
 	}
 	if !c.bus.Trusted() {
@@ -568,8 +580,33 @@ func (c *Cache) hold(ctx context.Context) {
 
 // isHeld reports whether a hold is on for the current epoch.
 func (c *Cache) isHeld() bool {
+	if c.behind.Load() != nil {
+		return true // a feed is behind: see Config.Feeds
+	}
 	h := c.held.Load()
 	return h != nil && *h == *c.epoch.Load()
+}
+
+// KeepFeed says that the invalidation feed name (see Config.Feeds) has
+// invalidated every change committed up to a bound before now: the nodes
+// that follow it serve cached values for ttl more, unless it is renewed.
+// A feed renews it while it keeps up, with what is left of its bound.
+func (c *Cache) KeepFeed(ctx context.Context, name string, ttl time.Duration) error {
+	if c == nil {
+		return ErrNilCache
+	}
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	if c.l2 == nil {
+		return fmt.Errorf("%w: feeds need Redis", ErrConfig)
+	}
+	rctx, cancel := c.deadlines.bound(ctx)
+	defer cancel()
+	if err := c.l2.KeepFeed(rctx, name, ttl); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return nil
 }
 
 func (c *Cache) checkKey(key string) error {

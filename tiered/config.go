@@ -3,6 +3,7 @@ package tiered
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -183,6 +184,19 @@ type Config struct {
 	// tracing (see Observer; contrib/otel provides one).
 	// default: none
 	Observer Observer
+
+	// Feeds names the invalidation feeds this node follows: sources of
+	// invalidations outside the application, such as a consumer of the
+	// database's commit log (contrib/pgcdc), which keep a key alive in
+	// Redis (Cache.KeepFeed) only while they have invalidated every change
+	// committed up to their bound before now. While the key of one of them
+	// is gone, the node serves neither L1 nor Redis: its loaders answer,
+	// uncached, as under a hold, until the feed is back. The node looks at
+	// every bus heartbeat, so a change that only a feed invalidates is
+	// served stale at most the feed's bound plus Heartbeat after its
+	// commit. Only with Redis.
+	// default: none
+	Feeds []string
 }
 
 // withDefaults returns a copy of cfg with defaults filled in, or an error
@@ -203,6 +217,15 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	for _, f := range cfg.Feeds {
+		if f == "" || strings.ContainsAny(f, " \t\r\n{}") {
+			return cfg, fmt.Errorf("%w: feed name %q is empty or has whitespace or braces", ErrConfig, f)
+		}
+	}
+	if cfg.Redis == nil && len(cfg.Feeds) > 0 {
+		return cfg, fmt.Errorf("%w: Feeds need Redis, where the feeds keep their keys", ErrConfig)
+	}
+	cfg.Feeds = slices.Clone(cfg.Feeds)
 	if cfg.Redis != nil && cfg.Clock != nil {
 		return cfg, fmt.Errorf("%w: a Clock works without Redis only: Redis expires entries on its own clock", ErrConfig)
 	}

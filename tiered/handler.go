@@ -70,7 +70,9 @@ func (h busHandler) Hold(m bus.Message) {
 type busSource struct {
 	s       *remote.Store
 	breaker *breaker
-	held    *atomic.Pointer[string] // the Cache's: see Cache.hold
+	held    *atomic.Pointer[string]   // the Cache's: see Cache.hold
+	feeds   []string                  // Config.Feeds
+	behind  *atomic.Pointer[[]string] // the Cache's: the feeds found behind
 }
 
 // State is the state of Redis. Under a hold of the epoch the bus follows,
@@ -86,8 +88,27 @@ func (b busSource) State(ctx context.Context, seen bus.State) (bus.State, error)
 	st, err := b.s.StateAfter(ctx, remote.State{Seq: seen.Seq, Epoch: seen.Epoch})
 	if err == nil {
 		b.breaker.success()
+		b.checkFeeds(ctx)
 	}
 	return bus.State{Seq: st.Seq, Epoch: st.Epoch}, err
+}
+
+// checkFeeds looks for the keys of the feeds the node follows (see
+// Config.Feeds). A feed whose key is gone, or that could not be looked at,
+// is behind.
+func (b busSource) checkFeeds(ctx context.Context) {
+	if len(b.feeds) == 0 {
+		return
+	}
+	missing, err := b.s.MissingFeeds(ctx, b.feeds)
+	switch {
+	case err != nil:
+		b.behind.Store(&b.feeds)
+	case len(missing) > 0:
+		b.behind.Store(&missing)
+	default:
+		b.behind.Store(nil)
+	}
 }
 
 func (b busSource) Log(ctx context.Context, after, upto uint64) ([]bus.Message, bool, error) {

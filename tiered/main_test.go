@@ -43,7 +43,7 @@ func newNode(t testing.TB, rdb redis.UniversalClient, edit ...func(*tiered.Confi
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	if rdb != nil {
+	if rdb != nil && len(cfg.Feeds) == 0 { // a node that follows a feed waits for it
 		waitFor(t, 5*time.Second, "node trusts L1", c.Trusted)
 	}
 	return c
