@@ -1,6 +1,7 @@
 package pgcdc
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -72,6 +73,23 @@ type Config struct {
 	// default: 100 ms and 5 s
 	RetryMin, RetryMax time.Duration
 
+	// Feed, when set, names the invalidation feed this consumer keeps for
+	// the nodes that follow it (tiered.Config.Feeds): while the consumer
+	// has invalidated every change committed up to Bound before now, it
+	// keeps the feed's key alive in Redis through the Invalidator (which
+	// must then have a KeepFeed method, as *tiered.Cache has), and a node
+	// that follows the feed serves cached values; once the consumer falls
+	// behind, or stops, the key runs out and the nodes answer from their
+	// loaders. A change made outside the application is then served stale
+	// at most Bound plus the nodes' Heartbeat after its commit.
+	// default: none (the nodes do not wait for the consumer)
+	Feed string
+
+	// Bound is the feed's bound (see Feed). The consumer looks at the
+	// server's WAL position every Bound/4.
+	// default: 5 s
+	Bound time.Duration
+
 	// LockPoll is how often a standby tries the advisory lock.
 	// default: 1 s
 	LockPoll time.Duration
@@ -122,6 +140,7 @@ type Table struct {
 type settings struct {
 	Config
 	tables map[string]Table // by "schema.table"
+	keeper FeedKeeper       // the Invalidator, when Feed is set
 }
 
 func (c Config) settings() (settings, error) {
@@ -178,7 +197,22 @@ func (c Config) settings() (settings, error) {
 	if s.Logger == nil {
 		s.Logger = slog.Default()
 	}
+	if s.Bound <= 0 {
+		s.Bound = 5 * time.Second
+	}
+	if s.Feed != "" {
+		k, ok := c.Invalidator.(FeedKeeper)
+		if !ok {
+			return s, fmt.Errorf("%w: Feed is set but the Invalidator (%T) has no KeepFeed method", ErrConfig, c.Invalidator)
+		}
+		s.keeper = k
+	}
 	return s, nil
+}
+
+// FeedKeeper keeps a feed's key alive: *tiered.Cache is one (KeepFeed).
+type FeedKeeper interface {
+	KeepFeed(ctx context.Context, name string, ttl time.Duration) error
 }
 
 // qualified returns "schema.table" for "table" (schema public) or itself.

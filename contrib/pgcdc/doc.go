@@ -95,6 +95,27 @@
 // lag: if it fails, the consumer ends its session, so it never streams
 // without holding the lock.
 //
+// # A bound on what the nodes serve: the feed
+//
+// A consumer that stops, or falls behind, leaves the changes it has not
+// invalidated served from the cache. With [Config].Feed set, the nodes
+// that follow the feed (tiered.Config.Feeds) serve their cache only while
+// the consumer keeps up: every [Config].Bound/4 the consumer reads the
+// server's WAL flush position, noting the time just before; once it has
+// confirmed a position at or past that, every transaction committed
+// before that time is invalidated, and it keeps the feed's key in Redis
+// alive (tiered.Cache.KeepFeed) for what is left of Bound since then. A
+// consumer that stops, lags, or cannot invalidate renews nothing: the key
+// runs out, and each node that follows the feed sees it at its next bus
+// heartbeat and answers from its loaders, uncached, until the consumer has
+// caught up again. A change made outside the application is therefore
+// served stale at most Bound plus the nodes' Heartbeat (plus the
+// broadcast's own delay) after its commit. Only durations are compared,
+// each on one clock: the consumer's, then Redis's time to live. With
+// synchronous_commit off a commit may reach the flushed WAL up to
+// wal_writer_delay (200 ms by default) after it returned: add that to the
+// bound.
+//
 // # With the application's own invalidations
 //
 // The consumer adds to, and does not replace, the invalidations the

@@ -81,6 +81,8 @@ type rig struct {
 	rec    *recorder
 	scopes *scopes.Scopes[Article]
 	loads  atomic.Int64
+	name   string
+	redis  *redistest.Server
 }
 
 func newRig(t *testing.T, name string) *rig {
@@ -89,18 +91,25 @@ func newRig(t *testing.T, name string) *rig {
 	r.db = dial(t, r.dsn)
 	r.exec(`CREATE TABLE articles (id bigint PRIMARY KEY, title text NOT NULL, category text NOT NULL, published boolean NOT NULL DEFAULT false)`)
 	r.exec(`ALTER TABLE articles REPLICA IDENTITY FULL`)
-	srv := redistest.Start(t)
-	node := func(id string) *tiered.Cache {
-		c, err := tiered.New(tiered.Config{Redis: srv.Client(t), Namespace: name, NodeID: id, Logger: quiet})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = c.Close() })
-		return c
-	}
-	r.a, r.b = node("a"), node("b")
-	r.rec = &recorder{inv: node("inv")}
+	r.name, r.redis = name, redistest.Start(t)
+	r.a, r.b = r.node("a"), r.node("b")
+	r.rec = &recorder{inv: r.node("inv")}
 	return r
+}
+
+// node starts a cache node on the rig's Redis, configured by edit.
+func (r *rig) node(id string, edit ...func(*tiered.Config)) *tiered.Cache {
+	r.t.Helper()
+	cfg := tiered.Config{Redis: r.redis.Client(r.t), Namespace: r.name, NodeID: id, Logger: quiet}
+	for _, e := range edit {
+		e(&cfg)
+	}
+	c, err := tiered.New(cfg)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() { _ = c.Close() })
+	return c
 }
 
 // config returns a consumer configuration of the rig's articles table.

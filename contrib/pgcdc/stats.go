@@ -47,6 +47,13 @@ type Stats struct {
 	// package documentation.
 	LagBytes     int64
 	LagSampledAt time.Time
+
+	// CaughtUpAt is the latest time at which every change committed before
+	// it was invalidated, as far as the feed's samples tell (Config.Feed;
+	// zero without a feed, or before the first); FeedKeeps counts the times
+	// the feed's key was renewed, FeedErrors those that failed.
+	CaughtUpAt            time.Time
+	FeedKeeps, FeedErrors uint64
 }
 
 // counters are the consumer's Stats as they change.
@@ -55,6 +62,8 @@ type counters struct {
 
 	transactions, rows, invalidations, deps, ignored, truncates,
 	fallbacks, retries, sessions atomic.Uint64
+	feedKeeps, feedErrors atomic.Uint64
+	caughtUp              atomic.Int64 // Unix nanoseconds, 0 for none
 
 	confirmed atomic.Uint64 // a pglogrepl.LSN
 
@@ -84,6 +93,11 @@ func (c *Consumer) Stats() Stats {
 		Retries:       s.retries.Load(),
 		Sessions:      s.sessions.Load(),
 		ConfirmedLSN:  pglogrepl.LSN(s.confirmed.Load()),
+		FeedKeeps:     s.feedKeeps.Load(),
+		FeedErrors:    s.feedErrors.Load(),
+	}
+	if ns := s.caughtUp.Load(); ns != 0 {
+		st.CaughtUpAt = time.Unix(0, ns)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -30,6 +30,15 @@ type stream struct {
 	confirmed  pglogrepl.LSN // every transaction committed before it is invalidated
 	nextStatus time.Time     // when to report the position again
 
+	// The feed (Config.Feed): every Bound/4 (nextSample) the consumer
+	// notes the server's WAL position and the time just before it asked
+	// (samples). Once it has confirmed a position at or past a sample's,
+	// every change committed before that time is invalidated: the feed's
+	// key is renewed for what is left of Bound since then.
+	samples    []walSample
+	nextSample time.Time
+	caughtUp   time.Time
+
 	inTx    bool
 	commit  time.Time             // the transaction's commit time
 	pending []deps.Dep            // dependencies not yet invalidated, at most BatchSize
@@ -49,17 +58,35 @@ type relation struct {
 	warnedOld bool  // a fallback for lack of old values was logged
 }
 
+// walSample is the server's WAL position (lsn) and a time before it was
+// read (at): every transaction committed before at ends before lsn.
+type walSample struct {
+	lsn pglogrepl.LSN
+	at  time.Time
+}
+
 func (s *stream) run(ctx context.Context) error {
 	s.m = pgtype.NewMap()
 	s.seen = map[deps.Dep]struct{}{}
 	s.c.stats.confirmed.Store(uint64(s.confirmed))
 	for {
 		if time.Now().After(s.nextStatus) {
-			if err := s.status(); err != nil {
+			if err := s.status(false); err != nil {
 				return err
 			}
 		}
-		rctx, cancel := context.WithDeadline(ctx, s.nextStatus)
+		deadline := s.nextStatus
+		if s.c.cfg.keeper != nil {
+			if !time.Now().Before(s.nextSample) {
+				if err := s.sample(ctx); err != nil {
+					return err
+				}
+			}
+			if s.nextSample.Before(deadline) {
+				deadline = s.nextSample
+			}
+		}
+		rctx, cancel := context.WithDeadline(ctx, deadline)
 		raw, err := s.conn.ReceiveMessage(rctx)
 		cancel()
 		if err != nil {
@@ -98,7 +125,7 @@ func (s *stream) copyData(ctx context.Context, data []byte) error {
 			s.confirm(ka.ServerWALEnd)
 		}
 		if ka.ReplyRequested {
-			return s.status()
+			return s.status(false)
 		}
 	case pglogrepl.XLogDataByteID:
 		x, err := pglogrepl.ParseXLogData(data[1:])
@@ -129,7 +156,7 @@ func (s *stream) message(ctx context.Context, m pglogrepl.Message) error {
 		s.c.stats.transactions.Add(1)
 		s.c.stats.applied(m.CommitTime)
 		s.confirm(m.TransactionEndLSN)
-		return s.status()
+		return s.status(false)
 	case *pglogrepl.InsertMessage:
 		return s.change(ctx, m.RelationID, Insert, 0, nil, m.Tuple)
 	case *pglogrepl.UpdateMessage:
@@ -344,7 +371,7 @@ func (s *stream) flush(ctx context.Context) error {
 		}
 		wait = min(2*wait, s.c.cfg.RetryMax)
 		if time.Now().After(s.nextStatus) {
-			if err := s.status(); err != nil {
+			if err := s.status(false); err != nil {
 				return err
 			}
 		}
@@ -361,13 +388,66 @@ func (s *stream) confirm(lsn pglogrepl.LSN) {
 	if lsn > s.confirmed {
 		s.confirmed = lsn
 		s.c.stats.confirmed.Store(uint64(lsn))
+		s.keepFeed()
 	}
 }
 
-// status reports the confirmed position to the server.
-func (s *stream) status() error {
+// sample notes the server's WAL position for the feed (see stream), and
+// asks the server for a keepalive: an idle stream then confirms the
+// position the server has sent, which covers the sample.
+func (s *stream) sample(ctx context.Context) error {
+	s.nextSample = time.Now().Add(s.c.cfg.Bound / 4)
+	at := time.Now()
+	var lsn pglogrepl.LSN
+	s.reg.mu.Lock()
+	err := s.reg.conn.QueryRow(ctx, "SELECT pg_current_wal_flush_lsn()").Scan(&lsn)
+	s.reg.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("pgcdc: the server's WAL position: %w", err)
+	}
+	if len(s.samples) >= 64 { // a stream this far behind keeps the newest
+		s.samples = s.samples[1:]
+	}
+	s.samples = append(s.samples, walSample{lsn, at})
+	s.keepFeed() // the position may be confirmed already
+	return s.status(true)
+}
+
+// keepFeed renews the feed's key when the confirmed position covers a
+// sample newer than the last one covered.
+func (s *stream) keepFeed() {
+	if s.c.cfg.keeper == nil {
+		return
+	}
+	n := 0
+	for n < len(s.samples) && s.samples[n].lsn <= s.confirmed {
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	s.caughtUp = s.samples[n-1].at
+	s.samples = s.samples[n:]
+	s.c.stats.caughtUp.Store(s.caughtUp.UnixNano())
+	ttl := s.c.cfg.Bound - time.Since(s.caughtUp)
+	if ttl < time.Millisecond {
+		return // covered too late to vouch for anything
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.c.cfg.Bound/4)
+	defer cancel()
+	if err := s.c.cfg.keeper.KeepFeed(ctx, s.c.cfg.Feed, ttl); err != nil {
+		s.c.stats.feedErrors.Add(1)
+		s.c.fail(fmt.Errorf("pgcdc: keep feed %q: %w", s.c.cfg.Feed, err))
+		return
+	}
+	s.c.stats.feedKeeps.Add(1)
+}
+
+// status reports the confirmed position to the server; reply asks for a
+// keepalive back.
+func (s *stream) status(reply bool) error {
 	s.nextStatus = time.Now().Add(s.c.cfg.StatusInterval)
-	err := pglogrepl.SendStandbyStatusUpdate(context.Background(), s.conn, pglogrepl.StandbyStatusUpdate{WALWritePosition: s.confirmed})
+	err := pglogrepl.SendStandbyStatusUpdate(context.Background(), s.conn, pglogrepl.StandbyStatusUpdate{WALWritePosition: s.confirmed, ReplyRequested: reply})
 	if err != nil {
 		return fmt.Errorf("pgcdc: report position %s: %w", s.confirmed, err)
 	}
