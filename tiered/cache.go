@@ -44,10 +44,7 @@ type Cache struct {
 	// served.
 	held atomic.Pointer[string]
 
-	// behind lists the feeds (Config.Feeds) whose key the last heartbeat
-	// did not find, nil when none: while it is not nil, neither tier is
-	// served, as under a hold.
-	behind atomic.Pointer[[]string]
+	feeds feedWatch // Config.Feeds: while one is behind, neither tier is served
 
 	applyHook atomic.Pointer[func(seq uint64)] // tests only: see export_test.go
 	seam      *seam.Hooks                      // the module's own tests only (package chaos)
@@ -148,15 +145,12 @@ func New(cfg Config) (*Cache, error) {
 			cfg.Logger.Debug("matroska: scripts not preloaded; each is sent on first use", "err", err)
 		}
 	}
-	if len(cfg.Feeds) > 0 {
-		behind := cfg.Feeds // until the first heartbeat finds their keys
-		c.behind.Store(&behind)
-	}
+	c.feeds.init(cfg.Feeds, 2*cfg.Heartbeat)
 	c.bus, err = bus.Start(bus.Config{
 		Redis:       cfg.Redis,
 		Channel:     c.l2.Channel(),
 		Sharded:     c.l2.Cluster(),
-		Source:      busSource{s: c.l2, breaker: &c.breaker, held: &c.held, feeds: cfg.Feeds, behind: &c.behind},
+		Source:      busSource{s: c.l2, breaker: &c.breaker, held: &c.held, feeds: &c.feeds},
 		Handler:     busHandler{c},
 		TrustWindow: cfg.TrustWindow,
 		Heartbeat:   cfg.Heartbeat,
@@ -224,7 +218,7 @@ func (c *Cache) Ready(ctx context.Context) error {
 	case !c.breaker.isClosed():
 		errs = append(errs, fmt.Errorf("%w: circuit breaker open after failed calls", ErrUnavailable))
 	}
-	if b := c.behind.Load(); b != nil {
+	if b := c.feeds.behind.Load(); b != nil {
 		errs = append(errs, fmt.Errorf("%w: feed(s) %s behind; serving from the loaders until they keep up", ErrNotSynced, strings.Join(*b, ", ")))
 	} else if c.isHeld() {
 		errs = append(errs, fmt.Errorf("%w: an invalidation was refused; serving from the loaders until Redis takes writes", ErrRefused))
@@ -580,7 +574,7 @@ func (c *Cache) hold(ctx context.Context) {
 
 // isHeld reports whether a hold is on for the current epoch.
 func (c *Cache) isHeld() bool {
-	if c.behind.Load() != nil {
+	if c.feeds.behind.Load() != nil {
 		return true // a feed is behind: see Config.Feeds
 	}
 	h := c.held.Load()

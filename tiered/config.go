@@ -192,9 +192,11 @@ type Config struct {
 	// committed up to their bound before now. While the key of one of them
 	// is gone, the node serves neither L1 nor Redis: its loaders answer,
 	// uncached, as under a hold, until the feed is back. The node looks at
-	// every bus heartbeat, so a change that only a feed invalidates is
-	// served stale at most the feed's bound plus Heartbeat after its
-	// commit. Only with Redis.
+	// every bus heartbeat, and a look that found the feeds alive vouches
+	// for them for two heartbeats at most (a stalled heartbeat does not
+	// extend it), so a change that only a feed invalidates is served stale
+	// at most the feed's bound plus twice Heartbeat after its commit. Only
+	// with Redis.
 	// default: none
 	Feeds []string
 }

@@ -3,6 +3,7 @@ package tiered
 import (
 	"context"
 	"sync/atomic"
+	"time"
 
 	"github.com/matroska-go/matroska/bus"
 	"github.com/matroska-go/matroska/remote"
@@ -70,9 +71,8 @@ func (h busHandler) Hold(m bus.Message) {
 type busSource struct {
 	s       *remote.Store
 	breaker *breaker
-	held    *atomic.Pointer[string]   // the Cache's: see Cache.hold
-	feeds   []string                  // Config.Feeds
-	behind  *atomic.Pointer[[]string] // the Cache's: the feeds found behind
+	held    *atomic.Pointer[string] // the Cache's: see Cache.hold
+	feeds   *feedWatch              // the Cache's: Config.Feeds
 }
 
 // State is the state of Redis. Under a hold of the epoch the bus follows,
@@ -97,18 +97,48 @@ func (b busSource) State(ctx context.Context, seen bus.State) (bus.State, error)
 // Config.Feeds). A feed whose key is gone, or that could not be looked at,
 // is behind.
 func (b busSource) checkFeeds(ctx context.Context) {
-	if len(b.feeds) == 0 {
+	f := b.feeds
+	if len(f.names) == 0 {
 		return
 	}
-	missing, err := b.s.MissingFeeds(ctx, b.feeds)
+	missing, err := b.s.MissingFeeds(ctx, f.names)
 	switch {
 	case err != nil:
-		b.behind.Store(&b.feeds)
+		f.behind.Store(&f.names)
 	case len(missing) > 0:
-		b.behind.Store(&missing)
+		f.behind.Store(&missing)
 	default:
-		b.behind.Store(nil)
+		f.alive()
 	}
+}
+
+// feedWatch is what the node knows of the feeds it follows.
+type feedWatch struct {
+	names  []string
+	behind atomic.Pointer[[]string] // the feeds found behind, nil when none
+	// A check that found every feed alive vouches for them until the next
+	// heartbeat, not longer: if no check comes within expiry (a stalled
+	// heartbeat), a timer sets them behind.
+	expiry time.Duration
+	checks atomic.Uint64
+}
+
+func (f *feedWatch) init(names []string, expiry time.Duration) {
+	f.names, f.expiry = names, expiry
+	if len(names) > 0 {
+		f.behind.Store(&f.names) // until the first heartbeat finds their keys
+	}
+}
+
+// alive records a check that found every feed alive.
+func (f *feedWatch) alive() {
+	n := f.checks.Add(1)
+	f.behind.Store(nil)
+	time.AfterFunc(f.expiry, func() {
+		if f.checks.Load() == n {
+			f.behind.CompareAndSwap(nil, &f.names)
+		}
+	})
 }
 
 func (b busSource) Log(ctx context.Context, after, upto uint64) ([]bus.Message, bool, error) {

@@ -81,7 +81,7 @@ type Config struct {
 	// that follows the feed serves cached values; once the consumer falls
 	// behind, or stops, the key runs out and the nodes answer from their
 	// loaders. A change made outside the application is then served stale
-	// at most Bound plus the nodes' Heartbeat after its commit.
+	// at most Bound plus twice the nodes' Heartbeat after its commit.
 	// default: none (the nodes do not wait for the consumer)
 	Feed string
 

@@ -109,7 +109,7 @@
 // runs out, and each node that follows the feed sees it at its next bus
 // heartbeat and answers from its loaders, uncached, until the consumer has
 // caught up again. A change made outside the application is therefore
-// served stale at most Bound plus the nodes' Heartbeat (plus the
+// served stale at most Bound plus twice the nodes' Heartbeat (plus the
 // broadcast's own delay) after its commit. Only durations are compared,
 // each on one clock: the consumer's, then Redis's time to live. With
 // synchronous_commit off a commit may reach the flushed WAL up to
