@@ -134,7 +134,7 @@ var Quick = Config{
 	CodecReads:     100,
 	TTL:            time.Minute,
 	FleetNodes:     []int{8, 16},
-	FleetRates:     []int{500, 2000, 5000, 10000},
+	FleetRates:     []int{500, 2000, 5000, 10000, 20000},
 	FleetStep:      500 * time.Millisecond,
 	FleetHotKeys:   200,
 	CostOps:        300,

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -18,7 +19,7 @@ const (
 	CostSet  = "SET"
 	CostDel  = "DEL"
 	CostHit  = "L2 hit"
-	CostPut  = "miss + put, %d dependencies"
+	CostPut  = "miss + put, %d dependencies" // with more than one; see CostPutPath
 	CostInv  = "invalidate 1 dependency, %d dependents"
 	costBase = "GET + SET"
 )
@@ -93,7 +94,7 @@ func (r *runner) cost(ctx context.Context, a Adapter, res *Results) error {
 	w, ok1 := nodes[0].(TieredNode)
 	rd, ok2 := nodes[1].(TieredNode)
 	if !ok1 || !ok2 {
-		res.Cost = append(res.Cost, CostRow{Path: fmt.Sprintf(CostPut, 1), Adapter: a.Name(), Note: "adapter does not expose its tiered.Cache"})
+		res.Cost = append(res.Cost, CostRow{Path: CostPutPath(1), Adapter: a.Name(), Note: "adapter does not expose its tiered.Cache"})
 		return nil
 	}
 	// Warm-up: connections, scripts loaded, the bus synced.
@@ -108,7 +109,7 @@ func (r *runner) cost(ctx context.Context, a Adapter, res *Results) error {
 	base := 0
 	for _, k := range costPutDeps {
 		first := base
-		row, err := c.measure(ctx, fmt.Sprintf(CostPut, k), a.Name(), c.ops, func(ctx context.Context, i int) error {
+		row, err := c.measure(ctx, CostPutPath(k), a.Name(), c.ops, func(ctx context.Context, i int) error {
 			_, err := c.put(ctx, w, first+i, k)
 			return err
 		})
@@ -262,7 +263,7 @@ func costRatios(rows []CostRow) {
 		switch {
 		case r.Path == CostHit:
 			r.Base, cpu, cmd = CostGet, raw[CostGet].CPUUs, raw[CostGet].CmdUs
-		case r.Path == fmt.Sprintf(CostPut, costPutArg(r.Path)):
+		case strings.HasPrefix(r.Path, "miss"):
 			r.Base = costBase
 			cpu, cmd = raw[CostGet].CPUUs+raw[CostSet].CPUUs, raw[CostGet].CmdUs+raw[CostSet].CmdUs
 		default:
@@ -280,12 +281,10 @@ func costRatios(rows []CostRow) {
 	}
 }
 
-// costPutArg is the number of dependencies in a CostPut path (0 for another
-// path).
-func costPutArg(path string) int {
-	var k int
-	if _, err := fmt.Sscanf(path, CostPut, &k); err != nil {
-		return 0
+// CostPutPath is the path of a miss and put with k dependencies.
+func CostPutPath(k int) string {
+	if k == 1 {
+		return "miss + put, 1 dependency"
 	}
-	return k
+	return fmt.Sprintf(CostPut, k)
 }

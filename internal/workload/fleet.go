@@ -14,7 +14,6 @@ const (
 	fleetP99      = 10 * time.Millisecond // propagation p99 above it ends the climb
 	fleetAchieved = 0.9                   // share of the asked rate the writers must reach
 	fleetWriters  = 8                     // writer goroutines, spread over the nodes
-	fleetSamples  = 64                    // keys the sampler cycles through (apart from the hot set)
 	fleetGap      = 5 * time.Millisecond  // least time between two samples' starts
 )
 
@@ -59,7 +58,7 @@ func (r *runner) fleet(ctx context.Context, a Adapter, res *Results) error {
 
 // fleetOf runs the rate steps of one fleet size.
 func (r *runner) fleetOf(ctx context.Context, a Adapter, n int) ([]FleetRow, error) {
-	src := NewSource(r.cfg.FleetHotKeys+fleetSamples, 0)
+	src := NewSource(r.cfg.FleetHotKeys, 0)
 	env := r.env(src)
 	defer r.finish(env)
 	nodes, closeAll, err := openNodes(ctx, a, env, n)
@@ -100,7 +99,7 @@ type fleetRun struct {
 	r      *runner
 	nodes  []Node
 	hot    []string
-	first  int // id of the first sample key
+	first  int // id of the first sample key: each sample has a key of its own
 	sample int // samples taken so far, across steps
 	cursor int // the writers' next key, across steps
 }
@@ -145,8 +144,15 @@ func (f *fleetRun) step(ctx context.Context, rate int) (FleetRow, error) {
 			}
 		}()
 	}
+	var writing time.Duration // the writers' time, which the rate is over
+	wrote := make(chan struct{})
+	go func() {
+		wg.Wait()
+		writing = time.Since(start)
+		close(wrote)
+	}()
 	lat, timeouts, serr := f.samples(ctx, end, &done)
-	wg.Wait()
+	<-wrote
 	elapsed := time.Since(start)
 	cpu := processCPU() - cpu0
 	s1, err := readServer(ctx, admin)
@@ -163,7 +169,7 @@ func (f *fleetRun) step(ctx context.Context, rate int) (FleetRow, error) {
 	row.Timeouts = timeouts
 	row.Samples = len(lat)
 	sec := elapsed.Seconds()
-	row.Achieved = float64(row.Invalidations) / sec
+	row.Achieved = float64(row.Invalidations) / writing.Seconds()
 	if len(lat) > 0 {
 		slices.Sort(lat)
 		row.P50, row.P99, row.Max = pct(lat, 50), pct(lat, 99), lat[len(lat)-1]
@@ -214,7 +220,7 @@ func (f *fleetRun) samples(ctx context.Context, end time.Time, done *atomic.Int6
 			return lat, timeouts, err
 		}
 		began := time.Now()
-		key := Key(f.first + f.sample%fleetSamples)
+		key := Key(f.first + f.sample)
 		by := f.nodes[f.sample%len(f.nodes)]
 		f.sample++
 		if !settle(deadline, func() bool {

@@ -54,7 +54,7 @@ func TestFleetCostCold(t *testing.T) {
 	}
 
 	// redis-cost: the raw paths, then this library's.
-	want := []string{CostSet, CostGet, CostDel, fmt.Sprintf(CostPut, 1), CostHit, fmt.Sprintf(CostPut, 5), fmt.Sprintf(CostPut, 50), fmt.Sprintf(CostInv, 10), fmt.Sprintf(CostInv, 1000)}
+	want := []string{CostSet, CostGet, CostDel, CostPutPath(1), CostHit, fmt.Sprintf(CostPut, 5), fmt.Sprintf(CostPut, 50), fmt.Sprintf(CostInv, 10), fmt.Sprintf(CostInv, 1000)}
 	if len(res.Cost) != len(want) {
 		t.Fatalf("%d redis-cost rows, want %d: %+v", len(res.Cost), len(want), res.Cost)
 	}
