@@ -1,7 +1,8 @@
 // Package workload is the benchmark harness of Matroska: the workloads of the
 // performance issue (L1 hit, L2 hit, miss, invalidation propagation, a large
 // invalidation, a stampede, a mixed workload, memory per entry, a batch read,
-// the codecs), run against any cache behind one small Adapter interface
+// the codecs) and of the fleet issue (invalidations to a fleet at a rising
+// rate, Redis's CPU per operation, a cold fleet), run against any cache behind one small Adapter interface
 // (with optional ones: Batcher for a batch read, CodecPeer for a codec of
 // the cache's own), and the Markdown table of their results.
 //
