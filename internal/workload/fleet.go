@@ -13,7 +13,7 @@ import (
 const (
 	fleetP99      = 10 * time.Millisecond // propagation p99 above it ends the climb
 	fleetAchieved = 0.9                   // share of the asked rate the writers must reach
-	fleetWriters  = 8                     // writer goroutines, spread over the nodes
+	fleetWriters  = 32                    // writer goroutines, spread over the nodes (each waits for its Invalidate)
 	fleetGap      = 5 * time.Millisecond  // least time between two samples' starts
 )
 
