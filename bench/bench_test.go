@@ -33,6 +33,8 @@ func TestSmoke(t *testing.T) {
 		Nodes: 3, Rounds: 10, BigDepEntries: 2000, StampedeWaiter: 20, StampedeLoad: 20 * time.Millisecond,
 		MixedNodes: 2, MixedWorkers: 4, MixedKeys: 10000, MixedDuration: 300 * time.Millisecond, MemoryKeys: 300,
 		BatchSize: 10, Batches: 3, CodecDuration: 10 * time.Millisecond, CodecReads: 10,
+		FleetNodes: []int{2, 3}, FleetRates: []int{100, 200}, FleetStep: 100 * time.Millisecond, FleetHotKeys: 20,
+		CostOps: 20, ColdNodes: 2, ColdKeys: 200, ColdMax: 3 * time.Second,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
@@ -142,6 +144,34 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("results.md lacks %q", want)
 		}
 	}
+	// Fleet: this library and rueidis, the caches with cross-node
+	// invalidation, on both sizes; cold: every cache with both tiers.
+	fleet := map[string]int{}
+	for _, r := range res.Fleet {
+		if r.Measured && r.Invalidations > 0 {
+			fleet[r.Adapter]++
+		}
+	}
+	if len(fleet) != 2 || fleet[workload.MatroskaName] < 2 || fleet[Rueidis{}.Name()] < 2 {
+		t.Errorf("fleet steps with figures, by cache: %v", fleet)
+	}
+	var cold []string
+	for _, r := range res.Cold {
+		if r.Measured && r.Reads > 0 {
+			cold = append(cold, r.Adapter)
+		}
+	}
+	if got, want := strings.Join(cold, ","), strings.Join([]string{workload.MatroskaName, workload.MatroskaLeaseName, GoRedisCache{}.Name(), Rueidis{}.Name()}, ","); got != want {
+		t.Errorf("cold rows with figures: %q, want %q", got, want)
+	}
+	if len(res.Cost) != 9 {
+		t.Errorf("%d redis-cost rows, want 9", len(res.Cost))
+	}
+	for _, want := range []string{"## Fleet invalidations", "## Redis CPU per operation", "## Cold fleet", "(fleet-propagation.png)"} {
+		if !bytes.Contains(md, []byte(want)) {
+			t.Errorf("results.md lacks %q", want)
+		}
+	}
 	var pngs int
 	for _, f := range files {
 		if !strings.HasSuffix(f, ".png") {
@@ -161,7 +191,7 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("results.md does not show %s", f)
 		}
 	}
-	if pngs < 6 {
-		t.Errorf("%d plots, want at least 6: %q", pngs, files)
+	if pngs < 7 {
+		t.Errorf("%d plots, want at least 7: %q", pngs, files)
 	}
 }

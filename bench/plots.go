@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -227,6 +228,14 @@ func Plots(res *workload.Results, dir string) ([]string, error) {
 		}
 	}
 
+	// Fleet: propagation p99 against the rate achieved, a line per cache
+	// and fleet size.
+	if len(res.Fleet) > 0 {
+		if err := save("fleet-propagation.png", func(p string) error { return fleetPlot(p, res.Fleet) }); err != nil {
+			return files, err
+		}
+	}
+
 	// Memory.
 	names, one, par = nil, nil, nil
 	for _, r := range res.Memory {
@@ -250,3 +259,47 @@ func Plots(res *workload.Results, dir string) ([]string, error) {
 func us(d interface{ Microseconds() int64 }) float64 { return float64(d.Microseconds()) }
 
 func ms(d interface{ Microseconds() int64 }) float64 { return float64(d.Microseconds()) / 1000 }
+
+// fleetPlot saves the fleet workload's propagation p99 against the
+// invalidations per second achieved, a line per cache and fleet size.
+func fleetPlot(file string, rows []workload.FleetRow) error {
+	p := plot.New()
+	p.Title.Text = "Fleet: propagation p99 by invalidation rate (lower is better)"
+	p.X.Label.Text = "invalidations per second achieved"
+	p.Y.Label.Text = "propagation p99 (ms)"
+	p.Y.Min = 0
+	type line struct {
+		label string
+		pts   plotter.XYs
+	}
+	var lines []*line
+	for _, r := range rows {
+		if !r.Measured || r.Samples == 0 {
+			continue
+		}
+		label := fmt.Sprintf("%s, %d nodes", r.Adapter, r.Nodes)
+		i := slices.IndexFunc(lines, func(l *line) bool { return l.label == label })
+		if i < 0 {
+			lines = append(lines, &line{label: label})
+			i = len(lines) - 1
+		}
+		lines[i].pts = append(lines[i].pts, plotter.XY{X: r.Achieved, Y: ms(r.P99)})
+	}
+	if len(lines) == 0 {
+		return nil
+	}
+	for i, l := range lines {
+		ln, pts, err := plotter.NewLinePoints(l.pts)
+		if err != nil {
+			return fmt.Errorf("%s: %w", file, err)
+		}
+		ln.Color, pts.Color = plotutil.Color(i), plotutil.Color(i)
+		pts.Shape = plotutil.Shape(i)
+		p.Add(ln, pts)
+		p.Legend.Add(l.label, ln, pts)
+	}
+	p.Add(plotter.NewGrid())
+	p.Legend.Top = true
+	p.Legend.Left = true
+	return p.Save(7*vg.Inch, 4.5*vg.Inch, file)
+}

@@ -25,7 +25,7 @@ func bench(args []string, out io.Writer) error {
 	addr := fs.String("redis", "", "Redis address (host:port or redis:// URL); default $REDIS_URL, else a private redis-server")
 	namespace := fs.String("namespace", "", "prefix of every key written (deleted afterwards); default a random one")
 	duration := fs.Duration("duration", 0, "measured time of each L1 hit run and of the mixed run (default 2s and 10s; quick 0.3s and 2s)")
-	nodes := fs.Int("nodes", 0, "nodes of the propagation and stampede workloads (default 8)")
+	nodes := fs.Int("nodes", 0, "nodes of the propagation and stampede workloads (default 8), and the one fleet size of the fleet and cold workloads (default 8, 32 and 64, and 64; quick 8 and 16, and 8)")
 	outDir := fs.String("out", "", "directory to write results.md into (the table goes to stdout too)")
 	quick := fs.Bool("quick", false, "small sizes: about half a minute")
 	only := fs.String("workloads", "", "comma-separated workloads to run (default all): "+strings.Join(workload.AllWorkloads, ","))
@@ -35,7 +35,10 @@ func bench(args []string, out io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("bench: unexpected arguments %q", fs.Args())
 	}
-	cfg := workload.Config{Quick: *quick, HitDuration: *duration, MixedDuration: *duration, Nodes: *nodes}
+	cfg := workload.Config{Quick: *quick, HitDuration: *duration, MixedDuration: *duration, Nodes: *nodes, ColdNodes: *nodes}
+	if *nodes > 0 {
+		cfg.FleetNodes = []int{*nodes}
+	}
 	if *only != "" {
 		cfg.Workloads = strings.Split(*only, ",")
 	}

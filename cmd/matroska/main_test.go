@@ -67,7 +67,8 @@ func TestBench(t *testing.T) {
 	md := out.String()
 	for _, section := range []string{"## Targets of this library", "## L1 hit", "## L2 hit (cold L1)", "## Miss, load and put",
 		"## Invalidation propagation to 2 nodes", "## Invalidating one dependency", "## Stampede", "## Mixed workload", "## Memory per cached entry",
-		"## Batch read (cold L1)", "## Codecs", "## L2 hit of the list, per codec"} {
+		"## Batch read (cold L1)", "## Codecs", "## L2 hit of the list, per codec",
+		"## Fleet invalidations", "## Redis CPU per operation", "## Cold fleet"} {
 		if !strings.Contains(md, section) {
 			t.Errorf("no section %q", section)
 		}

@@ -27,8 +27,8 @@ import (
 // to show that cost.
 //
 // With Lease, every node has the cross-node lease on (tiered.Config.Lease):
-// it runs the stampede workload only, where one loader call across all the
-// nodes is expected.
+// it runs the stampede workload, where one loader call across all the
+// nodes is expected, and the cold fleet, beside the adapter without it.
 type Matroska struct {
 	Closure bool
 	Lease   bool
@@ -48,13 +48,13 @@ func (m Matroska) Name() string {
 }
 
 // Workloads limits the closure variant to the L1 hit workload and the lease
-// variant to the stampede (nil: every workload).
+// variant to the stampede and the cold fleet (nil: every workload).
 func (m Matroska) Workloads() []string {
 	if m.Closure {
 		return []string{WHit}
 	}
 	if m.Lease {
-		return []string{WStampede}
+		return []string{WStampede, WCold}
 	}
 	return nil
 }
@@ -162,6 +162,9 @@ func (n *matroskaNode) InL1(_ context.Context, key string) bool {
 }
 
 func (n *matroskaNode) L1Hits() uint64 { return n.c.Stats().L1Hits }
+
+// BusReceived is the number of bus messages the node received.
+func (n *matroskaNode) BusReceived() uint64 { return n.c.Stats().Bus.Received }
 
 // Cache is the node's tiered.Cache, for workloads that use the library's
 // own API (dependency invalidation).

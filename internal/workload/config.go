@@ -18,10 +18,13 @@ const (
 	WMemory      = "memory"
 	WBatch       = "batch"
 	WCodec       = "codec"
+	WFleet       = "fleet"
+	WCost        = "redis-cost"
+	WCold        = "cold"
 )
 
 // AllWorkloads lists every workload in run order.
-var AllWorkloads = []string{WHit, WL2, WMiss, WPropagation, WBigDep, WStampede, WMixed, WMemory, WBatch, WCodec}
+var AllWorkloads = []string{WHit, WL2, WMiss, WPropagation, WBigDep, WStampede, WMixed, WMemory, WBatch, WCodec, WFleet, WCost, WCold}
 
 // ErrConfig is wrapped by every configuration error.
 var ErrConfig = errors.New("workload: invalid config")
@@ -56,6 +59,16 @@ type Config struct {
 	CodecDuration  time.Duration // measured time of each encoding and decoding of the codec workload
 	CodecReads     int           // L2 hits of the list read per codec in the codec workload
 	TTL            time.Duration // entry time to live for every adapter
+
+	FleetNodes   []int         // fleet sizes of the fleet workload, each run on its own
+	FleetRates   []int         // invalidations per second asked of the writers, step by step, until one is not sustained
+	FleetStep    time.Duration // measured time of each rate step
+	FleetHotKeys int           // keys every node of the fleet holds in L1 (the writers' keys)
+	CostOps      int           // operations measured per path of the redis-cost workload
+	ColdNodes    int           // nodes of the cold workload
+	ColdWorkers  int           // goroutines per node in the cold workload
+	ColdKeys     int           // key space of the cold workload (Zipf, ZipfS)
+	ColdMax      time.Duration // the cold workload gives up on a 90% L1 hit rate after this long
 }
 
 // Full is the configuration of a full run (a few minutes).
@@ -83,6 +96,15 @@ var Full = Config{
 	CodecDuration:  200 * time.Millisecond,
 	CodecReads:     500,
 	TTL:            time.Minute,
+	FleetNodes:     []int{8, 32, 64},
+	FleetRates:     []int{500, 1000, 2000, 5000, 10000, 20000, 50000},
+	FleetStep:      2 * time.Second,
+	FleetHotKeys:   1000,
+	CostOps:        2000,
+	ColdNodes:      64,
+	ColdWorkers:    2,
+	ColdKeys:       100000,
+	ColdMax:        2 * time.Minute,
 }
 
 // Quick is the configuration of a smoke run (about a minute with every
@@ -111,6 +133,15 @@ var Quick = Config{
 	CodecDuration:  40 * time.Millisecond,
 	CodecReads:     100,
 	TTL:            time.Minute,
+	FleetNodes:     []int{8, 16},
+	FleetRates:     []int{500, 2000, 5000, 10000, 20000},
+	FleetStep:      500 * time.Millisecond,
+	FleetHotKeys:   200,
+	CostOps:        300,
+	ColdNodes:      8,
+	ColdWorkers:    2,
+	ColdKeys:       10000,
+	ColdMax:        20 * time.Second,
 }
 
 // withDefaults fills zero fields and checks the result.
@@ -122,7 +153,8 @@ func (c Config) withDefaults() (Config, error) {
 	durs := []struct{ v, def *time.Duration }{
 		{&c.HitDuration, &d.HitDuration}, {&c.StampedeLoad, &d.StampedeLoad},
 		{&c.MixedDuration, &d.MixedDuration}, {&c.MixedLoad, &d.MixedLoad}, {&c.TTL, &d.TTL},
-		{&c.Pace, &d.Pace}, {&c.CodecDuration, &d.CodecDuration},
+		{&c.Pace, &d.Pace}, {&c.CodecDuration, &d.CodecDuration}, {&c.FleetStep, &d.FleetStep},
+		{&c.ColdMax, &d.ColdMax},
 	}
 	for _, x := range durs {
 		if *x.v == 0 {
@@ -138,6 +170,8 @@ func (c Config) withDefaults() (Config, error) {
 		{&c.StampedeWaiter, &d.StampedeWaiter}, {&c.MixedNodes, &d.MixedNodes},
 		{&c.MixedWorkers, &d.MixedWorkers}, {&c.MixedKeys, &d.MixedKeys}, {&c.MemoryKeys, &d.MemoryKeys},
 		{&c.BatchSize, &d.BatchSize}, {&c.Batches, &d.Batches}, {&c.CodecReads, &d.CodecReads},
+		{&c.FleetHotKeys, &d.FleetHotKeys}, {&c.CostOps, &d.CostOps}, {&c.ColdNodes, &d.ColdNodes},
+		{&c.ColdWorkers, &d.ColdWorkers}, {&c.ColdKeys, &d.ColdKeys},
 	}
 	for _, x := range ints {
 		if *x.v == 0 {
@@ -149,6 +183,20 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Nodes < 2 || c.MixedNodes < 1 {
 		return c, fmt.Errorf("%w: need at least 2 nodes (propagation) and 1 mixed node", ErrConfig)
+	}
+	for _, x := range []struct {
+		v    *[]int
+		def  []int
+		what string
+	}{{&c.FleetNodes, d.FleetNodes, "fleet size"}, {&c.FleetRates, d.FleetRates, "fleet rate"}} {
+		if len(*x.v) == 0 {
+			*x.v = x.def
+		}
+		for _, n := range *x.v {
+			if n < 1 {
+				return c, fmt.Errorf("%w: %s %d below 1", ErrConfig, x.what, n)
+			}
+		}
 	}
 	if c.WriteRatio == 0 {
 		c.WriteRatio = d.WriteRatio

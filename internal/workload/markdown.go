@@ -163,6 +163,7 @@ func (res *Results) WriteMarkdown(w io.Writer) error {
 	}
 	res.writeBatch(&b)
 	res.writeCodecs(&b)
+	res.writeFleet(&b)
 	if len(res.Errors) > 0 {
 		b.WriteString("## Errors\n\n")
 		for _, e := range res.Errors {

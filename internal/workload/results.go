@@ -24,6 +24,10 @@ type Results struct {
 	Batch       []BatchRow
 	Codec       []CodecRow     // encode, decode and size of each codec on each value
 	CodecRead   []CodecReadRow // L2 hits of the list, per codec
+	Fleet       []FleetRow     // the fleet workload, one row per rate step
+	FleetBest   []FleetBest    // the highest sustained rate of each fleet size
+	Cost        []CostRow      // Redis's CPU per operation, per path
+	Cold        []ColdRow      // a cold fleet warming up
 	Errors      []string       // workloads that failed, with the error
 }
 
@@ -208,4 +212,98 @@ type CodecReadRow struct {
 	Loads    int64   // loader calls (should be 0)
 	Note     string
 	Measured bool
+}
+
+// FleetRow is one rate step of the fleet workload: Nodes nodes, writers
+// invalidating at Rate per second for Config.FleetStep.
+type FleetRow struct {
+	Adapter       string
+	Nodes         int
+	Rate          int           // invalidations per second asked of the writers
+	Elapsed       time.Duration // the step's measured time
+	Invalidations int64         // invalidations that returned (the writers' and the sampler's)
+	Achieved      float64       // invalidations per second
+	Errors        int64         // invalidations that failed
+	Samples       int           // propagation samples
+	Timeouts      int           // samples where some node still held the key 2 s after the invalidation
+	P50           time.Duration // from Invalidate's return to the last node's eviction
+	P99           time.Duration
+	Max           time.Duration
+	RedisCPU      float64 // Redis's CPU time per second of the step (1 = one core)
+	RedisUsInv    float64 // Redis's CPU per invalidation, µs (used_cpu_user + used_cpu_sys)
+	ScriptUsInv   float64 // EVALSHA time per invalidation, µs (commandstats)
+	Published     float64 // PUBLISH calls per second (commandstats, inside scripts included; -1: none seen)
+	Delivered     float64 // bus messages received per second, all nodes together (-1: not observable)
+	NodeCPU       float64 // this process's CPU time per second, divided by Nodes (1 = one core per node)
+	NodeUsInv     float64 // this process's CPU per invalidation, divided by Nodes, µs
+	Top           string  // the commands that took Redis the most time, per invalidation
+	Sustained     bool    // no error, no timeout, p99 within 10 ms, at least 90% of Rate achieved
+	Note          string
+	Measured      bool
+}
+
+// FleetBest is the highest sustained rate step of one adapter on one fleet
+// size, and the step that ended the climb (0: none did).
+type FleetBest struct {
+	Adapter   string
+	Nodes     int
+	Rate      int     // the highest rate step sustained (0: none)
+	Achieved  float64 // invalidations per second achieved in that step
+	StoppedAt int     // the rate step that was not sustained (0: every step was)
+	StoppedBy string  // why
+}
+
+// CostRow is what Redis spends on one operation of one path.
+type CostRow struct {
+	Path     string  // the operation
+	Adapter  string  // MatroskaName or GoRedisName
+	Ops      int     // operations measured
+	CPUUs    float64 // Redis's CPU per operation, µs (used_cpu_user + used_cpu_sys)
+	CmdUs    float64 // commandstats time per operation, µs, of the commands the client sent (a script's EVALSHA includes what it calls)
+	Calls    float64 // commands per operation, inside scripts included
+	Scripts  float64 // EVALSHA calls per operation
+	ScriptUs float64 // µs per EVALSHA call
+	Base     string  // the raw go-redis path it is compared with
+	CPURatio float64 // CPUUs / Base's CPUUs
+	CmdRatio float64 // CmdUs / Base's CmdUs
+	// ScriptVsSet is ScriptUs over the commandstats time of a raw SET of
+	// the same run (0: no script).
+	ScriptVsSet float64
+	Top         string // the commands that took the most time, per operation
+	Note        string
+	Measured    bool
+}
+
+// ColdRow is one adapter's cold fleet: Nodes nodes reading Zipf keys from
+// an empty Redis until their L1 hit rate reaches 90%.
+type ColdRow struct {
+	Adapter     string
+	Nodes       int
+	Workers     int // goroutines in all
+	Keys        int // key space
+	Reads       int64
+	To90        time.Duration // time to the first interval with a 90% L1 hit rate (0: not reached)
+	Reached     bool
+	Elapsed     time.Duration // time measured (To90, or Config.ColdMax)
+	FinalL1     float64       // L1 hit rate of the last interval
+	Loads       int64         // loader calls
+	KeysRead    int64         // distinct keys read
+	LoadsPerKey float64       // Loads / KeysRead
+	PeakOps     float64       // Redis commands per second, highest interval (commands inside scripts included)
+	PeakCPU     float64       // Redis CPU time per second, highest interval (1 = one core)
+	RedisCPU    time.Duration // Redis CPU time over the run
+	RedisCmds   int64         // Redis commands over the run
+	WorstRead   time.Duration
+	P99         time.Duration
+	Errors      int64
+	Curve       []ColdPoint // L1 hit rate per interval
+	Note        string
+	Measured    bool
+}
+
+// ColdPoint is one interval of the cold workload.
+type ColdPoint struct {
+	At     time.Duration // end of the interval, from the start
+	L1     float64       // L1 hit rate in the interval
+	OpsSec float64       // Redis commands per second in the interval
 }

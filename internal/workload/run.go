@@ -55,6 +55,9 @@ func Run(ctx context.Context, cfg Config, opts *redis.Options, namespace string,
 				if w == WHit || w == WL2 {
 					steps++ // WHit: 1 and GOMAXPROCS goroutines; WL2: back to back and paced
 				}
+				if w == WFleet {
+					steps += len(cfg.FleetNodes) - 1 // a step per fleet size
+				}
 			}
 		}
 	}
@@ -98,14 +101,33 @@ func Run(ctx context.Context, cfg Config, opts *redis.Options, namespace string,
 			}
 		}
 	}
+	res.FleetBest = fleetBest(res.Fleet)
 	res.Elapsed = time.Since(res.Started)
 	res.fillRatios()
 	return res, nil
 }
 
 // runsOn says whether adapter a runs workload w. The codec workload runs
-// on this library's adapter and on the peers that are a CodecPeer.
+// on this library's adapter and on the peers that are a CodecPeer; the
+// fleet workload on caches with cross-node invalidation, the cold one on
+// caches with both tiers; redis-cost on this library's adapter, which
+// measures raw go-redis itself.
 func runsOn(a Adapter, w string) bool {
+	f := a.Features()
+	switch w {
+	case WFleet:
+		if !f.CrossNode {
+			return false
+		}
+	case WCold:
+		if !f.L1 || !f.L2 {
+			return false
+		}
+	case WCost:
+		if _, lib := a.(Matroska); !lib || a.Name() != MatroskaName {
+			return false
+		}
+	}
 	if w == WCodec {
 		_, lib := a.(Matroska)
 		_, peer := a.(CodecPeer)
@@ -173,6 +195,15 @@ func (r *runner) one(ctx context.Context, w string, a Adapter, res *Results) err
 		r.prog.Step("memory per entry", a.Name())
 		row, err := r.memory(ctx, a)
 		res.Memory = append(res.Memory, row)
+		return err
+	case WFleet:
+		return r.fleet(ctx, a, res)
+	case WCost:
+		return r.cost(ctx, a, res)
+	case WCold:
+		r.prog.Step(fmt.Sprintf("cold fleet of %d nodes", r.cfg.ColdNodes), a.Name())
+		row, err := r.cold(ctx, a)
+		res.Cold = append(res.Cold, row)
 		return err
 	}
 	return fmt.Errorf("%w: unknown workload %q", ErrConfig, w)

@@ -1,7 +1,8 @@
 // Package workload is the benchmark harness of Matroska: the workloads of the
 // performance issue (L1 hit, L2 hit, miss, invalidation propagation, a large
 // invalidation, a stampede, a mixed workload, memory per entry, a batch read,
-// the codecs), run against any cache behind one small Adapter interface
+// the codecs) and of the fleet issue (invalidations to a fleet at a rising
+// rate, Redis's CPU per operation, a cold fleet), run against any cache behind one small Adapter interface
 // (with optional ones: Batcher for a batch read, CodecPeer for a codec of
 // the cache's own), and the Markdown table of their results.
 //
@@ -19,6 +20,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -198,6 +200,44 @@ type Env struct {
 	clients atomic.Int64 // go-redis clients made by GoRedis
 	marked  atomic.Int64 // round trips of go-redis clients made by GoRedis for a context from Measure
 	maxCall atomic.Int64 // longest round trip in nanoseconds, since ResetMaxCall
+	sent    *sentNames   // when set (before GoRedis), the commands sent for contexts from Measure
+}
+
+// sentNames are the names of the commands GoRedis clients sent for
+// contexts from Measure: the commands a client sends itself, apart from
+// those a script calls.
+type sentNames struct {
+	mu    sync.Mutex
+	names map[string]bool
+}
+
+func (s *sentNames) add(cmds ...redis.Cmder) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.names == nil {
+		s.names = map[string]bool{}
+	}
+	for _, c := range cmds {
+		s.names[c.Name()] = true
+	}
+}
+
+// reset forgets the names sent so far.
+func (s *sentNames) reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.names)
+}
+
+// list returns the names sent so far.
+func (s *sentNames) list() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for n := range s.names {
+		out = append(out, n)
+	}
+	return out
 }
 
 // RedisKey is the Redis key of a cache key for adapters that store plain
@@ -244,7 +284,7 @@ func (h callCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		start := time.Now()
 		err := next(ctx, cmd)
-		h.done(ctx, start)
+		h.done(ctx, start, cmd)
 		return err
 	}
 }
@@ -253,14 +293,17 @@ func (h callCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		start := time.Now()
 		err := next(ctx, cmds)
-		h.done(ctx, start)
+		h.done(ctx, start, cmds...)
 		return err
 	}
 }
 
-func (h callCounter) done(ctx context.Context, start time.Time) {
+func (h callCounter) done(ctx context.Context, start time.Time, cmds ...redis.Cmder) {
 	if ctx.Value(measuredKey{}) != nil {
 		h.e.marked.Add(1)
+		if h.e.sent != nil {
+			h.e.sent.add(cmds...)
+		}
 	}
 	d := int64(time.Since(start))
 	for {

@@ -36,6 +36,7 @@ func TestConfigErrors(t *testing.T) {
 		"duration":    {MixedDuration: -time.Second},
 		"write ratio": {WriteRatio: 2},
 		"zipf":        {ZipfS: 0.5},
+		"fleet rate":  {FleetRates: []int{500, 0}},
 	} {
 		if _, err := c.withDefaults(); !errors.Is(err, ErrConfig) {
 			t.Errorf("%s: err = %v, want ErrConfig", name, err)
