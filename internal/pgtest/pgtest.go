@@ -25,8 +25,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // Bin returns the directory of initdb, pg_ctl and postgres: $PG_BIN when
@@ -169,9 +167,8 @@ func (s *Server) start() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for {
-		conn, err := pgx.Connect(ctx, s.DSN("postgres"))
+		_, err := s.psql(ctx, "postgres", "SELECT 1")
 		if err == nil {
-			_ = conn.Close(ctx)
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -181,6 +178,22 @@ func (s *Server) start() error {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// psql runs sql on database db with the server's psql, as the superuser,
+// and returns its output (unaligned, tuples only).
+func (s *Server) psql(ctx context.Context, db, sql string) (string, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(s.bin, "psql"), "-X", "-q", "-A", "-t",
+		"-v", "ON_ERROR_STOP=1", "-d", s.DSN(db), "-c", sql)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("psql: %s: %w: %s", sql, err, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
+}
+
+// ident quotes a name as an SQL identifier; literal quotes a string.
+func ident(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
+func literal(v string) string  { return `'` + strings.ReplaceAll(v, `'`, `''`) + `'` }
 
 // Stop stops the server (immediate shutdown) and removes its directory. It
 // may be called more than once.
@@ -210,12 +223,7 @@ func (s *Server) CreateDB(tb testing.TB, name string) string {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, s.DSN("postgres"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+	if _, err := s.psql(ctx, "postgres", "CREATE DATABASE "+ident(name)); err != nil {
 		tb.Fatalf("pgtest: create database %s: %v", name, err)
 	}
 	tb.Cleanup(func() { s.dropDB(tb, name) })
@@ -226,19 +234,14 @@ func (s *Server) CreateDB(tb testing.TB, name string) string {
 func (s *Server) dropDB(tb testing.TB, name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, s.DSN("postgres"))
-	if err != nil {
-		tb.Logf("pgtest: drop database %s: %v", name, err)
-		return
-	}
-	defer conn.Close(ctx)
+	var err error
 	for {
 		// A walsender may still hold a slot for a moment after its client
 		// has gone: end it and retry until the slot is free.
-		_, _ = conn.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", name)
-		_, err = conn.Exec(ctx, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1", name)
+		_, _ = s.psql(ctx, "postgres", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "+literal(name)+" AND pid <> pg_backend_pid()")
+		_, err = s.psql(ctx, "postgres", "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = "+literal(name))
 		if err == nil {
-			_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+			_, err = s.psql(ctx, "postgres", "DROP DATABASE IF EXISTS "+ident(name)+" WITH (FORCE)")
 		}
 		if err == nil || ctx.Err() != nil {
 			break

@@ -2,11 +2,12 @@ package pgtest
 
 import (
 	"context"
+	"strings"
 	"testing"
-
-	"github.com/jackc/pgx/v5"
 )
 
+// TestStart: a private server on another port than the system's, with
+// logical replication on, and a database of the test's own.
 func TestStart(t *testing.T) {
 	s := Start(t)
 	if s.Port() == 5432 {
@@ -14,16 +15,14 @@ func TestStart(t *testing.T) {
 	}
 	ctx := context.Background()
 	dsn := s.CreateDB(t, "pgtest_start")
-	conn, err := pgx.Connect(ctx, dsn)
+	if !strings.Contains(dsn, "/pgtest_start?") {
+		t.Fatalf("DSN %q", dsn)
+	}
+	level, err := s.psql(ctx, "pgtest_start", "SHOW wal_level")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(ctx)
-	var level string
-	if err := conn.QueryRow(ctx, "SHOW wal_level").Scan(&level); err != nil {
-		t.Fatal(err)
-	}
-	if level != "logical" {
+	if strings.TrimSpace(level) != "logical" {
 		t.Fatalf("wal_level = %q, want logical", level)
 	}
 }
