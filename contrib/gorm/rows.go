@@ -3,7 +3,6 @@ package matroskagorm
 import (
 	"context"
 	"reflect"
-	"strings"
 
 	"gorm.io/gorm/schema"
 
@@ -16,26 +15,7 @@ import (
 // of the model's primary-key fields. Each part is canonicalised with
 // deps.FormatValue, and "%" and "," in it are percent-escaped before the parts
 // are joined with ",", so ("a,b", "c") and ("a", "b,c") have different keys.
-func CompositeKey(parts ...any) string {
-	var b strings.Builder
-	for i, p := range parts {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		s := deps.FormatValue(p)
-		for j := 0; j < len(s); j++ {
-			switch s[j] {
-			case '%':
-				b.WriteString("%25")
-			case ',':
-				b.WriteString("%2C")
-			default:
-				b.WriteByte(s[j])
-			}
-		}
-	}
-	return b.String()
-}
+func CompositeKey(parts ...any) string { return deps.CompositeKey(parts...) }
 
 // keyOf returns the primary key of the model value v (a struct or a map
 // keyed by column or field name): the single value, or CompositeKey of the

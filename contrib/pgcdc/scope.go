@@ -2,7 +2,6 @@ package pgcdc
 
 import (
 	"reflect"
-	"strings"
 
 	"github.com/matroska-go/matroska/deps"
 	"github.com/matroska-go/matroska/scopes"
@@ -120,23 +119,4 @@ func (sc *scope[T]) Deps(op Op, old, new *Row) ([]deps.Dep, error) {
 // and a model read through GORM meet: each part is canonicalised with
 // deps.FormatValue, and "%" and "," in it are percent-escaped before the
 // parts are joined with ",".
-func CompositeKey(parts ...any) string {
-	var b strings.Builder
-	for i, p := range parts {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		s := deps.FormatValue(p)
-		for j := 0; j < len(s); j++ {
-			switch s[j] {
-			case '%':
-				b.WriteString("%25")
-			case ',':
-				b.WriteString("%2C")
-			default:
-				b.WriteByte(s[j])
-			}
-		}
-	}
-	return b.String()
-}
+func CompositeKey(parts ...any) string { return deps.CompositeKey(parts...) }
