@@ -18,8 +18,8 @@ import (
 
 	"github.com/matroska-go/matroska"
 	"github.com/matroska-go/matroska/contrib/pgcdc"
-	"github.com/matroska-go/matroska/internal/pgtest"
 	"github.com/matroska-go/matroska/deps"
+	"github.com/matroska-go/matroska/internal/pgtest"
 	"github.com/matroska-go/matroska/internal/redistest"
 	"github.com/matroska-go/matroska/scopes"
 	"github.com/matroska-go/matroska/tiered"
