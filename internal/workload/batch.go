@@ -113,13 +113,8 @@ func (r *runner) openBatchLane(ctx context.Context, a Adapter, batched bool, row
 	for i := range keys {
 		keys[i] = Key(i)
 	}
-	if err := fillThrough(ctx, a, l.env, keys); err != nil {
-		r.finish(l.env)
-		return nil, err
-	}
-	reader, err := a.Open(ctx, l.env)
+	reader, err := r.freshReader(ctx, a, l.env, keys, true)
 	if err != nil {
-		r.finish(l.env)
 		return nil, err
 	}
 	l.reader = reader

@@ -86,15 +86,8 @@ func (r *runner) openLane(ctx context.Context, a Adapter, l2 bool, row *LatencyR
 	for i := range keys {
 		keys[i] = Key(first + i)
 	}
-	if l2 {
-		if err := fillThrough(ctx, a, l.env, keys); err != nil {
-			r.finish(l.env)
-			return nil, err
-		}
-	}
-	reader, err := a.Open(ctx, l.env)
+	reader, err := r.freshReader(ctx, a, l.env, keys, l2)
 	if err != nil {
-		r.finish(l.env)
 		return nil, err
 	}
 	l.reader = reader
@@ -207,6 +200,24 @@ func inTurns[L any](ctx context.Context, lanes []L, round int, n func(L) int, tu
 		}
 	}
 	return nil
+}
+
+// freshReader puts keys in Redis through a node of a of their own (with
+// fill) and returns a node of a that has seen none of them. On an error it
+// releases env.
+func (r *runner) freshReader(ctx context.Context, a Adapter, env *Env, keys []string, fill bool) (Node, error) {
+	if fill {
+		if err := fillThrough(ctx, a, env, keys); err != nil {
+			r.finish(env)
+			return nil, err
+		}
+	}
+	reader, err := a.Open(ctx, env)
+	if err != nil {
+		r.finish(env)
+		return nil, err
+	}
+	return reader, nil
 }
 
 // fillThrough reads every key through a node of a of its own, which it
