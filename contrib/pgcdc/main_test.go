@@ -58,7 +58,7 @@ type Article struct {
 }
 
 // newScopes returns the Scopes of articles: lists by category.
-func newScopes(t *testing.T) *scopes.Scopes[Article] {
+func newScopes(t testing.TB) *scopes.Scopes[Article] {
 	t.Helper()
 	s := scopes.New[Article]("article", scopes.Options{})
 	err := s.Describe(scopes.Signature[Article]{
@@ -74,7 +74,7 @@ func newScopes(t *testing.T) *scopes.Scopes[Article] {
 // rig is one test's world: a database, a Redis, two application nodes (a,
 // b) that read, and a third (inv) through which consumers invalidate.
 type rig struct {
-	t      *testing.T
+	t      testing.TB
 	dsn    string
 	db     *conn
 	a, b   *tiered.Cache
@@ -85,7 +85,7 @@ type rig struct {
 	redis  *redistest.Server
 }
 
-func newRig(t *testing.T, name string) *rig {
+func newRig(t testing.TB, name string) *rig {
 	t.Helper()
 	r := &rig{t: t, dsn: pg.CreateDB(t, name), scopes: newScopes(t)}
 	r.db = dial(t, r.dsn)
@@ -135,7 +135,7 @@ type running struct {
 }
 
 // start runs a consumer of cfg until stop (or the test's end).
-func start(t *testing.T, cfg pgcdc.Config) *running {
+func start(t testing.TB, cfg pgcdc.Config) *running {
 	t.Helper()
 	c, err := pgcdc.New(cfg)
 	if err != nil {
@@ -226,7 +226,7 @@ type conn struct {
 	c  *pgx.Conn
 }
 
-func dial(t *testing.T, dsn string) *conn {
+func dial(t testing.TB, dsn string) *conn {
 	t.Helper()
 	c, err := pgx.Connect(context.Background(), dsn)
 	if err != nil {
@@ -305,7 +305,7 @@ func (r *recorder) count() int {
 }
 
 // waitFor polls cond until it holds, failing the test after d.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
