@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync/atomic"
@@ -23,7 +25,15 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	code := m.Run()
+	stopPostgres()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // client drives the service over HTTP and counts the queries that reach
@@ -33,6 +43,7 @@ type client struct {
 	url     string
 	queries *atomic.Int64
 	db      *gorm.DB
+	cache   *tiered.Cache
 }
 
 func start(t *testing.T, cfg tiered.Config) *client {
@@ -58,13 +69,13 @@ func startLogged(t *testing.T, cfg tiered.Config, log *slog.Logger) *client {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cache.Close() })
-	s, err := newServer(db, cache, log)
+	s, err := newServer(db, cache, log, byHandlers)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(s.routes())
 	t.Cleanup(srv.Close)
-	return &client{t: t, url: srv.URL, queries: &queries, db: db}
+	return &client{t: t, url: srv.URL, queries: &queries, db: db, cache: cache}
 }
 
 // do sends a request and decodes the JSON reply into out (when not nil).
