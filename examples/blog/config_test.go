@@ -25,12 +25,18 @@ func TestLoadConfig(t *testing.T) {
 		want config
 		bad  bool
 	}{
-		{"defaults", nil, nil, config{Addr: "127.0.0.1:8080", DB: "blog.db", Namespace: "blog"}, false},
+		{"defaults", nil, nil, config{Addr: "127.0.0.1:8080", DB: "blog.db", Namespace: "blog", Invalidate: byHandlers}, false},
 		{"environment", nil, map[string]string{
 			"BLOG_ADDR": ":9000", "BLOG_DB": "/data/blog.db", "CACHE_NAMESPACE": "blog-staging", "REDIS_URL": "redis://r:6379/0",
-		}, config{Addr: ":9000", DB: "/data/blog.db", Namespace: "blog-staging", RedisURL: "redis://r:6379/0"}, false},
+		}, config{Addr: ":9000", DB: "/data/blog.db", Namespace: "blog-staging", RedisURL: "redis://r:6379/0", Invalidate: byHandlers}, false},
 		{"flags over environment", []string{"-namespace", "blog-2", "-addr", ":9001"}, map[string]string{"CACHE_NAMESPACE": "blog-staging"},
-			config{Addr: ":9001", DB: "blog.db", Namespace: "blog-2"}, false},
+			config{Addr: ":9001", DB: "blog.db", Namespace: "blog-2", Invalidate: byHandlers}, false},
+		{"postgres by handlers", []string{"-db", "postgres://app@db/blog"}, nil,
+			config{Addr: "127.0.0.1:8080", DB: "postgres://app@db/blog", Namespace: "blog", Invalidate: byHandlers}, false},
+		{"log mode", nil, map[string]string{"BLOG_DB": "postgresql://app@db/blog", "BLOG_INVALIDATE": "log"},
+			config{Addr: "127.0.0.1:8080", DB: "postgresql://app@db/blog", Namespace: "blog", Invalidate: byLog}, false},
+		{"log mode on SQLite", []string{"-invalidate", "log"}, nil, config{}, true},
+		{"unknown mode", []string{"-db", "postgres://app@db/blog", "-invalidate", "triggers"}, nil, config{}, true},
 		{"empty namespace", []string{"-namespace", ""}, nil, config{}, true},
 		{"stray argument", []string{"serve"}, nil, config{}, true},
 	} {
@@ -64,7 +70,7 @@ func TestNamespaceFromConfig(t *testing.T) {
 	}
 	sqlDB, _ := db.DB()
 	defer sqlDB.Close()
-	s, err := newServer(db, cache, slog.New(slog.DiscardHandler))
+	s, err := newServer(db, cache, slog.New(slog.DiscardHandler), byHandlers)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/matroska-go/matroska"
 	matroskagorm "github.com/matroska-go/matroska/contrib/gorm"
+	"github.com/matroska-go/matroska/contrib/pgcdc"
 	"github.com/matroska-go/matroska/scopes"
 	"github.com/matroska-go/matroska/tiered"
 )
@@ -44,15 +45,18 @@ func articleScopes() (*scopes.Scopes[Article], error) {
 type server struct {
 	db       *gorm.DB
 	cache    *tiered.Cache
-	plugin   *matroskagorm.Plugin
+	plugin   *matroskagorm.Plugin // nil in log mode
+	consumer *pgcdc.Consumer      // set by run in log mode, for /stats
 	articles *scopes.Scopes[Article]
 	log      *slog.Logger
 	loads    atomic.Int64 // loader calls, for the logs and the tests
 }
 
-// newServer connects the cache to the database: the plugin invalidates
-// what every committed write changes.
-func newServer(db *gorm.DB, cache *tiered.Cache, log *slog.Logger) (*server, error) {
+// newServer connects the cache to the database. By handlers, the plugin
+// invalidates what every committed write of the API changes; by the log,
+// the handlers invalidate nothing, and the tables get ready for the
+// consumer that run starts (consumerConfig).
+func newServer(db *gorm.DB, cache *tiered.Cache, log *slog.Logger, by mode) (*server, error) {
 	s := &server{db: db, cache: cache, log: log}
 	var err error
 	if s.articles, err = articleScopes(); err != nil {
@@ -60,6 +64,9 @@ func newServer(db *gorm.DB, cache *tiered.Cache, log *slog.Logger) (*server, err
 	}
 	if err := db.AutoMigrate(&Article{}); err != nil {
 		return nil, err
+	}
+	if by == byLog {
+		return s, prepareLog(db)
 	}
 	s.plugin = matroskagorm.New(cache, matroskagorm.Options{Logger: log})
 	if err := db.Use(s.plugin); err != nil {
@@ -180,8 +187,9 @@ func (in input) fields() map[string]any {
 	return m
 }
 
-// create serves POST /articles. The plugin invalidates, after the commit,
-// the new article's id and the lists of its category.
+// create serves POST /articles. The plugin (or the log's consumer)
+// invalidates, after the commit, the new article's id and the lists of its
+// category.
 func (s *server) create(w http.ResponseWriter, r *http.Request) {
 	var in input
 	if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in.Title == nil || in.Category == nil {
@@ -248,14 +256,30 @@ func (s *server) delete(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// stats serves GET /stats: the cache's and the plugin's counters.
+// stats serves GET /stats: the cache's counters, and the plugin's or the
+// log consumer's.
 func (s *server) stats(w http.ResponseWriter, r *http.Request) {
 	st := s.cache.Stats()
-	reply(w, http.StatusOK, "", map[string]any{
+	m := map[string]any{
 		"l1_hits": st.L1Hits, "l2_hits": st.L2Hits, "loads": st.Loads,
 		"invalidations_sent": st.InvalidationsSent,
-		"plugin":             s.plugin.Stats(),
-	})
+	}
+	if s.plugin != nil {
+		m["plugin"] = s.plugin.Stats()
+	}
+	if s.consumer != nil {
+		// The consumer's errors (LastError) go to the log, not to clients.
+		cs := s.consumer.Stats()
+		m["log"] = map[string]any{
+			"active": cs.Active, "standby": cs.Standby,
+			"transactions": cs.Transactions, "rows": cs.Rows, "invalidations": cs.Invalidations,
+			"confirmed_lsn": cs.ConfirmedLSN.String(), "lag_bytes": cs.LagBytes, "lag_time": cs.LagTime.String(),
+		}
+	}
+	// false while the node serves nothing cached: Redis unreachable, or,
+	// in log mode, the consumer's feed behind.
+	m["ready"] = s.cache.Ready(r.Context()) == nil
+	reply(w, http.StatusOK, "", m)
 }
 
 // logRead logs a read and returns the X-Cache header of its reply.

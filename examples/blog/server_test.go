@@ -3,27 +3,35 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/glebarez/sqlite"
 	"go.uber.org/goleak"
 	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 
 	"github.com/matroska-go/matroska/internal/redistest"
 	"github.com/matroska-go/matroska/tiered"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	code := m.Run()
+	stopPostgres()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // client drives the service over HTTP and counts the queries that reach
@@ -33,6 +41,7 @@ type client struct {
 	url     string
 	queries *atomic.Int64
 	db      *gorm.DB
+	cache   *tiered.Cache
 }
 
 func start(t *testing.T, cfg tiered.Config) *client {
@@ -43,7 +52,14 @@ func start(t *testing.T, cfg tiered.Config) *client {
 // startLogged is start with the service logging to log.
 func startLogged(t *testing.T, cfg tiered.Config, log *slog.Logger) *client {
 	t.Helper()
-	db, err := gorm.Open(sqlite.Open(filepath.Join(t.TempDir(), "blog.db")), &gorm.Config{Logger: logger.Discard})
+	return startOn(t, filepath.Join(t.TempDir(), "blog.db"), cfg, log)
+}
+
+// startOn starts the service in handlers mode on the database dsn: a
+// SQLite file or a postgres:// URL.
+func startOn(t *testing.T, dsn string, cfg tiered.Config, log *slog.Logger) *client {
+	t.Helper()
+	db, err := openDB(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,13 +74,13 @@ func startLogged(t *testing.T, cfg tiered.Config, log *slog.Logger) *client {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cache.Close() })
-	s, err := newServer(db, cache, log)
+	s, err := newServer(db, cache, log, byHandlers)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(s.routes())
 	t.Cleanup(srv.Close)
-	return &client{t: t, url: srv.URL, queries: &queries, db: db}
+	return &client{t: t, url: srv.URL, queries: &queries, db: db, cache: cache}
 }
 
 // do sends a request and decodes the JSON reply into out (when not nil).
@@ -125,17 +141,23 @@ func (c *client) create(title, category string) uint {
 func TestBlog(t *testing.T) {
 	srv := redistest.Start(t)
 	for _, mode := range []struct {
-		name string
-		cfg  tiered.Config
+		name     string
+		cfg      tiered.Config
+		postgres bool // else SQLite
 	}{
-		{"one-process", tiered.Config{Namespace: "blog"}},
-		{"redis", tiered.Config{Redis: srv.Client(t), Namespace: "blog", StartTimeout: 5 * time.Second}},
+		{"one-process", tiered.Config{Namespace: "blog"}, false},
+		{"redis", tiered.Config{Redis: srv.Client(t), Namespace: "blog", StartTimeout: 5 * time.Second}, false},
+		{"postgres", tiered.Config{Redis: srv.Client(t), Namespace: "blog", StartTimeout: 5 * time.Second}, true},
 	} {
 		t.Run(mode.name, func(t *testing.T) {
 			if mode.cfg.Redis != nil {
 				_ = srv.Client(t).FlushAll(t.Context()).Err()
 			}
-			c := start(t, mode.cfg)
+			dsn := filepath.Join(t.TempDir(), "blog.db")
+			if mode.postgres {
+				dsn = postgresServer(t).CreateDB(t, "blog_handlers")
+			}
+			c := startOn(t, dsn, mode.cfg, slog.New(slog.DiscardHandler))
 			a := c.create("Python", "go")
 			b := c.create("Cache", "rust")
 
