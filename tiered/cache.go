@@ -572,7 +572,9 @@ func (c *Cache) hold(ctx context.Context) {
 	}
 }
 
-// isHeld reports whether a hold is on for the current epoch.
+// isHeld reports whether the node serves neither tier: a hold is on for
+// the current epoch (see hold), or a feed it follows is behind (see
+// Config.Feeds).
 func (c *Cache) isHeld() bool {
 	if c.feeds.behind.Load() != nil {
 		return true // a feed is behind: see Config.Feeds
