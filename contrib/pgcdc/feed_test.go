@@ -30,6 +30,7 @@ func TestFeed(t *testing.T) {
 	inv := &flaky{Cache: r.node("feeder")}
 	cfg := r.config()
 	cfg.Invalidator, cfg.Feed, cfg.Bound = inv, "pg", 800*time.Millisecond
+	cfg.BatchSize = 1 // every transaction its own Invalidate: see the lagging consumer below
 	c := start(t, cfg)
 
 	waitFor(t, 10*time.Second, "the feed is kept", func() bool { return f.Ready(context.Background()) == nil })
@@ -61,10 +62,12 @@ func TestFeed(t *testing.T) {
 	inv.fail.Store(false)
 	waitFor(t, 10*time.Second, "the feed is kept once the consumer catches up", func() bool { return f.Ready(context.Background()) == nil })
 
-	// The consumer runs but lags (each invalidation takes 300 ms, ten
-	// transactions wait): it takes its samples, which its confirmed
-	// position does not reach, so the feed runs out within the backlog.
-	inv.delay.Store(int64(300 * time.Millisecond))
+	// The consumer runs but lags: each Invalidate takes 150 ms and ten
+	// transactions wait, each invalidated on its own (the lagging consumer
+	// of BatchSize 1 cannot put two in one call). It takes its samples
+	// between them, which its confirmed position reaches too late, so the
+	// feed runs out although the consumer runs.
+	inv.delay.Store(int64(150 * time.Millisecond))
 	for i := range 10 {
 		r.exec(`UPDATE articles SET title = $1 WHERE id = 1`, fmt.Sprintf("lag %d", i))
 	}

@@ -39,10 +39,22 @@ type stream struct {
 	nextSample time.Time
 	caughtUp   time.Time
 
-	inTx    bool
-	commit  time.Time             // the transaction's commit time
-	pending []deps.Dep            // dependencies not yet invalidated, at most BatchSize
-	seen    map[deps.Dep]struct{} // pending, as a set
+	inTx   bool
+	commit time.Time // the transaction's commit time
+	sentAt time.Time // when the server sent the last change (its clock)
+
+	// Transactions committed and received whose dependencies wait in
+	// pending, to be invalidated together and confirmed by settle: while
+	// the stream is behind (a transaction arrives well after its commit,
+	// by this machine's clock against the server's: a skew only makes the
+	// stream wait settleAfter more, or never), the transactions that
+	// follow are already on their way, and one Invalidate for several of
+	// them is one Redis round trip.
+	waitTxs    uint64
+	waitEnd    pglogrepl.LSN         // the end of the last of them
+	waitCommit time.Time             // its commit time
+	pending    []deps.Dep            // dependencies not yet invalidated, at most BatchSize
+	seen       map[deps.Dep]struct{} // pending, as a set
 }
 
 // relation is what a Relation message said of a table, and its settings.
@@ -86,11 +98,17 @@ func (s *stream) run(ctx context.Context) error {
 				deadline = s.nextSample
 			}
 		}
+		if s.waitTxs > 0 {
+			deadline = time.Now().Add(settleAfter) // nothing more comes at once: settle
+		}
 		rctx, cancel := context.WithDeadline(ctx, deadline)
 		raw, err := s.conn.ReceiveMessage(rctx)
 		cancel()
 		if err != nil {
 			if ctx.Err() == nil && pgconn.Timeout(err) {
+				if err := s.settle(ctx); err != nil {
+					return err
+				}
 				continue
 			}
 			return fmt.Errorf("pgcdc: receive: %w", err)
@@ -121,7 +139,7 @@ func (s *stream) copyData(ctx context.Context, data []byte) error {
 		// Between transactions everything the server sent is invalidated:
 		// the position it has reached is safe to confirm (so an idle slot,
 		// or one whose other tables change, holds no WAL back).
-		if !s.inTx && ka.ServerWALEnd > s.confirmed {
+		if !s.inTx && s.waitTxs == 0 && ka.ServerWALEnd > s.confirmed {
 			s.confirm(ka.ServerWALEnd)
 		}
 		if ka.ReplyRequested {
@@ -147,16 +165,16 @@ func (s *stream) message(ctx context.Context, m pglogrepl.Message) error {
 		return s.relation(ctx, m)
 	case *pglogrepl.BeginMessage:
 		s.inTx, s.commit = true, m.CommitTime
-		s.c.stats.setPending(m.CommitTime)
-	case *pglogrepl.CommitMessage:
-		if err := s.flush(ctx); err != nil {
-			return err
+		if s.waitTxs == 0 { // else the lag runs from the oldest that waits
+			s.c.stats.setPending(m.CommitTime)
 		}
+	case *pglogrepl.CommitMessage:
 		s.inTx = false
-		s.c.stats.transactions.Add(1)
-		s.c.stats.applied(m.CommitTime)
-		s.confirm(m.TransactionEndLSN)
-		return s.status(false)
+		s.waitTxs, s.waitEnd, s.waitCommit = s.waitTxs+1, m.TransactionEndLSN, m.CommitTime
+		if time.Since(m.CommitTime) > behindAfter && len(s.pending) < s.c.cfg.BatchSize {
+			return nil // behind: the next transactions join this one's Invalidate
+		}
+		return s.settle(ctx)
 	case *pglogrepl.InsertMessage:
 		return s.change(ctx, m.RelationID, Insert, 0, nil, m.Tuple)
 	case *pglogrepl.UpdateMessage:
@@ -381,6 +399,31 @@ func (s *stream) flush(ctx context.Context) error {
 	s.pending = s.pending[:0]
 	clear(s.seen)
 	return nil
+}
+
+// behindAfter is how long after its commit the server may send a
+// transaction before the stream counts as behind (see stream.waitTxs);
+// settleAfter, how long a stream that holds transactions back waits for
+// the next message before it settles them.
+const (
+	behindAfter = 5 * time.Millisecond
+	settleAfter = time.Millisecond
+)
+
+// settle invalidates the dependencies of the transactions that wait, and
+// confirms the last of them.
+func (s *stream) settle(ctx context.Context) error {
+	if s.waitTxs == 0 {
+		return nil
+	}
+	if err := s.flush(ctx); err != nil {
+		return err
+	}
+	s.c.stats.transactions.Add(s.waitTxs)
+	s.c.stats.applied(s.waitCommit)
+	s.waitTxs = 0
+	s.confirm(s.waitEnd)
+	return s.status(false)
 }
 
 // confirm moves the position to report: only past what is invalidated.
