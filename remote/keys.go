@@ -14,11 +14,12 @@ type keys struct {
 	pending string // N:pending, the registry of invalidations in phases
 	hist    string // N:hist, the history guard (lua/history.lua)
 
-	entryPrefix string // N:e:, followed by the entry's key
-	depPrefix   string // N:d:, followed by the dependency's canonical string
-	tombPrefix  string // N:i:, followed by the dependency's canonical string
-	pendPrefix  string // N:p:, followed by a registry member "<seq>:<epoch>:<dep>"
-	feedPrefix  string // N:feed:, followed by a feed's name (feed.go)
+	entryPrefix  string // N:e:, followed by the entry's key
+	depPrefix    string // N:d:, followed by the dependency's canonical string
+	tombPrefix   string // N:i:, followed by the dependency's canonical string
+	pendPrefix   string // N:p:, followed by a registry member "<seq>:<epoch>:<dep>"
+	feedPrefix   string // N:feed:, followed by a feed's name (feed.go)
+	reportPrefix string // N:feedstats:, followed by a feed's name (feed.go)
 
 	// depSuffix ends a dependency set's and a tombstone's name: "" on a
 	// standalone Redis, "}" under the cluster protocol (useCluster).
@@ -27,17 +28,18 @@ type keys struct {
 
 func newKeys(ns string) keys {
 	return keys{
-		seq:         ns + ":seq",
-		epoch:       ns + ":epoch",
-		log:         ns + ":log",
-		channel:     ns + ":inv",
-		pending:     ns + ":pending",
-		hist:        ns + ":hist",
-		entryPrefix: ns + ":e:",
-		depPrefix:   ns + ":d:",
-		tombPrefix:  ns + ":i:",
-		pendPrefix:  ns + ":p:",
-		feedPrefix:  ns + ":feed:",
+		seq:          ns + ":seq",
+		epoch:        ns + ":epoch",
+		log:          ns + ":log",
+		channel:      ns + ":inv",
+		pending:      ns + ":pending",
+		hist:         ns + ":hist",
+		entryPrefix:  ns + ":e:",
+		depPrefix:    ns + ":d:",
+		tombPrefix:   ns + ":i:",
+		pendPrefix:   ns + ":p:",
+		feedPrefix:   ns + ":feed:",
+		reportPrefix: ns + ":feedstats:",
 	}
 }
 

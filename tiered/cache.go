@@ -583,28 +583,6 @@ func (c *Cache) isHeld() bool {
 	return h != nil && *h == *c.epoch.Load()
 }
 
-// KeepFeed says that the invalidation feed name (see Config.Feeds) has
-// invalidated every change committed up to a bound before now: the nodes
-// that follow it serve cached values for ttl more, unless it is renewed.
-// A feed renews it while it keeps up, with what is left of its bound.
-func (c *Cache) KeepFeed(ctx context.Context, name string, ttl time.Duration) error {
-	if c == nil {
-		return ErrNilCache
-	}
-	if c.closed.Load() {
-		return ErrClosed
-	}
-	if c.l2 == nil {
-		return fmt.Errorf("%w: feeds need Redis", ErrConfig)
-	}
-	rctx, cancel := c.deadlines.bound(ctx)
-	defer cancel()
-	if err := c.l2.KeepFeed(rctx, name, ttl); err != nil {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	return nil
-}
-
 func (c *Cache) checkKey(key string) error {
 	if c == nil {
 		return ErrNilCache

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/matroska-go/matroska"
+	"github.com/matroska-go/matroska/remote"
 	"github.com/matroska-go/matroska/tiered"
 )
 
@@ -89,4 +90,49 @@ func TestFeedsConfig(t *testing.T) {
 	if err := c.KeepFeed(bg(), "pg", time.Second); !errors.Is(err, matroska.ErrConfig) {
 		t.Errorf("KeepFeed without Redis: %v, want ErrConfig", err)
 	}
+}
+
+// TestFeedReports: the reports that sources publish through a node are
+// read back, each under its name, from every master of a Cluster; an empty
+// name is refused as bad input.
+func TestFeedReports(t *testing.T) {
+	forTopologies(t, func(t *testing.T, topo string) {
+		cl := newClusterOn(t, topo, 0)
+		c := newNode(t, cl.rdb)
+		names := []string{"orders", "users", "pg", "billing", "search", "audit"}
+		for _, n := range names {
+			if err := c.ReportFeed(bg(), n, []byte(`{"name":"`+n+`"}`), time.Minute); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := c.ReportFeed(bg(), "", []byte(`{}`), time.Minute); !errors.Is(err, remote.ErrFeedName) {
+			t.Errorf("ReportFeed with an empty name = %v, want remote.ErrFeedName", err)
+		}
+		store, err := remote.New(remote.Config{Redis: cl.rdb, Namespace: "t"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := store.KeepFeed(bg(), "pg", time.Minute); err != nil { // a feed's key is no report
+			t.Fatal(err)
+		}
+		got, err := store.FeedReports(bg())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(names) {
+			t.Errorf("%d reports, want %d: %q", len(got), len(names), got)
+		}
+		for _, n := range names {
+			if string(got[n]) != `{"name":"`+n+`"}` {
+				t.Errorf("report of %s = %q", n, got[n])
+			}
+		}
+		ttl, err := cl.rdb.TTL(bg(), store.FeedReportKey("orders")).Result()
+		if err != nil || ttl <= 0 || ttl > time.Minute {
+			t.Errorf("the report's time to live is %v (%v), want within (0, 1m]", ttl, err)
+		}
+		if err := store.ReportFeed(bg(), "", nil, time.Minute); !errors.Is(err, remote.ErrFeedName) {
+			t.Errorf("Store.ReportFeed with an empty name = %v, want remote.ErrFeedName", err)
+		}
+	})
 }

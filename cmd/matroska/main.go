@@ -12,8 +12,11 @@
 //	matroska invalidate D...
 //	                 invalidates dependencies from the shell
 //	matroska stats   the namespace's sequence, log, entry, dependency and
-//	                 tombstone counts, subscribers and memory
-//	matroska watch   prints invalidations as the bus carries them
+//	                 tombstone counts, subscribers and memory, and the
+//	                 reports of its feeds (contrib/pgcdc's consumers)
+//	matroska watch   prints invalidations as the bus carries them, and the
+//	                 feeds' reports every -feeds (a dead or stuck consumer
+//	                 loudly)
 //
 // inspect, invalidate, stats and watch take -redis (a redis:// URL or
 // host:port; default $REDIS_URL, else 127.0.0.1:6379) and -namespace
@@ -89,8 +92,10 @@ operators' commands, each with [-redis addr] [-cluster] [-namespace ns]:
   inspect dep <dep>      the entries that depend on <dep> (e.g. id:article:7)
   invalidate <dep>...    invalidates from the shell; every node drops them
   stats                  sequence, log, entries, dependencies, tombstones,
-                         subscribers, memory
-  watch [-count n]       prints invalidations as the bus carries them
+                         subscribers, memory, feeds' reports
+  watch [-count n] [-feeds 5s]
+                         prints invalidations as the bus carries them, and
+                         the feeds' reports (lag, rate, last error) every 5s
 
   -redis addr     a redis:// or rediss:// URL, host:port, or host:port,...
                   of a cluster; default $REDIS_URL, else 127.0.0.1:6379

@@ -355,22 +355,34 @@ func stats(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "log            %d invalidations kept\npending        %d invalidations in phases\n", logLen, pending)
 	fmt.Fprintf(out, "entries        %d\ndependencies   %d\ntombstones     %d\n", counts["e"], counts["d"], counts["i"])
 	fmt.Fprintf(out, "subscribers    %d on %s\nredis memory   %s (whole server)\n", subs[env.store.Channel()], env.store.Channel(), mem)
+	reports, err := env.feedReports(ctx)
+	switch {
+	case err != nil:
+		fmt.Fprintf(out, "feeds          unreadable: %v\n", err)
+	case len(reports) == 0:
+		fmt.Fprintf(out, "feeds          none reported\n")
+	default:
+		printFeeds(out, time.Now(), reports, nil)
+	}
 	return nil
 }
 
-// watch prints invalidations as the bus carries them. -count stops after
-// that many messages (0: until interrupted).
+// watch prints invalidations as the bus carries them, and the feeds'
+// reports at the start and every -feeds. -count stops after that many
+// messages (0: until interrupted).
 func watch(ctx context.Context, args []string, out io.Writer) error {
 	var count int
+	var every time.Duration
 	env, extra, done, err := connectOps(ctx, "watch", args, out, func(fs *flag.FlagSet) {
 		fs.IntVar(&count, "count", 0, "stop after `n` invalidations (0: until interrupted)")
+		fs.DurationVar(&every, "feeds", 5*time.Second, "show the feeds' reports every `interval` (0: never)")
 	})
 	if err != nil {
 		return err
 	}
 	defer done()
-	if len(extra) != 0 || count < 0 {
-		return fmt.Errorf("%w: matroska watch [flags] [-count n]", errUsage)
+	if len(extra) != 0 || count < 0 || every < 0 {
+		return fmt.Errorf("%w: matroska watch [flags] [-count n] [-feeds interval]", errUsage)
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 	defer stop()
@@ -385,15 +397,35 @@ func watch(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("%w at %s: subscribe: %w", errNoRedis, env.addr, err)
 	}
 	fmt.Fprintf(out, "watching %s on %s (Ctrl-C stops)\n", env.store.Channel(), env.addr)
+	var feeds <-chan time.Time
+	var shown map[string]*feedReport
+	showFeeds := func() {
+		reports, err := env.feedReports(ctx)
+		if err != nil {
+			fmt.Fprintf(out, "%s  FEEDS unreadable: %v\n", time.Now().Format("15:04:05.000"), err)
+			return
+		}
+		printFeeds(out, time.Now(), reports, shown)
+		shown = reports
+	}
+	if every > 0 {
+		showFeeds()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		feeds = t.C
+	}
 	ch := sub.Channel()
-	for seen := 0; count == 0 || seen < count; seen++ {
+	for seen := 0; count == 0 || seen < count; {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-feeds:
+			showFeeds()
 		case msg, ok := <-ch:
 			if !ok {
 				return fmt.Errorf("%w at %s: subscription closed", errNoRedis, env.addr)
 			}
+			seen++
 			m, err := bus.Decode([]byte(msg.Payload))
 			if err != nil {
 				fmt.Fprintf(out, "%s  MALFORMED %v: %s\n", time.Now().Format("15:04:05.000"), err, preview([]byte(msg.Payload), 120))

@@ -101,7 +101,8 @@ type Config struct {
 	StatusInterval time.Duration
 
 	// LagInterval is how often the slot's lag in bytes is sampled from
-	// pg_replication_slots (Stats.LagBytes).
+	// pg_replication_slots (Stats.LagBytes), and the consumer's Report
+	// published (when the Invalidator is a FeedReporter).
 	// default: 5 s
 	LagInterval time.Duration
 
@@ -139,8 +140,9 @@ type Table struct {
 // settings is a Config with its defaults filled in.
 type settings struct {
 	Config
-	tables map[string]Table // by "schema.table"
-	keeper FeedKeeper       // the Invalidator, when Feed is set
+	tables   map[string]Table // by "schema.table"
+	keeper   FeedKeeper       // the Invalidator, when Feed is set
+	reporter FeedReporter     // the Invalidator, when it is one
 }
 
 func (c Config) settings() (settings, error) {
@@ -207,6 +209,7 @@ func (c Config) settings() (settings, error) {
 		}
 		s.keeper = k
 	}
+	s.reporter, _ = c.Invalidator.(FeedReporter)
 	return s, nil
 }
 

@@ -54,13 +54,18 @@ func (c *Consumer) Run(ctx context.Context) error {
 	wait := c.cfg.RetryMin
 	for {
 		streamed, err := c.session(ctx)
+		if ctx.Err() == nil {
+			c.fail(err)
+		}
+		if streamed {
+			c.publish(context.WithoutCancel(ctx)) // no longer active, and why
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		if streamed {
 			wait = c.cfg.RetryMin
 		}
-		c.fail(err)
 		if !sleep(ctx, wait) {
 			return ctx.Err()
 		}
@@ -119,8 +124,13 @@ func (c *Consumer) session(ctx context.Context) (streamed bool, err error) {
 		return false, fmt.Errorf("pgcdc: start replication of slot %q: %w", c.cfg.Slot, err)
 	}
 
+	c.stats.sessions.Add(1)
+	c.stats.active.Store(true)
+	defer c.stats.active.Store(false)
+
 	// The lag sampler uses the lock's connection: its failure means the
-	// lock may be gone, and ends the session.
+	// lock may be gone, and ends the session. It publishes the consumer's
+	// report after each sample.
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -132,9 +142,6 @@ func (c *Consumer) session(ctx context.Context) (streamed bool, err error) {
 	defer wg.Wait()
 	defer cancel(nil)
 
-	c.stats.sessions.Add(1)
-	c.stats.active.Store(true)
-	defer c.stats.active.Store(false)
 	s := &stream{c: c, conn: repl, reg: reg, rels: map[uint32]*relation{}, confirmed: start}
 	err = s.run(ctx)
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
@@ -276,6 +283,7 @@ func (c *Consumer) sampleLag(ctx context.Context, reg *regular) error {
 		if lag != nil {
 			c.stats.setLag(*lag)
 		}
+		c.publish(ctx)
 		select {
 		case <-ctx.Done():
 			return nil

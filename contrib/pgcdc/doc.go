@@ -70,7 +70,14 @@
 // The slot is durable: the server keeps the WAL it has not confirmed. A
 // slot without a consumer therefore holds WAL without bound and can fill
 // the server's disk. Watch Stats.LagBytes (pg_current_wal_lsn() -
-// confirmed_flush_lsn) and, on the server,
+// confirmed_flush_lsn). When the Invalidator is a [FeedReporter] (a
+// *tiered.Cache), the consumer publishes its [Report] in Redis every
+// [Config].LagInterval while it streams, and once when it stops: the
+// CLI's "matroska watch" and "matroska stats" show each feed's lag, rate
+// and last error, and flag loudly a report that is no longer updated (its
+// consumer is dead: the slot keeps WAL) or a lag that grows while nothing
+// is confirmed. contrib/prometheus's NewFeedCollector exports the same
+// figures from Stats. On the server,
 //
 //	SELECT slot_name, active, pg_size_pretty(pg_current_wal_lsn() - confirmed_flush_lsn)
 //	FROM pg_replication_slots;

@@ -54,6 +54,10 @@ type Stats struct {
 	// the feed's key was renewed, FeedErrors those that failed.
 	CaughtUpAt            time.Time
 	FeedKeeps, FeedErrors uint64
+
+	// Reports counts the reports published (see Report), ReportErrors
+	// those that failed.
+	Reports, ReportErrors uint64
 }
 
 // counters are the consumer's Stats as they change.
@@ -63,6 +67,7 @@ type counters struct {
 	transactions, rows, invalidations, deps, ignored, truncates,
 	fallbacks, retries, sessions atomic.Uint64
 	feedKeeps, feedErrors atomic.Uint64
+	reports, reportErrors atomic.Uint64
 	caughtUp              atomic.Int64 // Unix nanoseconds, 0 for none
 
 	confirmed atomic.Uint64 // a pglogrepl.LSN
@@ -95,6 +100,8 @@ func (c *Consumer) Stats() Stats {
 		ConfirmedLSN:  pglogrepl.LSN(s.confirmed.Load()),
 		FeedKeeps:     s.feedKeeps.Load(),
 		FeedErrors:    s.feedErrors.Load(),
+		Reports:       s.reports.Load(),
+		ReportErrors:  s.reportErrors.Load(),
 	}
 	if ns := s.caughtUp.Load(); ns != 0 {
 		st.CaughtUpAt = time.Unix(0, ns)

@@ -9,6 +9,10 @@
 // metrics carry a "node" label with the cache's NodeID, so that several
 // caches in one process can be registered side by side.
 //
+// NewFeedCollector exports the figures of the invalidation feeds a service
+// runs (contrib/pgcdc's consumers: lag, counters, last error) with a
+// "feed" label; the service maps its consumer's Stats onto FeedFigures.
+//
 // It lives in its own module so that the library does not depend on the
 // Prometheus client.
 package matroskaprom
