@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/matroska-go/matroska/internal/pgtest"
 	"github.com/matroska-go/matroska/internal/workload"
 )
 
@@ -38,7 +40,7 @@ func TestSmoke(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
-	res, files, err := RunAll(ctx, Options{Out: out, Config: cfg})
+	res, files, err := RunAll(ctx, Options{Out: out, Config: cfg, CDC: tinyCDC})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +193,112 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("results.md does not show %s", f)
 		}
 	}
+	checkCDC(t, res, out, tinyCDC)
 	if pngs < 7 {
 		t.Errorf("%d plots, want at least 7: %q", pngs, files)
+	}
+}
+
+// tinyCDC sizes the cdc workload of the smoke tests: a few seconds, the
+// start of PostgreSQL included.
+var tinyCDC = CDCConfig{Rounds: 5, Changes: 100, Conns: 2, Rows: 20}
+
+// checkCDC checks the shape of the cdc workload's figures (never their
+// values): measured when PostgreSQL is installed, skipped with a reason
+// otherwise, in results.md and results.json either way.
+func checkCDC(t *testing.T, res *workload.Results, out string, cfg CDCConfig) {
+	t.Helper()
+	r, ok := res.Extensions[WCDC].(*CDCResults)
+	if !ok {
+		t.Fatalf("no cdc figures: %#v", res.Extensions)
+	}
+	md, err := os.ReadFile(filepath.Join(out, "results.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct{ Extensions map[string]CDCResults }
+	if err := json.Unmarshal(js, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if got := doc.Extensions[WCDC]; got.Config != cfg || got.Skipped != r.Skipped || len(got.Paths) != len(r.Paths) {
+		t.Errorf("results.json's cdc figures %+v, want %+v", got, *r)
+	}
+	if !bytes.Contains(md, []byte("## Invalidation from the commit log")) {
+		t.Errorf("results.md lacks the commit log's section")
+	}
+	if _, err := pgtest.Bin(); err != nil {
+		if r.Skipped == "" || !bytes.Contains(md, []byte("Skipped: ")) {
+			t.Errorf("no PostgreSQL (%v), yet the cdc workload is not reported as skipped: %+v", err, r)
+		}
+		return
+	}
+	if r.Skipped != "" {
+		t.Fatalf("cdc skipped: %s", r.Skipped)
+	}
+	var paths []string
+	for _, p := range r.Paths {
+		paths = append(paths, p.Path)
+		if p.Rounds != cfg.Rounds || p.Timeouts > p.Rounds || p.P50 > p.P99 || p.P99 > p.Max {
+			t.Errorf("cdc path %+v: want %d rounds, p50 <= p99 <= max", p, cfg.Rounds)
+		}
+	}
+	if got := strings.Join(paths, ","); got != "commit log,application" {
+		t.Errorf("cdc paths %q, want the commit log's and the application's", got)
+	}
+	if q := r.Rate; q.Changes != cfg.Changes || q.Conns != cfg.Conns || q.Invalidations == 0 || q.Took < q.Committed || q.RowsPerSec <= 0 {
+		t.Errorf("cdc rate %+v", q)
+	}
+	for _, want := range []string{"| commit log | ", "| application | ", "| pgcdc | "} {
+		if !bytes.Contains(md, []byte(want)) {
+			t.Errorf("results.md lacks %q", want)
+		}
+	}
+}
+
+// TestCDCOnly runs the cdc workload alone (-workloads cdc): the harness
+// runs none of its own, and the figures are the cdc workload's.
+func TestCDCOnly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server and PostgreSQL")
+	}
+	out := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+	res, _, err := RunAll(ctx, Options{Out: out, Config: workload.Config{Quick: true, Workloads: []string{WCDC}}, CDC: tinyCDC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Errors) > 0 || len(res.Hit) > 0 || len(res.Mixed) > 0 {
+		t.Errorf("errors %q; %d hit rows, %d mixed rows, want none", res.Errors, len(res.Hit), len(res.Mixed))
+	}
+	checkCDC(t, res, out, tinyCDC)
+}
+
+// TestCDCSkipped checks that a PostgreSQL that cannot start skips the cdc
+// workload, with the reason, and fails nothing.
+func TestCDCSkipped(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server")
+	}
+	t.Setenv("PG_BIN", t.TempDir()) // no initdb there
+	out := t.TempDir()
+	res, _, err := RunAll(context.Background(), Options{Out: out, Config: workload.Config{Workloads: []string{WCDC}}, CDC: tinyCDC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, ok := res.Extensions[WCDC].(*CDCResults)
+	if !ok || r.Skipped == "" || len(res.Errors) > 0 {
+		t.Fatalf("cdc figures %+v, errors %q: want skipped, no error", r, res.Errors)
+	}
+	md, err := os.ReadFile(filepath.Join(out, "results.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(md, []byte("Skipped: pgtest: initdb")) {
+		t.Errorf("results.md does not say why the cdc workload was skipped:\n%s", md)
 	}
 }

@@ -72,8 +72,8 @@ func Start(tb testing.TB) *Server {
 	return s
 }
 
-// Launch starts a private cluster outside a test (TestMain). The caller
-// stops it with Stop, which also removes its directory.
+// Launch starts a private cluster outside a test (TestMain, a command).
+// The caller stops it with Stop, which also removes its directory.
 func Launch() (*Server, error) {
 	bin, err := Bin()
 	if err != nil {
@@ -221,17 +221,32 @@ func (s *Server) DSN(db string) string {
 // the replication slots in it are dropped when the test ends.
 func (s *Server) CreateDB(tb testing.TB, name string) string {
 	tb.Helper()
+	dsn, err := s.CreateDatabase(name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := s.DropDatabase(name); err != nil {
+			tb.Log(err)
+		}
+	})
+	return dsn
+}
+
+// CreateDatabase creates a fresh database outside a test and returns its
+// DSN; DropDatabase (or Stop) removes it.
+func (s *Server) CreateDatabase(name string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := s.psql(ctx, "postgres", "CREATE DATABASE "+ident(name)); err != nil {
-		tb.Fatalf("pgtest: create database %s: %v", name, err)
+		return "", fmt.Errorf("pgtest: create database %s: %w", name, err)
 	}
-	tb.Cleanup(func() { s.dropDB(tb, name) })
-	return s.DSN(name)
+	return s.DSN(name), nil
 }
 
-// dropDB drops a database and its slots, ending its sessions first.
-func (s *Server) dropDB(tb testing.TB, name string) {
+// DropDatabase drops a database and its replication slots, ending its
+// sessions first.
+func (s *Server) DropDatabase(name string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var err error
@@ -249,8 +264,9 @@ func (s *Server) dropDB(tb testing.TB, name string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	if err != nil {
-		tb.Logf("pgtest: drop database %s: %v", name, err)
+		return fmt.Errorf("pgtest: drop database %s: %w", name, err)
 	}
+	return nil
 }
 
 // freePort returns a loopback port that was free a moment ago.

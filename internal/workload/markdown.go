@@ -3,6 +3,8 @@ package workload
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -164,6 +166,11 @@ func (res *Results) WriteMarkdown(w io.Writer) error {
 	res.writeBatch(&b)
 	res.writeCodecs(&b)
 	res.writeFleet(&b)
+	for _, name := range slices.Sorted(maps.Keys(res.Extensions)) {
+		if err := res.Extensions[name].WriteMarkdown(&b); err != nil {
+			return fmt.Errorf("workload: %s: %w", name, err)
+		}
+	}
 	if len(res.Errors) > 0 {
 		b.WriteString("## Errors\n\n")
 		for _, e := range res.Errors {

@@ -65,6 +65,12 @@ func globEscape(s string) string {
 	return b.String()
 }
 
+// DeleteNamespace deletes every key under namespace ns (ns + ":*"), as Run
+// does after each workload: for the workloads a program adds.
+func DeleteNamespace(ctx context.Context, rdb *redis.Client, ns string) error {
+	return cleanup(ctx, rdb, ns)
+}
+
 // cleanup deletes every key under namespace ns (ns + ":*").
 func cleanup(ctx context.Context, rdb *redis.Client, ns string) error {
 	it := rdb.Scan(ctx, 0, globEscape(ns)+":*", 1000).Iterator()

@@ -1,6 +1,9 @@
 package workload
 
-import "time"
+import (
+	"io"
+	"time"
+)
 
 // Results are the figures of one run. Rows of an adapter that cannot run a
 // workload carry a Note saying why and no figures.
@@ -29,6 +32,18 @@ type Results struct {
 	Cost        []CostRow      // Redis's CPU per operation, per path
 	Cold        []ColdRow      // a cold fleet warming up
 	Errors      []string       // workloads that failed, with the error
+
+	// Extensions are the figures of workloads that the program running
+	// the harness adds (bench/: cdc), by name: results.json holds each
+	// under its name, and WriteMarkdown writes their sections, in name
+	// order, after the harness's tables.
+	Extensions map[string]Extension `json:",omitempty"`
+}
+
+// Extension is the figures of a workload the harness does not run itself.
+type Extension interface {
+	// WriteMarkdown writes the workload's section of results.md.
+	WriteMarkdown(w io.Writer) error
 }
 
 // HitRow is one L1 hit measurement.

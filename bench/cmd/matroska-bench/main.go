@@ -30,7 +30,7 @@ func main() {
 	out := flag.String("out", defaultOut(time.Now()), "output directory")
 	quick := flag.Bool("quick", false, "small sizes: about a minute")
 	namespace := flag.String("namespace", "", "prefix of every key written (deleted afterwards)")
-	only := flag.String("workloads", "", "comma-separated workloads (default all): "+strings.Join(workload.AllWorkloads, ","))
+	only := flag.String("workloads", "", "comma-separated workloads (default all): "+strings.Join(bench.Workloads(), ","))
 	flag.Parse()
 
 	cfg := workload.Config{Quick: *quick}
