@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/matroska-go/matroska/internal/globs"
 )
 
 // Feeds. An invalidation source outside the nodes (a consumer of the
@@ -88,7 +90,7 @@ func (s *Store) FeedReports(ctx context.Context) (map[string][]byte, error) {
 	var mu sync.Mutex
 	names := map[string]struct{}{}
 	scan := func(ctx context.Context, c redis.UniversalClient) error {
-		iter := c.Scan(ctx, 0, escapeGlob(s.keys.reportPrefix)+"*", 1000).Iterator()
+		iter := c.Scan(ctx, 0, globs.Escape(s.keys.reportPrefix)+"*", 1000).Iterator()
 		for iter.Next(ctx) {
 			mu.Lock()
 			names[strings.TrimPrefix(iter.Val(), s.keys.reportPrefix)] = struct{}{}
@@ -125,18 +127,4 @@ func (s *Store) FeedReports(ctx context.Context) (map[string][]byte, error) {
 		}
 	}
 	return reports, nil
-}
-
-// escapeGlob escapes the characters that SCAN's MATCH pattern gives a
-// meaning to.
-func escapeGlob(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch r {
-		case '*', '?', '[', ']', '\\':
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/matroska-go/matroska"
 	"github.com/matroska-go/matroska/deps"
+	"github.com/matroska-go/matroska/internal/globs"
 	"github.com/matroska-go/matroska/internal/redistest"
 	"github.com/matroska-go/matroska/tiered"
 )
@@ -231,7 +232,7 @@ func dropNamespace(ctx context.Context, rdb redis.UniversalClient, ns string) (i
 	var mu sync.Mutex
 	total := 0
 	each := func(ctx context.Context, c redis.UniversalClient) error {
-		for _, pattern := range []string{globEscape(ns) + ":*", globEscape("{"+ns+"}") + ":*"} {
+		for _, pattern := range []string{globs.Escape(ns) + ":*", globs.Escape("{"+ns+"}") + ":*"} {
 			iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
 			var batch []string
 			flush := func() error {
@@ -268,17 +269,4 @@ func dropNamespace(ctx context.Context, rdb redis.UniversalClient, ns string) (i
 		err = each(ctx, rdb)
 	}
 	return total, err
-}
-
-// globEscape escapes the characters that SCAN's MATCH pattern treats
-// specially.
-func globEscape(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if strings.ContainsRune(`*?[]\`, r) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }

@@ -50,9 +50,3 @@ func TestDemoRemovesItsKeys(t *testing.T) {
 		t.Errorf("the demo does not say that it removed its keys:\n%s", out.String())
 	}
 }
-
-func TestGlobEscape(t *testing.T) {
-	if got, want := globEscape(`a*b?c[d]e\f{g}`), `a\*b\?c\[d\]e\\f{g}`; got != want {
-		t.Fatalf("globEscape = %q, want %q", got, want)
-	}
-}

@@ -8,10 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/matroska-go/matroska/deps"
-	"github.com/matroska-go/matroska/internal/redistest"
 	"github.com/matroska-go/matroska/remote"
 )
 
@@ -25,15 +22,7 @@ func TestWatchFeeds(t *testing.T) {
 }
 
 func testWatchFeeds(t *testing.T, topo string) {
-	var rdb redis.UniversalClient
-	var addr string
-	if topo == "cluster" {
-		rc := redistest.StartCluster(t, 3)
-		rdb, addr = rc.Client(t), strings.Join(rc.Addrs(), ",")
-	} else {
-		srv := redistest.Start(t)
-		rdb, addr = srv.Client(t), srv.Addr()
-	}
+	rdb, addr := redisOn(t, topo)
 	ctx := context.Background()
 	store, err := remote.New(remote.Config{Redis: rdb, Namespace: "shop"})
 	if err != nil {

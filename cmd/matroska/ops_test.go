@@ -42,16 +42,20 @@ func TestOperatorCommands(t *testing.T) {
 	}
 }
 
-func testOperatorCommands(t *testing.T, topo string) {
-	var rdb redis.UniversalClient
-	var addr string
+// redisOn starts a private Redis of topology topo ("standalone" or
+// "cluster") and returns a client and the address the CLI takes.
+func redisOn(t *testing.T, topo string) (rdb redis.UniversalClient, addr string) {
+	t.Helper()
 	if topo == "cluster" {
 		rc := redistest.StartCluster(t, 3)
-		rdb, addr = rc.Client(t), strings.Join(rc.Addrs(), ",")
-	} else {
-		srv := redistest.Start(t)
-		rdb, addr = srv.Client(t), srv.Addr()
+		return rc.Client(t), strings.Join(rc.Addrs(), ",")
 	}
+	srv := redistest.Start(t)
+	return srv.Client(t), srv.Addr()
+}
+
+func testOperatorCommands(t *testing.T, topo string) {
+	rdb, addr := redisOn(t, topo)
 	ctx := context.Background()
 	cache, err := tiered.New(tiered.Config{Redis: rdb, Namespace: "shop"})
 	if err != nil {

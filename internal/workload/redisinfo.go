@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/matroska-go/matroska/internal/globs"
 )
 
 // infoField reads one numeric field of INFO section.
@@ -52,19 +54,6 @@ func ServerVersion(ctx context.Context, rdb *redis.Client) string {
 	return "unknown"
 }
 
-// globEscape escapes the glob characters of s for SCAN MATCH.
-func globEscape(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch r {
-		case '*', '?', '[', ']', '\\':
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
 // DeleteNamespace deletes every key under namespace ns (ns + ":*"), as Run
 // does after each workload: for the workloads a program adds.
 func DeleteNamespace(ctx context.Context, rdb *redis.Client, ns string) error {
@@ -73,7 +62,7 @@ func DeleteNamespace(ctx context.Context, rdb *redis.Client, ns string) error {
 
 // cleanup deletes every key under namespace ns (ns + ":*").
 func cleanup(ctx context.Context, rdb *redis.Client, ns string) error {
-	it := rdb.Scan(ctx, 0, globEscape(ns)+":*", 1000).Iterator()
+	it := rdb.Scan(ctx, 0, globs.Escape(ns)+":*", 1000).Iterator()
 	batch := make([]string, 0, 1000)
 	for it.Next(ctx) {
 		batch = append(batch, it.Val())
