@@ -25,6 +25,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/matroska-go/matroska/internal/redistest"
 )
 
 // Bin returns the directory of initdb, pg_ctl and postgres: $PG_BIN when
@@ -97,7 +99,7 @@ func Launch() (*Server, error) {
 	}
 	var lastErr error
 	for range 5 {
-		if s.port, err = freePort(); err != nil {
+		if s.port, err = redistest.FreePort(); err != nil {
 			break
 		}
 		if lastErr = s.start(); lastErr == nil {
@@ -267,16 +269,6 @@ func (s *Server) DropDatabase(name string) error {
 		return fmt.Errorf("pgtest: drop database %s: %w", name, err)
 	}
 	return nil
-}
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func tail(b []byte, n int) []byte {

@@ -88,7 +88,7 @@ func launch(s *Server) (*Server, error) {
 	s.bin = bin
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		port, err := freePort()
+		port, err := FreePort()
 		if err != nil {
 			return nil, fmt.Errorf("redistest: %w", err)
 		}
@@ -269,7 +269,8 @@ func (s *Server) Restart(tb testing.TB) {
 	tb.Fatalf("redistest: restart on port %d: %v", s.port, err)
 }
 
-func freePort() (int, error) {
+// FreePort returns a loopback port that was free a moment ago.
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
