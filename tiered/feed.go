@@ -17,21 +17,7 @@ import (
 // that follow it serve cached values for ttl more, unless it is renewed.
 // A feed renews it while it keeps up, with what is left of its bound.
 func (c *Cache) KeepFeed(ctx context.Context, name string, ttl time.Duration) error {
-	if c == nil {
-		return ErrNilCache
-	}
-	if c.closed.Load() {
-		return ErrClosed
-	}
-	if c.l2 == nil {
-		return fmt.Errorf("%w: feeds need Redis", ErrConfig)
-	}
-	rctx, cancel := c.deadlines.bound(ctx)
-	defer cancel()
-	if err := c.l2.KeepFeed(rctx, name, ttl); err != nil {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	return nil
+	return c.feedCall(ctx, name, ttl, func(ctx context.Context) error { return c.l2.KeepFeed(ctx, name, ttl) })
 }
 
 // ReportFeed stores report, the health report of the invalidation feed
@@ -39,21 +25,29 @@ func (c *Cache) KeepFeed(ctx context.Context, name string, ttl time.Duration) er
 // a namespace with remote.Store.FeedReports (the CLI's watch shows them).
 // The report's layout is its source's: contrib/pgcdc's Report.
 func (c *Cache) ReportFeed(ctx context.Context, name string, report []byte, ttl time.Duration) error {
-	if c == nil {
+	return c.feedCall(ctx, name, ttl, func(ctx context.Context) error { return c.l2.ReportFeed(ctx, name, report, ttl) })
+}
+
+// feedCall checks the arguments of a feed's call (an empty name is
+// remote.ErrFeedName, a time to live that is not positive ErrInvalidTTL)
+// and makes it, bounded by RedisTimeout; a Redis failure is
+// ErrUnavailable.
+func (c *Cache) feedCall(ctx context.Context, name string, ttl time.Duration, call func(context.Context) error) error {
+	switch {
+	case c == nil:
 		return ErrNilCache
-	}
-	if c.closed.Load() {
+	case c.closed.Load():
 		return ErrClosed
-	}
-	if c.l2 == nil {
-		return fmt.Errorf("%w: feed reports need Redis", ErrConfig)
-	}
-	if name == "" {
-		return remote.ErrFeedName // bad input, not an unavailable Redis
+	case c.l2 == nil:
+		return fmt.Errorf("%w: feeds need Redis", ErrConfig)
+	case name == "":
+		return remote.ErrFeedName
+	case ttl <= 0:
+		return fmt.Errorf("%w: feed %q: time to live %v", ErrInvalidTTL, name, ttl)
 	}
 	rctx, cancel := c.deadlines.bound(ctx)
 	defer cancel()
-	if err := c.l2.ReportFeed(rctx, name, report, ttl); err != nil {
+	if err := call(rctx); err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/matroska-go/matroska"
 	"github.com/matroska-go/matroska/remote"
+	"github.com/matroska-go/matroska/remote"
 	"github.com/matroska-go/matroska/tiered"
 )
 
@@ -70,8 +71,11 @@ func TestFeeds(t *testing.T) {
 		if loads.Load() != before+1 || c.InL1("k") {
 			t.Errorf("behind the feed again: %d loads for one read, in L1 %v", loads.Load()-before, c.InL1("k"))
 		}
-		if err := c.KeepFeed(bg(), "", time.Second); err == nil {
-			t.Error("KeepFeed of an empty name succeeded")
+		if err := c.KeepFeed(bg(), "", time.Second); !errors.Is(err, remote.ErrFeedName) {
+			t.Errorf("KeepFeed of an empty name: %v, want remote.ErrFeedName", err)
+		}
+		if err := c.KeepFeed(bg(), "pg", 0); !errors.Is(err, matroska.ErrInvalidTTL) {
+			t.Errorf("KeepFeed for no time: %v, want ErrInvalidTTL", err)
 		}
 	})
 }
