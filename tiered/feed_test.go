@@ -10,7 +10,6 @@ import (
 
 	"github.com/matroska-go/matroska"
 	"github.com/matroska-go/matroska/remote"
-	"github.com/matroska-go/matroska/remote"
 	"github.com/matroska-go/matroska/tiered"
 )
 
