@@ -121,17 +121,8 @@ func (c *Cache) sent(seq uint64, start time.Time) {
 	if c.cfg.Observer == nil || seq == 0 {
 		return
 	}
-	e := &c.echoes
-	e.mu.Lock()
-	at, ok := e.came[seq]
-	if ok {
-		delete(e.came, seq)
-	} else {
-		e.began = put(e.began, seq, start)
-	}
-	e.mu.Unlock()
-	if ok {
-		c.cfg.Observer.Propagated(at.Sub(start))
+	if came, ok := c.echoes.meet(&c.echoes.began, &c.echoes.came, seq, start); ok {
+		c.cfg.Observer.Propagated(came.Sub(start))
 	}
 }
 
@@ -141,18 +132,23 @@ func (c *Cache) delivered(seq uint64) {
 		return
 	}
 	now := time.Now()
-	e := &c.echoes
-	e.mu.Lock()
-	start, ok := e.began[seq]
-	if ok {
-		delete(e.began, seq)
-	} else {
-		e.came = put(e.came, seq, now)
-	}
-	e.mu.Unlock()
-	if ok {
+	if start, ok := c.echoes.meet(&c.echoes.came, &c.echoes.began, seq, now); ok {
 		c.cfg.Observer.Propagated(now.Sub(start))
 	}
+}
+
+// meet is one side of seq's pairing: the other side's time if it came
+// first (and is taken from other), or false after at is kept in *mine for
+// the other side.
+func (e *echoes) meet(mine, other *map[uint64]time.Time, seq uint64, at time.Time) (time.Time, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if t, ok := (*other)[seq]; ok {
+		delete(*other, seq)
+		return t, true
+	}
+	*mine = put(*mine, seq, at)
+	return time.Time{}, false
 }
 
 func put(m map[uint64]time.Time, seq uint64, t time.Time) map[uint64]time.Time {
