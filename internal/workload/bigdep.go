@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -49,30 +47,10 @@ func (r *runner) bigDep(ctx context.Context, a Adapter) (BigDepRow, error) {
 	c := tn.Cache()
 	tag := deps.Tag("big")
 	start := time.Now()
-	var failed atomic.Int64
-	var wg sync.WaitGroup
-	const g = 16
-	for w := 0; w < g; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < r.cfg.BigDepEntries; i += g {
-				key := Key(i)
-				_, err := matroska.GetOrLoad(ctx, c, key, func(ctx context.Context, rec *matroska.Recorder) (Item, error) {
-					it, err := src.Load(ctx, key)
-					rec.Depend(ItemDep(i), tag)
-					return it, err
-				})
-				if err != nil {
-					failed.Add(1)
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	err = fillDeps(ctx, c, src, 0, r.cfg.BigDepEntries, func(i int) []deps.Dep { return []deps.Dep{ItemDep(i), tag} })
 	row.Fill = time.Since(start)
-	if n := failed.Load(); n > 0 {
-		return row, fmt.Errorf("fill: %d loads failed", n)
+	if err != nil {
+		return row, fmt.Errorf("fill: %w", err)
 	}
 
 	restore := r.slowlogOn(ctx)

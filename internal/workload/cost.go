@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"github.com/matroska-go/matroska"
 	"github.com/matroska-go/matroska/deps"
@@ -216,31 +214,9 @@ func costGroup(n, g int) deps.Dep {
 // fillGroups puts groups*n entries from id first on, entry i depending on
 // costGroup(n, i/n) alone.
 func (c *costRun) fillGroups(ctx context.Context, node TieredNode, first, groups, n int) error {
-	var failed atomic.Int64
-	var wg sync.WaitGroup
-	const g = 16
-	for w := 0; w < g; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < groups*n; i += g {
-				key := Key(first + i)
-				_, err := matroska.GetOrLoad(ctx, node.Cache(), key, func(ctx context.Context, rec *matroska.Recorder) (Item, error) {
-					it, err := c.env.Source.Load(ctx, key)
-					rec.Depend(costGroup(n, i/n))
-					return it, err
-				})
-				if err != nil {
-					failed.Add(1)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if n := failed.Load(); n > 0 {
-		return fmt.Errorf("%d loads failed", n)
-	}
-	return nil
+	return fillDeps(ctx, node.Cache(), c.env.Source, first, groups*n, func(i int) []deps.Dep {
+		return []deps.Dep{costGroup(n, i/n)}
+	})
 }
 
 // costRatios compares each path of this library with its raw go-redis

@@ -5,7 +5,12 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/matroska-go/matroska"
+	"github.com/matroska-go/matroska/deps"
+	"github.com/matroska-go/matroska/tiered"
 )
 
 // latencyRound is the number of reads each adapter makes in its turn of
@@ -232,6 +237,34 @@ func fillThrough(ctx context.Context, a Adapter, env *Env, keys []string) error 
 	_ = w.Close()
 	if err != nil {
 		return fmt.Errorf("fill: %w", err)
+	}
+	return nil
+}
+
+// fillDeps reads the n keys from id first on through c, 16 at a time,
+// each loaded from src with the dependencies depsOf gives its index.
+func fillDeps(ctx context.Context, c *tiered.Cache, src *Source, first, n int, depsOf func(i int) []deps.Dep) error {
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	const g = 16
+	for w := range g {
+		wg.Go(func() {
+			for i := w; i < n; i += g {
+				key := Key(first + i)
+				_, err := matroska.GetOrLoad(ctx, c, key, func(ctx context.Context, rec *matroska.Recorder) (Item, error) {
+					it, err := src.Load(ctx, key)
+					rec.Depend(depsOf(i)...)
+					return it, err
+				})
+				if err != nil {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := failed.Load(); n > 0 {
+		return fmt.Errorf("%d loads failed", n)
 	}
 	return nil
 }
