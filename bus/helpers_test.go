@@ -20,6 +20,7 @@ import (
 	"github.com/matroska-go/matroska/bus"
 	"github.com/matroska-go/matroska/deps"
 	"github.com/matroska-go/matroska/internal/faultproxy"
+	"github.com/matroska-go/matroska/internal/poll"
 	"github.com/matroska-go/matroska/internal/redistest"
 )
 
@@ -353,13 +354,7 @@ func (e *env) waitApplied(t *testing.T, epoch string, want ...uint64) {
 // waitFor polls cond until it holds or d has passed.
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for: %s", d, what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	poll.Until(t, d, what, cond)
 }
 
 func equal(a, b []uint64) bool {

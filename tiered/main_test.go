@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
+	"github.com/matroska-go/matroska/internal/poll"
 	"github.com/matroska-go/matroska/internal/redistest"
 	"github.com/matroska-go/matroska/tiered"
 )
@@ -133,13 +134,7 @@ func forTopologies(t *testing.T, f func(t *testing.T, topo string)) {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for: %s", d, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	poll.Until(t, d, what, cond)
 }
 
 // db is a tiny versioned store standing in for a database: a loader reads

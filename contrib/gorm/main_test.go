@@ -19,6 +19,7 @@ import (
 	"gorm.io/gorm/logger"
 
 	"github.com/matroska-go/matroska/deps"
+	"github.com/matroska-go/matroska/internal/poll"
 	"github.com/matroska-go/matroska/internal/redistest"
 	"github.com/matroska-go/matroska/tiered"
 )
@@ -264,13 +265,7 @@ func artID(id uint) deps.Dep { return deps.Id("articles", id) }
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for: %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.Until(t, d, what, cond)
 }
 
 func must(t *testing.T, err error) {

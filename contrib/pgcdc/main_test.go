@@ -20,6 +20,7 @@ import (
 	"github.com/matroska-go/matroska/contrib/pgcdc"
 	"github.com/matroska-go/matroska/deps"
 	"github.com/matroska-go/matroska/internal/pgtest"
+	"github.com/matroska-go/matroska/internal/poll"
 	"github.com/matroska-go/matroska/internal/redistest"
 	"github.com/matroska-go/matroska/scopes"
 	"github.com/matroska-go/matroska/tiered"
@@ -307,13 +308,7 @@ func (r *recorder) count() int {
 // waitFor polls cond until it holds, failing the test after d.
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for: %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.Until(t, d, what, cond)
 }
 
 // sameDeps reports whether a and b hold the same dependencies.

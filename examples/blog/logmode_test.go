@@ -16,6 +16,7 @@ import (
 
 	"github.com/matroska-go/matroska/contrib/pgcdc"
 	"github.com/matroska-go/matroska/internal/pgtest"
+	"github.com/matroska-go/matroska/internal/poll"
 	"github.com/matroska-go/matroska/internal/redistest"
 	"github.com/matroska-go/matroska/tiered"
 )
@@ -114,13 +115,7 @@ func (c *client) ids(path string) ([]uint, string) {
 // waitFor polls cond until it holds, failing the test after d.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for: %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll.Until(t, d, what, cond)
 }
 
 const patience = 15 * time.Second
