@@ -36,3 +36,19 @@ func (c *Cache) Peek(key string) (*local.Item, bool) { return c.peek(key) }
 func (c *Cache) MissWith(ctx context.Context, key string, load func(context.Context, *Recorder) (any, error), decode func([]byte) (any, error)) (any, error) {
 	return c.miss(ctx, key, anyLoader{load: load, decode: decode}, nil)
 }
+
+// InvalidationInFlight reports whether one of this node's invalidations is
+// in flight, so that others queue behind it (see combiner).
+func (c *Cache) InvalidationInFlight() bool {
+	c.combine.mu.Lock()
+	defer c.combine.mu.Unlock()
+	return c.combine.flying
+}
+
+// QueuedInvalidations is the number of invalidations queued behind the one
+// in flight.
+func (c *Cache) QueuedInvalidations() int {
+	c.combine.mu.Lock()
+	defer c.combine.mu.Unlock()
+	return len(c.combine.queue)
+}

@@ -36,11 +36,15 @@ type Stats struct {
 	LostIndex       uint64 // entries in Redis dropped on read because part of their index was gone (G2)
 	CheckedReads    uint64 // Redis reads this node could not vouch for from the invalidations it applied, read again with the index check (G2)
 
-	InvalidationsSent    uint64 // Invalidate, Delete and Set calls that reached Redis
-	Unfinished           uint64 // of those, invalidations in phases whose clean-up was cut short (in effect; swept later)
-	InvalidationsApplied uint64 // bus messages applied to L1
-	Flushes              uint64 // L1 resets: first sync, a gap the log could not fill, an epoch change
-	Replays              uint64 // invalidations replayed from the log after a gap
+	InvalidationsSent uint64 // Invalidate, Delete and Set calls that reached Redis
+	Unfinished        uint64 // of those, invalidations in phases whose clean-up was cut short (in effect; swept later)
+	// InvalidationsCombined counts Invalidate and Delete calls that did not
+	// reach Redis on their own: they came while another of this node's
+	// invalidations was in flight and went with others in one call.
+	InvalidationsCombined uint64
+	InvalidationsApplied  uint64 // bus messages applied to L1
+	Flushes               uint64 // L1 resets: first sync, a gap the log could not fill, an epoch change
+	Replays               uint64 // invalidations replayed from the log after a gap
 
 	Leases         uint64 // cross-node leases taken (G8)
 	LeaseWaits     uint64 // loads that waited for another node's lease
@@ -67,7 +71,7 @@ type counters struct {
 	refusedWrites, holds                atomic.Uint64
 	sent, applied, flushes, unfinished  atomic.Uint64
 	degraded, checkedReads              atomic.Uint64
-	codecMismatch                       atomic.Uint64
+	codecMismatch, combined             atomic.Uint64
 }
 
 // Stats returns the cache's counters.
@@ -76,36 +80,37 @@ func (c *Cache) Stats() Stats {
 		return Stats{}
 	}
 	s := Stats{
-		L1Hits:               c.n.l1Hits.Load(),
-		L1Misses:             c.n.l1Misses.Load(),
-		L2Hits:               c.n.l2Hits.Load(),
-		L2Misses:             c.n.l2Misses.Load(),
-		Loads:                c.n.loads.Load(),
-		LoadErrors:           c.n.loadErrors.Load(),
-		Shared:               c.n.shared.Load(),
-		Rejoined:             c.n.rejoined.Load(),
-		RefusedPuts:          c.n.refusedPuts.Load(),
-		RefusedWrites:        c.n.refusedWrites.Load(),
-		Holds:                c.n.holds.Load(),
-		RefusedFills:         c.n.refusedFills.Load(),
-		Corrupt:              c.n.corrupt.Load(),
-		CodecMismatches:      c.n.codecMismatch.Load(),
-		CheckedReads:         c.n.checkedReads.Load(),
-		InvalidationsSent:    c.n.sent.Load(),
-		Unfinished:           c.n.unfinished.Load(),
-		InvalidationsApplied: c.n.applied.Load(),
-		Flushes:              c.n.flushes.Load(),
-		Degraded:             c.n.degraded.Load(),
-		Leases:               c.ahead.n.leases.Load(),
-		LeaseWaits:           c.ahead.n.leaseWaits.Load(),
-		LeaseNotified:        c.ahead.n.leaseNotified.Load(),
-		LeaseTakeovers:       c.ahead.n.takeovers.Load(),
-		Refreshes:            c.ahead.n.refreshes.Load(),
-		RefreshesStored:      c.ahead.n.refreshStored.Load(),
-		RefreshesRefused:     c.ahead.n.refreshRefused.Load(),
-		StaleServed:          c.ahead.n.staleServed.Load(),
-		BreakerOpens:         c.breaker.opened.Load(),
-		L1:                   c.l1.Stats(),
+		L1Hits:                c.n.l1Hits.Load(),
+		L1Misses:              c.n.l1Misses.Load(),
+		L2Hits:                c.n.l2Hits.Load(),
+		L2Misses:              c.n.l2Misses.Load(),
+		Loads:                 c.n.loads.Load(),
+		LoadErrors:            c.n.loadErrors.Load(),
+		Shared:                c.n.shared.Load(),
+		Rejoined:              c.n.rejoined.Load(),
+		RefusedPuts:           c.n.refusedPuts.Load(),
+		RefusedWrites:         c.n.refusedWrites.Load(),
+		Holds:                 c.n.holds.Load(),
+		RefusedFills:          c.n.refusedFills.Load(),
+		Corrupt:               c.n.corrupt.Load(),
+		CodecMismatches:       c.n.codecMismatch.Load(),
+		CheckedReads:          c.n.checkedReads.Load(),
+		InvalidationsSent:     c.n.sent.Load(),
+		Unfinished:            c.n.unfinished.Load(),
+		InvalidationsCombined: c.n.combined.Load(),
+		InvalidationsApplied:  c.n.applied.Load(),
+		Flushes:               c.n.flushes.Load(),
+		Degraded:              c.n.degraded.Load(),
+		Leases:                c.ahead.n.leases.Load(),
+		LeaseWaits:            c.ahead.n.leaseWaits.Load(),
+		LeaseNotified:         c.ahead.n.leaseNotified.Load(),
+		LeaseTakeovers:        c.ahead.n.takeovers.Load(),
+		Refreshes:             c.ahead.n.refreshes.Load(),
+		RefreshesStored:       c.ahead.n.refreshStored.Load(),
+		RefreshesRefused:      c.ahead.n.refreshRefused.Load(),
+		StaleServed:           c.ahead.n.staleServed.Load(),
+		BreakerOpens:          c.breaker.opened.Load(),
+		L1:                    c.l1.Stats(),
 	}
 	if c.l2 != nil {
 		s.LostIndex = c.l2.LostIndex()

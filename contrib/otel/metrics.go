@@ -71,6 +71,7 @@ var definitions = []definition{
 	{"matroska.cache.holds", "{hold}", "Holds received: invalidations Redis refused, after which no node serves the cache until Redis takes writes again.", counter, "", func(s *tiered.Stats) int64 { return count(s.Holds) }},
 	{"matroska.cache.codec_mismatches", "{entry}", "Entries met in Redis in another codec than this node's.", counter, "", func(s *tiered.Stats) int64 { return count(s.CodecMismatches) }},
 	{"matroska.cache.unfinished_invalidations", "{invalidation}", "Invalidations in effect whose clean-up was cut short (swept later).", counter, "", func(s *tiered.Stats) int64 { return count(s.Unfinished) }},
+	{"matroska.cache.combined_invalidations", "{invalidation}", "Invalidate and Delete calls sent to Redis together with others of this node (combined under load).", counter, "", func(s *tiered.Stats) int64 { return count(s.InvalidationsCombined) }},
 	{"matroska.cache.leases", "{lease}", "Cross-node load leases taken.", counter, "", func(s *tiered.Stats) int64 { return count(s.Leases) }},
 	{"matroska.cache.lease_waits", "{call}", "Loads that waited for another node's lease.", counter, "", func(s *tiered.Stats) int64 { return count(s.LeaseWaits) }},
 	{"matroska.cache.lease_notified", "{call}", "Lease waits ended by a fill announcement rather than by polling.", counter, "", func(s *tiered.Stats) int64 { return count(s.LeaseNotified) }},

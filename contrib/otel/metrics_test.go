@@ -23,7 +23,7 @@ var (
 		"matroska.cache.invalidations_sent", "matroska.cache.invalidations_applied",
 		"matroska.cache.degraded", "matroska.cache.breaker_opens",
 		"matroska.cache.rejoined_loads", "matroska.cache.refused_writes", "matroska.cache.holds",
-		"matroska.cache.codec_mismatches", "matroska.cache.unfinished_invalidations",
+		"matroska.cache.codec_mismatches", "matroska.cache.unfinished_invalidations", "matroska.cache.combined_invalidations",
 		"matroska.cache.leases", "matroska.cache.lease_waits", "matroska.cache.lease_notified",
 		"matroska.cache.lease_takeovers", "matroska.cache.refreshes", "matroska.cache.refreshes_stored",
 		"matroska.cache.refreshes_refused", "matroska.cache.stale_served",

@@ -42,6 +42,7 @@ var definitions = []definition{
 	{"", "holds", "Holds received: invalidations Redis refused, after which no node serves the cache until Redis takes writes again.", true, func(s *tiered.Stats) float64 { return count(s.Holds) }},
 	{"", "codec_mismatches", "Entries met in Redis in another codec than this node's.", true, func(s *tiered.Stats) float64 { return count(s.CodecMismatches) }},
 	{"", "unfinished_invalidations", "Invalidations in effect whose clean-up was cut short (swept later).", true, func(s *tiered.Stats) float64 { return count(s.Unfinished) }},
+	{"", "combined_invalidations", "Invalidate and Delete calls sent to Redis together with others of this node (combined under load).", true, func(s *tiered.Stats) float64 { return count(s.InvalidationsCombined) }},
 	{"", "leases", "Cross-node load leases taken.", true, func(s *tiered.Stats) float64 { return count(s.Leases) }},
 	{"", "lease_waits", "Loads that waited for another node's lease.", true, func(s *tiered.Stats) float64 { return count(s.LeaseWaits) }},
 	{"", "lease_notified", "Lease waits ended by a fill announcement rather than by polling.", true, func(s *tiered.Stats) float64 { return count(s.LeaseNotified) }},

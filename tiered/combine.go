@@ -1,0 +1,166 @@
+package tiered
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/matroska-go/matroska/deps"
+	"github.com/matroska-go/matroska/remote"
+)
+
+// maxCombined bounds the dependencies of one combined invalidation, so that
+// a crowd of callers does not make one script call (and one bus message)
+// without limit: what is left waits for the next call.
+const maxCombined = 1024
+
+// combiner turns this node's concurrent invalidations into fewer Redis
+// calls (a group commit). An Invalidate that finds none in flight runs at
+// once, alone: an idle node adds no wait. One that comes while another is in
+// flight queues; when the one in flight returns, a goroutine sends everything
+// queued as one invalidation of the union of their dependencies, then the
+// next queue, until none is left. Under load, then, a node sends one script
+// call and one bus message per round trip instead of one per caller, and
+// every node of the fleet applies one message instead of many.
+//
+// It changes nothing that a caller can see: an invalidation of the union at
+// one sequence number is what the callers' invalidations in any order would
+// have done, and each caller returns only after the call that carried its
+// dependencies did, with that call's outcome (G3 holds for each). A caller
+// whose context ends while it is still queued is taken out of the queue and
+// returns the context's error, its dependencies dropped from L1 as for any
+// invalidation whose outcome is unknown.
+type combiner struct {
+	mu     sync.Mutex
+	flying bool          // an invalidation of this node is in flight
+	queue  []*invocation // waiting for it to return
+}
+
+// invocation is one queued Invalidate.
+type invocation struct {
+	ctx  context.Context
+	ds   []deps.Dep
+	done chan struct{} // closed when err is set
+	err  error
+}
+
+// invalidateRemote invalidates ds in Redis through the combiner.
+func (c *Cache) invalidateRemote(ctx context.Context, ds []deps.Dep) error {
+	m := &c.combine
+	m.mu.Lock()
+	if !m.flying {
+		m.flying = true
+		m.mu.Unlock()
+		err := c.sendInvalidation(ctx, ds)
+		c.nextCombined()
+		return err
+	}
+	inv := &invocation{ctx: ctx, ds: ds, done: make(chan struct{})}
+	m.queue = append(m.queue, inv)
+	m.mu.Unlock()
+	select {
+	case <-inv.done:
+		return inv.err
+	case <-ctx.Done():
+	}
+	m.mu.Lock()
+	queued := false
+	for i, q := range m.queue {
+		if q == inv {
+			m.queue = append(m.queue[:i], m.queue[i+1:]...)
+			queued = true
+			break
+		}
+	}
+	m.mu.Unlock()
+	if !queued {
+		// Already taken: its call may land. The outcome is unknown, as for
+		// a call cut short by its context.
+		select {
+		case <-inv.done:
+			return inv.err
+		default:
+		}
+	}
+	c.dropLocal(ds)
+	return ctx.Err()
+}
+
+// nextCombined is called when this node's invalidation in flight returns:
+// it sends what was queued meanwhile, on a goroutine of its own, or marks
+// that none is in flight.
+func (c *Cache) nextCombined() {
+	m := &c.combine
+	m.mu.Lock()
+	if len(m.queue) == 0 {
+		m.flying = false
+		m.mu.Unlock()
+		return
+	}
+	m.mu.Unlock()
+	go c.sendCombined()
+}
+
+// sendCombined sends the queue, maxCombined dependencies at a time, until
+// it is empty.
+func (c *Cache) sendCombined() {
+	m := &c.combine
+	for {
+		m.mu.Lock()
+		n, size := 0, 0
+		for n < len(m.queue) && (n == 0 || size+len(m.queue[n].ds) <= maxCombined) {
+			size += len(m.queue[n].ds)
+			n++
+		}
+		if n == 0 {
+			m.flying = false
+			m.mu.Unlock()
+			return
+		}
+		group := make([]*invocation, n)
+		copy(group, m.queue)
+		m.queue = append(m.queue[:0], m.queue[n:]...)
+		m.mu.Unlock()
+
+		var union []deps.Dep
+		if len(group) == 1 {
+			union = group[0].ds
+		} else {
+			union = make([]deps.Dep, 0, size)
+			for _, inv := range group {
+				union = append(union, inv.ds...)
+			}
+			c.n.combined.Add(uint64(len(group) - 1))
+		}
+		// The first caller's values (a trace), without its cancellation:
+		// the others wait for this call too.
+		err := c.sendInvalidation(context.WithoutCancel(group[0].ctx), union)
+		for _, inv := range group {
+			inv.err = err
+			close(inv.done)
+		}
+	}
+}
+
+// sendInvalidation is one invalidation of ds in Redis, and its effect on
+// this node: L1 drops the entries at once, and is not served until the bus
+// has applied it (see wrote). When the outcome is unknown, L1 drops them
+// anyway.
+func (c *Cache) sendInvalidation(ctx context.Context, ds []deps.Dep) error {
+	start := time.Now()
+	st, err := c.l2.Invalidate(ctx, ds, c.origin)
+	if err != nil && !c.unfinished(err) {
+		c.dropLocal(ds)
+		if errors.Is(err, remote.ErrRefused) {
+			c.hold(ctx)
+		}
+		return c.redisFailed(err)
+	}
+	c.breaker.success()
+	c.n.sent.Add(1)
+	c.l1.Invalidate(st.Seq, ds)
+	c.wrote(st)
+	c.sent(st.Seq, start)
+	return nil
+}
