@@ -713,6 +713,9 @@ func (h *harness) finish() figures {
 			break
 		}
 		t.Error(v)
+		if i < 3 {
+			t.Logf("the history of %q around it (seed %d):\n  %s", v.Read.Key, h.seed, strings.Join(Around(h.writes, h.reads, v, 20*time.Millisecond), "\n  "))
+		}
 	}
 	for i, l := range lost {
 		if i == 10 {

@@ -135,3 +135,58 @@ func checkRead(ws []Write, r Read, bound time.Duration) (Violation, bool) {
 	}
 	return v, v.Got < v.Want
 }
+
+// Around returns the history of v's key near v, oldest first, one event a
+// line: every write of the key (its commit and, when it had one, its
+// invalidation) and every read of it that overlapped the span from the
+// commit of the write that set Want (or the read's start, for a phantom)
+// less margin to the read's end plus margin. A failing run logs it, so
+// that a stale read seen once can be studied from its run.
+func Around(writes []Write, reads []Read, v Violation, margin time.Duration) []string {
+	from := v.Read.Start
+	if !v.Phantom && v.Write.Committed.Before(from) {
+		from = v.Write.Committed
+	}
+	from, to := from.Add(-margin), v.Read.End.Add(margin)
+	type event struct {
+		at   time.Time
+		line string
+	}
+	var evs []event
+	in := func(t time.Time) bool { return !t.Before(from) && !t.After(to) }
+	for _, w := range writes {
+		if w.Key != v.Read.Key {
+			continue
+		}
+		what := fmt.Sprintf("v%d", w.Version)
+		if w.Deleted {
+			what += " (deleted)"
+		}
+		if in(w.Committed) {
+			evs = append(evs, event{w.Committed, fmt.Sprintf("%s committed %s", w.Committed.Format(stamp), what)})
+		}
+		if !w.Invalidated.IsZero() && in(w.Invalidated) {
+			evs = append(evs, event{w.Invalidated, fmt.Sprintf("%s node %d's Invalidate of %s returned", w.Invalidated.Format(stamp), w.Node, what)})
+		}
+	}
+	for _, r := range reads {
+		if r.Key != v.Read.Key || r.End.Before(from) || r.Start.After(to) {
+			continue
+		}
+		got := fmt.Sprintf("v%d", r.Version)
+		if r.NotFound {
+			got = "not found"
+		}
+		mark := ""
+		if r == v.Read {
+			mark = "  <- rejected"
+		}
+		evs = append(evs, event{r.Start, fmt.Sprintf("%s node %d read %s, until %s%s", r.Start.Format(stamp), r.Node, got, r.End.Format(stamp), mark)})
+	}
+	sort.SliceStable(evs, func(i, j int) bool { return evs[i].at.Before(evs[j].at) })
+	out := make([]string, len(evs))
+	for i, e := range evs {
+		out[i] = e.line
+	}
+	return out
+}

@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -91,5 +92,38 @@ func TestCheckManyReads(t *testing.T) {
 	got := Check(writes, reads, 20*time.Millisecond)
 	if len(got) != 2 || got[0].Read != reads[1] || got[1].Read != reads[3] {
 		t.Fatalf("got %v, want reads 1 and 3", got)
+	}
+}
+
+// TestAround lists the rejected read's key near it, in time order, and
+// nothing of other keys or outside the span.
+func TestAround(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	writes := []Write{
+		{Key: "a", Version: 1, Committed: at(0)},
+		{Key: "a", Version: 2, Node: 1, Committed: at(10), Invalidated: at(11)},
+		{Key: "b", Version: 2, Node: 1, Committed: at(10), Invalidated: at(11)},
+		{Key: "a", Version: 3, Node: 0, Committed: at(100), Invalidated: at(101)},
+	}
+	reads := []Read{
+		{Key: "a", Node: 0, Start: at(9), End: at(10), Version: 1},
+		{Key: "b", Node: 1, Start: at(12), End: at(13), Version: 1},
+		{Key: "a", Node: 1, Start: at(12), End: at(13), Version: 1},
+		{Key: "a", Node: 0, Start: at(60), End: at(61), Version: 2},
+	}
+	bad := Check(writes, reads, 20*time.Millisecond)
+	if len(bad) != 2 || bad[0].Read != reads[1] || bad[1].Read != reads[2] {
+		t.Fatalf("Check: %v", bad)
+	}
+	got := Around(writes, reads, bad[1], 5*time.Millisecond)
+	want := []string{
+		"00:00:00.009000 node 0 read v1, until 00:00:00.010000",
+		"00:00:00.010000 committed v2",
+		"00:00:00.011000 node 1's Invalidate of v2 returned",
+		"00:00:00.012000 node 1 read v1, until 00:00:00.013000  <- rejected",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Around:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
