@@ -47,6 +47,13 @@ func newIndex() index {
 	}
 }
 
+// clear empties the index and keeps its maps' room: after a reset L1 fills
+// up again to about the size it had, without growing its maps anew.
+func (x *index) clear() {
+	clear(x.keys)
+	clear(x.byDep)
+}
+
 // depKeys is the set of keys that depend on one dependency. Most
 // dependencies name one entity, on which one entry depends: that key is
 // held inline, and a map is made only for a second key (it saves the

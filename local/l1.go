@@ -660,7 +660,7 @@ func (c *Cache) Reset(seq uint64) {
 		return
 	}
 	c.gen.Add(1)
-	c.idx = newIndex()
+	c.idx.clear()
 	c.smu.Lock()
 	clear(c.staged)
 	c.smu.Unlock()
