@@ -242,6 +242,7 @@ func Adapters() []workload.Adapter {
 		workload.Matroska{Closure: true},
 		workload.Matroska{Lease: true},
 		workload.Ristretto{},
+		workload.Ristretto{NoTTL: true},
 		workload.GoRedis{},
 		GoRedisCache{},
 		Rueidis{},

@@ -58,7 +58,7 @@ func bench(args []string, out io.Writer) error {
 	fmt.Fprintf(os.Stderr, "redis: %s, namespace %q\n", where, *namespace)
 	prog := workload.NewProgress(os.Stderr, isTerminal(os.Stderr))
 	adapters := []workload.Adapter{
-		workload.Matroska{}, workload.Matroska{Closure: true}, workload.Matroska{Lease: true}, workload.Ristretto{}, workload.GoRedis{},
+		workload.Matroska{}, workload.Matroska{Closure: true}, workload.Matroska{Lease: true}, workload.Ristretto{}, workload.Ristretto{NoTTL: true}, workload.GoRedis{},
 	}
 	res, err := workload.Run(ctx, cfg, opts, *namespace, adapters, prog)
 	if err != nil {

@@ -78,7 +78,7 @@ func TestBench(t *testing.T) {
 	}
 	rows := tableRows(md)
 	// L1 hit: one and two goroutines for each cache, a positive ns/op.
-	for _, name := range []string{"matroska", "matroska (closure loader)", "ristretto (raw)", "go-redis (raw)"} {
+	for _, name := range []string{"matroska", "matroska (closure loader)", "ristretto (raw)", "ristretto (raw, no TTL)", "go-redis (raw)"} {
 		got := 0
 		for _, r := range rows["## L1 hit"] {
 			if r[0] == name {

@@ -177,29 +177,57 @@ func (n *matroskaNode) Close() error {
 }
 
 // Ristretto is the raw in-process baseline: a Ristretto v2 cache of decoded
-// items per node, no Redis; Invalidate deletes on this node only.
-type Ristretto struct{}
+// items per node, no Redis; Invalidate deletes on this node only. Its items
+// have the workload's TTL, which Ristretto's Get checks against the system
+// clock on every hit.
+//
+// With NoTTL, items have no TTL, so that its Get reads no clock: the
+// baseline of the L1 hit workload, the only one it runs (this library's
+// hit checks expiry against a clock of its own, read about once a
+// millisecond, and trust against the monotonic clock: see tiered).
+type Ristretto struct {
+	NoTTL bool
+}
 
-// Name is "ristretto (raw)".
-func (Ristretto) Name() string { return "ristretto (raw)" }
+// Name is "ristretto (raw)" or "ristretto (raw, no TTL)".
+func (r Ristretto) Name() string {
+	if r.NoTTL {
+		return RistrettoNoTTLName
+	}
+	return RistrettoName
+}
+
+// Workloads limits the variant without TTL to the L1 hit workload (nil:
+// every workload).
+func (r Ristretto) Workloads() []string {
+	if r.NoTTL {
+		return []string{WHit}
+	}
+	return nil
+}
 
 // Features: L1 only.
 func (Ristretto) Features() Features { return Features{L1: true} }
 
 // Open makes a Ristretto cache of up to a million items.
-func (Ristretto) Open(_ context.Context, env *Env) (Node, error) {
+func (r Ristretto) Open(_ context.Context, env *Env) (Node, error) {
 	rc, err := ristretto.NewCache(&ristretto.Config[string, Item]{
 		NumCounters: 1e6, MaxCost: 1e6, BufferItems: 64, IgnoreInternalCost: true,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &ristrettoNode{rc: rc, env: env}, nil
+	n := &ristrettoNode{rc: rc, env: env, ttl: env.TTL}
+	if r.NoTTL {
+		n.ttl = 0
+	}
+	return n, nil
 }
 
 type ristrettoNode struct {
 	rc   *ristretto.Cache[string, Item]
 	env  *Env
+	ttl  time.Duration // of every item; 0: none
 	hits atomic.Uint64
 }
 
@@ -214,7 +242,7 @@ func (n *ristrettoNode) Get(ctx context.Context, key string) (Item, error) {
 	if err != nil {
 		return v, err
 	}
-	n.rc.SetWithTTL(key, v, 1, n.env.TTL)
+	n.rc.SetWithTTL(key, v, 1, n.ttl)
 	return v, nil
 }
 

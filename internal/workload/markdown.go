@@ -12,19 +12,24 @@ import (
 // Names of the reference adapters that ratios are taken against.
 const (
 	RistrettoName = "ristretto (raw)"
-	GoRedisName   = "go-redis (raw)"
-	MatroskaName  = "matroska"
+	// RistrettoNoTTLName is the raw Ristretto baseline whose items have no
+	// TTL: the reference of the L1 hit ratio.
+	RistrettoNoTTLName = "ristretto (raw, no TTL)"
+	GoRedisName        = "go-redis (raw)"
+	MatroskaName       = "matroska"
 	// MatroskaLeaseName is the adapter of this library with the cross-node
 	// lease on.
 	MatroskaLeaseName = "matroska (lease)"
 )
 
-// fillRatios sets the ratio columns: L1 hits against raw Ristretto in the
-// same mode, L2 hits and misses against raw go-redis.
+// fillRatios sets the ratio columns: L1 hits against raw Ristretto without
+// TTL in the same mode (with a TTL when that row is missing), L2 hits and
+// misses against raw go-redis.
 func (res *Results) fillRatios() {
+	base := res.hitBaseline()
 	for i := range res.Hit {
 		for _, b := range res.Hit {
-			if b.Adapter == RistrettoName && b.Parallel == res.Hit[i].Parallel && b.NsPerOp > 0 {
+			if b.Adapter == base && b.Parallel == res.Hit[i].Parallel && b.NsPerOp > 0 {
 				res.Hit[i].Ratio = res.Hit[i].NsPerOp / b.NsPerOp
 			}
 		}
@@ -47,6 +52,19 @@ func (res *Results) fillRatios() {
 	}
 }
 
+// hitBaseline is the adapter the L1 hits are compared with: raw Ristretto
+// without TTL, whose Get reads no clock, when the run measured it, else raw
+// Ristretto, whose Get checks its items' TTL against the system clock on
+// every hit (which made this library's hit look as fast as a raw Get).
+func (res *Results) hitBaseline() string {
+	for _, r := range res.Hit {
+		if r.Adapter == RistrettoNoTTLName {
+			return RistrettoNoTTLName
+		}
+	}
+	return RistrettoName
+}
+
 // WriteMarkdown writes the results as Markdown tables, with a summary of
 // this library's targets first.
 func (res *Results) WriteMarkdown(w io.Writer) error {
@@ -62,7 +80,7 @@ func (res *Results) WriteMarkdown(w io.Writer) error {
 
 	if len(res.Hit) > 0 {
 		fmt.Fprintf(&b, "## L1 hit\n\nOne node, %d warm keys read in turn for %v; ns/op is wall time per read (total throughput with several goroutines). Redis cmds/op is counted by the server (INFO) and should be about 0 for an L1 hit.\n\n", c.HitKeys, c.HitDuration)
-		table(&b, []string{"cache", "goroutines", "ns/op", "vs raw Ristretto", "allocs/op", "B/op", "Redis cmds/op", "loads", "note"})
+		table(&b, []string{"cache", "goroutines", "ns/op", "vs " + res.hitBaseline(), "allocs/op", "B/op", "Redis cmds/op", "loads", "note"})
 		for _, r := range res.Hit {
 			row(&b, r.Adapter, fmt.Sprint(r.Goroutines), f1(r.NsPerOp), ratio(r.Ratio), f2(r.AllocsOp), f1(r.BytesOp), f3(r.RedisOp), fmt.Sprint(r.Loads), r.Note)
 		}
@@ -195,11 +213,15 @@ func (res *Results) writeTargets(b *strings.Builder) {
 			mode = fmt.Sprintf("%d goroutines", h.Goroutines)
 		}
 		if h.Ratio > 0 {
-			ts = append(ts, target{"L1 hit <= 1.5x raw Ristretto Get (" + mode + ")", fmt.Sprintf("%.2fx", h.Ratio), yes(h.Ratio <= 1.5)})
+			get := "raw Ristretto Get without TTL"
+			if res.hitBaseline() == RistrettoName {
+				get = "raw Ristretto Get with TTL"
+			}
+			ts = append(ts, target{"L1 hit <= 1.5x " + get + " (" + mode + ")", fmt.Sprintf("%.2fx", h.Ratio), yes(h.Ratio <= 1.5)})
 		}
 		ts = append(ts, target{"L1 hit: 0 allocations (" + mode + ")", f2(h.AllocsOp), yes(h.AllocsOp < 0.01)})
 		for _, o := range res.Hit {
-			if o.Parallel != h.Parallel || o.Adapter == h.Adapter || strings.HasPrefix(o.Adapter, MatroskaName) || o.Adapter == RistrettoName || o.NsPerOp == 0 {
+			if o.Parallel != h.Parallel || o.Adapter == h.Adapter || strings.HasPrefix(o.Adapter, MatroskaName) || o.Adapter == RistrettoName || o.Adapter == RistrettoNoTTLName || o.NsPerOp == 0 {
 				continue
 			}
 			ts = append(ts, target{"L1 hit faster than " + o.Adapter + " (" + mode + ")", fmt.Sprintf("%s vs %s ns", f1(h.NsPerOp), f1(o.NsPerOp)), yes(h.NsPerOp < o.NsPerOp)})
