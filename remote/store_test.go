@@ -369,6 +369,35 @@ func TestG1_PutRefusedByKeyTombstone(t *testing.T) {
 	}
 }
 
+// G11: a Redis that restarted from a snapshot between a put's mark and the
+// put comes back with the mark's epoch and sequence but without the
+// tombstone of an invalidation after the mark. Only the run id of the Redis
+// process tells, and the put script asks it itself: no other script runs
+// in between to start the new epoch. The same for a Set with a mark.
+func TestG11_PutAcrossRestartFromSnapshotRefused(t *testing.T) {
+	e := newEnv(t)
+	d := deps.Id("article", 1)
+	mark := e.state(t)
+	if err := e.rdb.Save(e.ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	e.invalidate(t, d) // lost with the restart
+	e.srv.Restart(t)
+	if ep := e.rdb.Get(e.ctx, e.s.EpochKey()).Val(); ep != mark.Epoch || e.exists(t, e.s.TombstoneKey(d)) {
+		t.Fatalf("after the restart: epoch %q (the mark's %q), tombstone there %v: the test proves nothing",
+			ep, mark.Epoch, e.exists(t, e.s.TombstoneKey(d)))
+	}
+	if r := e.put(t, "k", time.Minute, mark, d); r != RefusedEpoch {
+		t.Fatalf("Put marked before the restart = %v, want refused (epoch)", r)
+	}
+	if _, r, err := e.s.Set(e.ctx, "k", Envelope{Deps: []deps.Dep{d}}, time.Minute, &mark, "o"); err != nil || r != RefusedEpoch {
+		t.Fatalf("Set marked before the restart = %v, %v; want refused (epoch)", r, err)
+	}
+	if e.hasEntry(t, "k") {
+		t.Fatal("a refused write stored the entry")
+	}
+}
+
 func TestPutAfterEpochChangeRefused(t *testing.T) {
 	e := newEnv(t)
 	old := e.state(t)
