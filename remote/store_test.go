@@ -398,6 +398,26 @@ func TestG11_PutAcrossRestartFromSnapshotRefused(t *testing.T) {
 	}
 }
 
+// The put script reads the tombstones of all of an entry's dependencies in
+// MGETs of at most 1000 keys (util.lua, mget): more keys than Lua can
+// spread on its stack at once are read, and the tombstone of the last one
+// still refuses a put marked before it.
+func TestG1_PutWithThousandsOfDepsChecksEveryTombstone(t *testing.T) {
+	e := newEnv(t)
+	ds := make([]deps.Dep, 9000)
+	for i := range ds {
+		ds[i] = deps.Id("part", i)
+	}
+	mark := e.state(t)
+	e.invalidate(t, ds[len(ds)-1])
+	if r := e.put(t, "k", time.Minute, mark, ds...); r != RefusedStale {
+		t.Fatalf("Put marked before the invalidation of its last dependency = %v, want refused", r)
+	}
+	if r := e.put(t, "k", time.Minute, e.state(t), ds...); r != Stored {
+		t.Fatalf("Put marked after it = %v, want stored", r)
+	}
+}
+
 func TestPutAfterEpochChangeRefused(t *testing.T) {
 	e := newEnv(t)
 	old := e.state(t)

@@ -24,6 +24,23 @@ local function contains(list, s)
   return false
 end
 
+-- mget returns the values of the string keys of the list keys (false for
+-- a missing key, or one of another type), in MGETs of at most 1000 keys:
+-- unpack cannot spread a longer list on Lua's stack.
+local function mget(keys)
+  if #keys <= 1000 then
+    return redis.call('MGET', unpack(keys))
+  end
+  local out = {}
+  for i = 1, #keys, 1000 do
+    local part = redis.call('MGET', unpack(keys, i, math.min(i + 999, #keys)))
+    for j = 1, #part do
+      out[#out + 1] = part[j]
+    end
+  end
+  return out
+end
+
 -- server_run is the run_id of this Redis process: a new one at every start
 -- (a restart from a snapshot or an AOF, whatever it lost) and on every
 -- server, so a replica promoted by a failover has its own.
