@@ -31,31 +31,24 @@ local function check_mark(kseq, khist, cur, epoch, seq, now_seq, tombs, first)
 end
 
 -- write_entry stores entry key with the stored bytes env for ttl ms and
--- indexes it under each of ds[first..]. The entry expires at exp, now +
--- ttl on Redis's clock, which is also its score in every set, so a trim
--- (members scored before now) only ever removes members of expired
--- entries, and each set lives at least until exp. Order matters for G2:
--- the index first, then the entry, then the old entry's surplus
+-- indexes it under each of ds[first..] (see index_in). The entry expires
+-- at exp, now + ttl on Redis's clock, which is also its score in every set,
+-- so a trim (members scored before now) only ever removes members of
+-- expired entries, and each set lives at least until exp. Order matters for
+-- G2: the index first, then the entry, then the old entry's surplus
 -- memberships; stopped anywhere, the worst left is a set member without an
--- entry, never an entry without its index.
+-- entry, never an entry without its index. The old entry comes back from
+-- the SET that replaces it (SET GET), not from a GET of its own.
 local function write_entry(pe, pd, key, env, ttl, ds, first)
-  local now = now_ms()
-  local exp = now + ttl
+  local now, us = now_ms()
+  local exp = fmt_int(now + ttl)
   local new = {}
   for i = first, #ds do
-    local set = pd .. ds[i]
     new[ds[i]] = true
-    redis.call('ZADD', set, exp, key)
-    redis.call('ZREMRANGEBYSCORE', set, '-inf', '(' .. fmt_int(now))
-    -- Raise the set's expiry to at least exp. (PEXPIRE GT would not touch
-    -- a set without a TTL, whose PEXPIRETIME is -1: compare instead.)
-    if redis.call('PEXPIRETIME', set) < exp then
-      redis.call('PEXPIREAT', set, fmt_int(exp))
-    end
+    index_in(pd .. ds[i], key, exp, now, us + i, false)
   end
   local ekey = pe .. key
-  local old = redis.call('GET', ekey)
-  redis.call('SET', ekey, env, 'PXAT', fmt_int(exp))
+  local old = redis.call('SET', ekey, env, 'PXAT', exp, 'GET')
   local olds = old and env_deps(old)
   if olds then
     for _, d in ipairs(olds) do
