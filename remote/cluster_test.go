@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,6 +49,7 @@ func TestCluster(t *testing.T) {
 		{"SeedDefect1_RacingPutsAndInvalidations", testClusterSeedDefect1,
 			func(c *Config) { c.InvalidateBatch = 3 }},
 		{"RoundTrips", testClusterRoundTrips, nil},
+		{"DepSetsExpireAndStayBounded", testClusterDepSetsExpireAndStayBounded, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, newClusterEnv(t, rc, tc.name, tc.mutate)) })
 	}
@@ -585,6 +587,59 @@ func testClusterG2LostIndexYieldsMiss(t *testing.T, e *cenv) {
 	}
 	if e.s.lostIndex.Load() != 1 || e.stored(t, "k") {
 		t.Fatalf("lost index not counted (%d) or entry kept", e.s.lostIndex.Load())
+	}
+}
+
+// A dependency set gets a TTL even when it had none, at least as long as
+// its longest member's score, never lowered by a shorter put; and the puts
+// that add members trim the expired ones, one in 8 of them (index_in in
+// util.lua): 200 without a trim has a chance of (7/8)^200, about 1e-12.
+func testClusterDepSetsExpireAndStayBounded(t *testing.T, e *cenv) {
+	d := deps.Tag("hot")
+	set := e.s.k.depKey(d)
+	now, err := e.rdb.Time(e.ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Written by hand: no TTL, and a member that expired long ago.
+	if err := e.rdb.ZAdd(e.ctx, set, redis.Z{Score: float64(now.UnixMilli() - 5_000), Member: "expired"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	put := func(key string, ttl time.Duration) {
+		t.Helper()
+		if r, err := e.s.put(e.ctx, key, Envelope{Deps: []deps.Dep{d}}, ttl, e.state(t)); err != nil || r != Stored {
+			t.Fatalf("put %q = %v, %v", key, r, err)
+		}
+	}
+	put("a", 10*time.Second)
+	if pttl := e.rdb.PTTL(e.ctx, set).Val(); pttl <= 10*time.Second || pttl > 10*time.Second+scoreSlack {
+		t.Fatalf("set PTTL %v after a 10s put, want its score's, 10s + %v", pttl, scoreSlack)
+	}
+	put("b", time.Minute)
+	put("c", time.Second)
+	if pttl := e.rdb.PTTL(e.ctx, set).Val(); pttl <= time.Minute {
+		t.Fatalf("set PTTL %v, want at least the longest entry's minute", pttl)
+	}
+	want := []string{"a", "b", "c"}
+	for i := 0; ; i++ {
+		m, err := e.rdb.ZRange(e.ctx, set, 0, -1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(m, "expired") {
+			slices.Sort(m)
+			slices.Sort(want)
+			if !slices.Equal(m, want) {
+				t.Fatalf("members %q, want %q: the expired member alone trimmed", m, want)
+			}
+			return
+		}
+		if i == 200 {
+			t.Fatal("the expired member is still in the set after 200 puts that added one")
+		}
+		k := fmt.Sprint("k", i)
+		put(k, time.Minute)
+		want = append(want, k)
 	}
 }
 

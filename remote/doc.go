@@ -11,7 +11,10 @@
 //   - N:e:<key>: an entry, an envelope ([AppendEnvelope], [DecodeEnvelope])
 //     that carries the sequence it is known current at ([Envelope.Mark]);
 //   - N:d:<dep>: the keys of the entries that depend on dep, a ZSET scored by
-//     each entry's expiry in milliseconds of Redis's own clock;
+//     each entry's expiry in milliseconds of Redis's own clock, which lives
+//     as long as its longest entry and is trimmed of expired members by one
+//     in eight of the puts that add one (so it never grows without bound,
+//     and costs most puts no trim);
 //   - N:i:<dep>: a tombstone, the sequence number of dep's last
 //     invalidation, kept for [Config.TombstoneHorizon];
 //   - N:log: a capped stream of recent invalidations, for catch-up ([Store.Log]);

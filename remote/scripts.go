@@ -8,10 +8,13 @@ import (
 
 // The Lua sources. envelope.lua (the envelope parser) is prepended to every
 // script that reads entries; common.lua holds the helpers of the write
-// scripts and is prepended to each of them, after util.lua (the clock and
-// small helpers, shared with the cluster scripts), history.lua (the guard
-// against lost history, also prepended to the read script) and sign.lua
-// (the signing of bus messages). So every script is one
+// scripts that invalidate and is prepended to each of them, after util.lua
+// (the clock and small helpers, shared with the cluster scripts),
+// history.lua (the guard against lost history, also prepended to the read
+// script), entry.lua (the mark check and the write of an entry) and sign.lua
+// (the signing of bus messages). The put script, which runs on every miss,
+// gets only envelope.lua, util.lua, history.lua and entry.lua: a script
+// defines each of its helpers again at every call. So every script is one
 // self-contained chunk that Redis caches by its SHA-1: go-redis runs it with
 // EVALSHA and falls back to EVAL (which caches it) on NOSCRIPT, after a
 // restart or SCRIPT FLUSH.
@@ -20,6 +23,8 @@ var (
 	luaEnvelope string
 	//go:embed lua/common.lua
 	luaCommon string
+	//go:embed lua/entry.lua
+	luaEntry string
 	//go:embed lua/sign.lua
 	luaSign string
 	//go:embed lua/util.lua
@@ -73,11 +78,11 @@ func newScripts() scripts {
 		return redis.NewScript(src)
 	}
 	with := func(flags, src string) *redis.Script {
-		return script(flags + luaEnvelope + "\n" + luaUtil + "\n" + luaHistory + "\n" + luaSign + "\n" + luaCommon + "\n" + src)
+		return script(flags + luaEnvelope + "\n" + luaUtil + "\n" + luaHistory + "\n" + luaEntry + "\n" + luaSign + "\n" + luaCommon + "\n" + src)
 	}
 	s := scripts{
 		state:      with(allowOOM, luaState),
-		put:        with("", luaPut),
+		put:        script(luaEnvelope + "\n" + luaUtil + "\n" + luaHistory + "\n" + luaEntry + "\n" + luaPut),
 		set:        with("", luaSet),
 		invalidate: with(allowOOM, luaInvalidate),
 		drain:      with(allowOOM, luaDrain),

@@ -369,6 +369,55 @@ func TestG1_PutRefusedByKeyTombstone(t *testing.T) {
 	}
 }
 
+// G11: a Redis that restarted from a snapshot between a put's mark and the
+// put comes back with the mark's epoch and sequence but without the
+// tombstone of an invalidation after the mark. Only the run id of the Redis
+// process tells, and the put script asks it itself: no other script runs
+// in between to start the new epoch. The same for a Set with a mark.
+func TestG11_PutAcrossRestartFromSnapshotRefused(t *testing.T) {
+	e := newEnv(t)
+	d := deps.Id("article", 1)
+	mark := e.state(t)
+	if err := e.rdb.Save(e.ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	e.invalidate(t, d) // lost with the restart
+	e.srv.Restart(t)
+	if ep := e.rdb.Get(e.ctx, e.s.EpochKey()).Val(); ep != mark.Epoch || e.exists(t, e.s.TombstoneKey(d)) {
+		t.Fatalf("after the restart: epoch %q (the mark's %q), tombstone there %v: the test proves nothing",
+			ep, mark.Epoch, e.exists(t, e.s.TombstoneKey(d)))
+	}
+	if r := e.put(t, "k", time.Minute, mark, d); r != RefusedEpoch {
+		t.Fatalf("Put marked before the restart = %v, want refused (epoch)", r)
+	}
+	if _, r, err := e.s.Set(e.ctx, "k", Envelope{Deps: []deps.Dep{d}}, time.Minute, &mark, "o"); err != nil || r != RefusedEpoch {
+		t.Fatalf("Set marked before the restart = %v, %v; want refused (epoch)", r, err)
+	}
+	if e.hasEntry(t, "k") {
+		t.Fatal("a refused write stored the entry")
+	}
+}
+
+// The put script reads the tombstones of all of an entry's dependencies in
+// MGETs of at most 1000 keys (util.lua, mget): more keys than Lua can
+// spread on its stack at once are read, and the tombstone of the last one
+// still refuses a put marked before it.
+func TestG1_PutWithThousandsOfDepsChecksEveryTombstone(t *testing.T) {
+	e := newEnv(t)
+	ds := make([]deps.Dep, 9000)
+	for i := range ds {
+		ds[i] = deps.Id("part", i)
+	}
+	mark := e.state(t)
+	e.invalidate(t, ds[len(ds)-1])
+	if r := e.put(t, "k", time.Minute, mark, ds...); r != RefusedStale {
+		t.Fatalf("Put marked before the invalidation of its last dependency = %v, want refused", r)
+	}
+	if r := e.put(t, "k", time.Minute, e.state(t), ds...); r != Stored {
+		t.Fatalf("Put marked after it = %v, want stored", r)
+	}
+}
+
 func TestPutAfterEpochChangeRefused(t *testing.T) {
 	e := newEnv(t)
 	old := e.state(t)

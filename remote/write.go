@@ -58,8 +58,9 @@ func resultOf(verdict int64) (PutResult, error) {
 // dependency of e, or of deps.Key(key), is newer than mark.Seq
 // (RefusedStale: the value may predate an invalidation, G1). Otherwise it
 // indexes the entry under each dependency (a ZSET member scored by its
-// expiry on Redis's clock, expired members trimmed, the set's TTL raised
-// to at least ttl), writes the entry with TTL ttl, and removes key from the
+// expiry on Redis's clock, the set's TTL raised to at least ttl, and its
+// expired members trimmed by one in eight of the puts that add a member to
+// it), writes the entry with TTL ttl, and removes key from the
 // sets of the dependencies of the entry it replaces that the new one does
 // not have. Duplicate dependencies are stored once. The stored envelope's
 // Mark is mark.Seq and its Expires ttl from now; e's own are ignored.

@@ -11,14 +11,9 @@ if tomb_newer(redis.call('GET', KEYS[1]), ARGV[1], ARGV[2]) then
   return {1, server_run()}
 end
 if ARGV[5] == '1' then
-  local now = now_ms()
-  local exp = now + tonumber(ARGV[4])
+  local now, us = now_ms()
   -- GT: a member's score only grows, so a put never shortens the life of
   -- the index of a longer-lived entry of the same key.
-  redis.call('ZADD', KEYS[2], 'GT', exp, ARGV[3])
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. fmt_int(now))
-  if redis.call('PEXPIRETIME', KEYS[2]) < exp then
-    redis.call('PEXPIREAT', KEYS[2], fmt_int(exp))
-  end
+  index_in(KEYS[2], ARGV[3], fmt_int(now + tonumber(ARGV[4])), now, us, true)
 end
 return {0, server_run()}

@@ -1,6 +1,7 @@
--- Helpers shared by every write script (scripts.go prepends this file).
--- Key names are never spelled here: the prefixes arrive as arguments.
--- now_ms, fmt_int and contains come from util.lua.
+-- Helpers of the write scripts that invalidate (scripts.go prepends this
+-- file, after entry.lua, to each of them). Key names are never spelled
+-- here: the prefixes arrive as arguments. now_ms, fmt_int and contains come
+-- from util.lua.
 
 -- drop_entry deletes entry m (whose stored bytes are v) and then removes m
 -- from the dependency set of each of its dependencies except skip (a set
@@ -146,67 +147,6 @@ local function claim_overdue(kpend, lease)
     redis.call('ZADD', kpend, 'XX', fmt_int(now + lease), m)
   end
   return late
-end
-
--- check_mark refuses a write marked (epoch, seq) when the epoch is not the
--- current one cur (2; the caller ran ensure_state with the mark as seen,
--- so a mark ahead of the sequence has already started a new epoch), when
--- keys may have been evicted since the mark (1, see evicted_floor), or when
--- any tombstone of tombs is newer than seq (1); 0 lets it through.
-local function check_mark(kseq, khist, pi, cur, epoch, seq, tombs, first)
-  if cur ~= epoch then
-    return 2
-  end
-  local mark = tonumber(seq)
-  -- Only an invalidation after the mark can make a put stale: with none
-  -- (the common case), no eviction matters and INFO is not asked.
-  if mark < (tonumber(redis.call('GET', kseq)) or 0) and mark < evicted_floor(kseq, khist) then
-    return 1
-  end
-  for i = first, #tombs do
-    local t = redis.call('GET', pi .. tombs[i])
-    -- A tombstone that is not a number cannot prove the value fresh.
-    if t and (tonumber(t) or math.huge) > mark then
-      return 1
-    end
-  end
-  return 0
-end
-
--- write_entry stores entry key with the stored bytes env for ttl ms and
--- indexes it under each of ds[first..]. The entry expires at exp, now +
--- ttl on Redis's clock, which is also its score in every set, so a trim
--- (members scored before now) only ever removes members of expired
--- entries, and each set lives at least until exp. Order matters for G2:
--- the index first, then the entry, then the old entry's surplus
--- memberships; stopped anywhere, the worst left is a set member without an
--- entry, never an entry without its index.
-local function write_entry(pe, pd, key, env, ttl, ds, first)
-  local now = now_ms()
-  local exp = now + ttl
-  local new = {}
-  for i = first, #ds do
-    local set = pd .. ds[i]
-    new[ds[i]] = true
-    redis.call('ZADD', set, exp, key)
-    redis.call('ZREMRANGEBYSCORE', set, '-inf', '(' .. fmt_int(now))
-    -- Raise the set's expiry to at least exp. (PEXPIRE GT would not touch
-    -- a set without a TTL, whose PEXPIRETIME is -1: compare instead.)
-    if redis.call('PEXPIRETIME', set) < exp then
-      redis.call('PEXPIREAT', set, fmt_int(exp))
-    end
-  end
-  local ekey = pe .. key
-  local old = redis.call('GET', ekey)
-  redis.call('SET', ekey, env, 'PXAT', fmt_int(exp))
-  local olds = old and env_deps(old)
-  if olds then
-    for _, d in ipairs(olds) do
-      if not new[d] then
-        redis.call('ZREM', pd .. d, key)
-      end
-    end
-  end
 end
 
 -- announce publishes the invalidation seq of ds[first..] (signed when pads

@@ -19,7 +19,8 @@
 -- looked, and floor the sequence at that moment: see evicted_floor.
 
 -- new_epoch starts epoch candidate: the guard names this process, the
--- sequence goes on from where it is (0 if missing), the log goes.
+-- sequence goes on from where it is (0 if missing), the log goes. It
+-- returns the epoch and the sequence.
 local function new_epoch(kseq, kepoch, klog, khist, candidate)
   local seq = redis.call('GET', kseq)
   redis.call('SET', kepoch, candidate)
@@ -29,27 +30,40 @@ local function new_epoch(kseq, kepoch, klog, khist, candidate)
   end
   redis.call('DEL', klog)
   redis.call('HSET', khist, 'run', server_run(), 'evicted', evicted_keys(), 'floor', seq)
-  return candidate
+  return candidate, seq
 end
 
--- ensure_state returns the current epoch, first starting a new one (the
--- candidate) when the epoch or the sequence is missing (a fresh
--- namespace, a Redis that restarted empty, FLUSHALL, an evicted key), when
--- the guard is missing or names another process (see above), or when the
--- caller has seen the sequence at seen_seq in this epoch (seen_epoch) and
--- it is now lower: the sequence went back without a restart (a restore by
--- hand, DEBUG RELOAD). The sequence goes on from where it is (its numbers
+-- ensure_state returns the current epoch and sequence, first starting a
+-- new epoch (the candidate) when the epoch or the sequence is missing (a
+-- fresh namespace, a Redis that restarted empty, FLUSHALL, an evicted key),
+-- when the guard is missing or names another process (see above), or when
+-- the caller has seen the sequence at seen_seq in this epoch (seen_epoch)
+-- and it is now lower: the sequence went back without a restart (a restore
+-- by hand, DEBUG RELOAD). The sequence goes on from where it is (its numbers
 -- mean something only with the epoch); the log of the old epoch goes (its
 -- ids would collide).
-local function ensure_state(kseq, kepoch, klog, khist, candidate, seen_epoch, seen_seq)
-  local run = server_run()
-  local epoch = redis.call('GET', kepoch)
-  local seq = redis.call('GET', kseq)
-  if epoch and epoch ~= '' and seq and redis.call('HGET', khist, 'run') == run and
-      (epoch ~= seen_epoch or (tonumber(seq) or 0) >= (tonumber(seen_seq) or 0)) then
-    return epoch
+--
+-- The epoch and the sequence are read with one MGET, and with them the
+-- string keys of the list more (nil for none: a put's tombstones), which
+-- costs a put one call instead of one per key. The third value returned is
+-- what that MGET answered: the epoch, the sequence, then more's values (so
+-- more[i]'s is at i + 2). They are the values before any new epoch: a
+-- caller that compares a mark with them must first check the epoch.
+local function ensure_state(kseq, kepoch, klog, khist, candidate, seen_epoch, seen_seq, more)
+  local keys = {kepoch, kseq}
+  if more then
+    for i = 1, #more do
+      keys[i + 2] = more[i]
+    end
   end
-  return new_epoch(kseq, kepoch, klog, khist, candidate)
+  local got = mget(keys)
+  local epoch, seq = got[1], got[2]
+  if epoch and epoch ~= '' and seq and redis.call('HGET', khist, 'run') == server_run() and
+      (epoch ~= seen_epoch or (tonumber(seq) or 0) >= (tonumber(seen_seq) or 0)) then
+    return epoch, seq, got
+  end
+  epoch, seq = new_epoch(kseq, kepoch, klog, khist, candidate)
+  return epoch, seq, got
 end
 
 -- evicted_floor returns the sequence below which a put's mark can no

@@ -9,8 +9,14 @@
 -- refuses its first write (a new epoch's, or the index's) with OOM and
 -- nothing is changed; the caller counts the put as refused.
 local tombs_first, deps_first = 10, 11
-local cur = ensure_state(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[9], ARGV[1], ARGV[2])
-local verdict = check_mark(KEYS[1], KEYS[4], ARGV[8], cur, ARGV[1], ARGV[2], ARGV, tombs_first)
+-- The tombstones of Key(key) and of the dependencies are read in the MGET
+-- of the state.
+local tombs = {}
+for i = tombs_first, #ARGV do
+  tombs[#tombs + 1] = ARGV[8] .. ARGV[i]
+end
+local cur, seq, got = ensure_state(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[9], ARGV[1], ARGV[2], tombs)
+local verdict = check_mark(KEYS[1], KEYS[4], cur, ARGV[1], ARGV[2], seq, got, 3)
 if verdict ~= 0 then
   return {verdict}
 end

@@ -20,11 +20,19 @@ local seen_epoch, seen_seq = '', '0'
 if ARGV[12] == '1' then
   seen_epoch, seen_seq = ARGV[13], ARGV[14]
 end
-local epoch = ensure_state(KEYS[1], KEYS[2], KEYS[3], KEYS[5], ARGV[1], seen_epoch, seen_seq)
+local tombs
 if ARGV[12] == '1' then
-  local verdict = check_mark(KEYS[1], KEYS[5], pi, epoch, ARGV[13], ARGV[14], ARGV, keydep_at)
+  -- Read in the MGET of the state, as put.lua does.
+  tombs = {}
+  for i = keydep_at, #ARGV do
+    tombs[#tombs + 1] = pi .. ARGV[i]
+  end
+end
+local epoch, now_seq, got = ensure_state(KEYS[1], KEYS[2], KEYS[3], KEYS[5], ARGV[1], seen_epoch, seen_seq, tombs)
+if ARGV[12] == '1' then
+  local verdict = check_mark(KEYS[1], KEYS[5], epoch, ARGV[13], ARGV[14], now_seq, got, 3)
   if verdict ~= 0 then
-    return {verdict, redis.call('GET', KEYS[1]), epoch, {}, {}}
+    return {verdict, now_seq, epoch, {}, {}}
   end
 end
 local seq = redis.call('INCR', KEYS[1])
