@@ -55,6 +55,9 @@ func Run(ctx context.Context, cfg Config, opts *redis.Options, namespace string,
 				if w == WHit || w == WL2 {
 					steps++ // WHit: 1 and GOMAXPROCS goroutines; WL2: back to back and paced
 				}
+				if w == WHit {
+					steps++ // and the warm-up
+				}
 				if w == WFleet {
 					steps += len(cfg.FleetNodes) - 1 // a step per fleet size
 				}
@@ -69,6 +72,12 @@ func Run(ctx context.Context, cfg Config, opts *redis.Options, namespace string,
 		case WL2, WMiss:
 			// The adapters take turns within one run (see latency).
 			if err := r.latencies(ctx, w, adapters, res); err != nil {
+				return res, err
+			}
+			continue
+		case WHit:
+			// The adapters take turns within one run (see hits).
+			if err := r.hits(ctx, adapters, res); err != nil {
 				return res, err
 			}
 			continue
@@ -159,8 +168,6 @@ type runner struct {
 func (r *runner) one(ctx context.Context, w string, a Adapter, res *Results) error {
 	f := a.Features()
 	switch w {
-	case WHit:
-		return r.hit(ctx, a, res)
 	case WPropagation:
 		r.prog.Step(fmt.Sprintf("invalidation to %d nodes", r.cfg.Nodes), a.Name())
 		if !f.CrossNode {
