@@ -7,12 +7,17 @@ import (
 	"time"
 )
 
+// msFrom returns the time ms milliseconds after t0, for hand-made
+// histories.
+func msFrom(t0 time.Time) func(ms int) time.Time {
+	return func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+}
+
 // TestCheck feeds the checker hand-made histories: one key, versions 1
 // (initial), 2 (invalidated by node 0 at t=100ms) and 3, a deletion
 // (invalidated by node 1 at t=200ms), with a bound of 50ms.
 func TestCheck(t *testing.T) {
-	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	at := msFrom(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 	writes := []Write{
 		{Key: "k", Version: 1, Committed: at(0)},
 		{Key: "k", Version: 2, Node: 0, Committed: at(90), Invalidated: at(100)},
@@ -75,8 +80,7 @@ func TestCheck(t *testing.T) {
 // TestCheckManyReads: only the stale reads of a history are reported, in
 // order, whatever the order of the writes.
 func TestCheckManyReads(t *testing.T) {
-	t0 := time.Now()
-	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	at := msFrom(time.Now())
 	writes := []Write{
 		{Key: "b", Version: 2, Node: 1, Committed: at(10), Invalidated: at(11)},
 		{Key: "a", Version: 1, Committed: at(0)},
@@ -98,8 +102,7 @@ func TestCheckManyReads(t *testing.T) {
 // TestAround lists the rejected read's key near it, in time order, and
 // nothing of other keys or outside the span.
 func TestAround(t *testing.T) {
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	at := msFrom(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	writes := []Write{
 		{Key: "a", Version: 1, Committed: at(0)},
 		{Key: "a", Version: 2, Node: 1, Committed: at(10), Invalidated: at(11)},

@@ -339,27 +339,17 @@ func (c *Cache) set(ctx context.Context, key string, value any, opts []Option) e
 		// Out of memory: the value was not stored, but the old one was
 		// invalidated at st (see remote.Store.Set).
 		c.breaker.success()
-		c.n.sent.Add(1)
-		c.l1.Invalidate(st.Seq, keyDep)
-		c.wrote(st)
-		c.sent(st.Seq, start)
+		c.invalidated(keyDep, st, start)
 		return c.refusedWrite(err)
 	}
 	if err != nil && !c.unfinished(err) {
-		c.dropLocal(keyDep)
-		if errors.Is(err, remote.ErrRefused) {
-			c.hold(ctx)
-		}
-		return c.redisFailed(err)
+		return c.writeFailed(ctx, keyDep, err)
 	}
 	c.breaker.success()
 	if res != remote.Stored {
 		return ErrStale
 	}
-	c.n.sent.Add(1)
-	c.l1.Invalidate(st.Seq, keyDep)
-	c.wrote(st)
-	c.sent(st.Seq, start)
+	c.invalidated(keyDep, st, start)
 	if c.l1Trusted() && st.Epoch == *c.epoch.Load() {
 		c.fillL1(key, deps.Key(key), local.Item{Value: value, Deps: o.deps, Mark: st.Seq, Grace: o.stale}, gen, ttl, payload)
 	}
@@ -488,6 +478,27 @@ func (c *Cache) applyLocal(ds []deps.Dep) uint64 {
 	c.l1.Invalidate(s, ds)
 	c.l1.Advance(s)
 	return s
+}
+
+// invalidated is this node's part of its invalidation of ds, which Redis
+// applied at st (the call began at start): L1 drops the entries at once,
+// and is not served until the bus has applied it (see wrote).
+func (c *Cache) invalidated(ds []deps.Dep, st remote.State, start time.Time) {
+	c.n.sent.Add(1)
+	c.l1.Invalidate(st.Seq, ds)
+	c.wrote(st)
+	c.sent(st.Seq, start)
+}
+
+// writeFailed is a write of ds (an invalidation, a Set) whose outcome in
+// Redis is unknown or that Redis refused: L1 drops the entries anyway, and
+// a refusal holds every node (see hold). It returns the caller's error.
+func (c *Cache) writeFailed(ctx context.Context, ds []deps.Dep, err error) error {
+	c.dropLocal(ds)
+	if errors.Is(err, remote.ErrRefused) {
+		c.hold(ctx)
+	}
+	return c.redisFailed(err)
 }
 
 // dropLocal drops the local entries of ds when the invalidation's outcome in

@@ -2,12 +2,10 @@ package tiered
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
 	"github.com/matroska-go/matroska/deps"
-	"github.com/matroska-go/matroska/remote"
 )
 
 // maxCombined bounds the dependencies of one combined invalidation, so that
@@ -151,16 +149,9 @@ func (c *Cache) sendInvalidation(ctx context.Context, ds []deps.Dep) error {
 	start := time.Now()
 	st, err := c.l2.Invalidate(ctx, ds, c.origin)
 	if err != nil && !c.unfinished(err) {
-		c.dropLocal(ds)
-		if errors.Is(err, remote.ErrRefused) {
-			c.hold(ctx)
-		}
-		return c.redisFailed(err)
+		return c.writeFailed(ctx, ds, err)
 	}
 	c.breaker.success()
-	c.n.sent.Add(1)
-	c.l1.Invalidate(st.Seq, ds)
-	c.wrote(st)
-	c.sent(st.Seq, start)
+	c.invalidated(ds, st, start)
 	return nil
 }
