@@ -28,7 +28,6 @@ func (r *runner) hits(ctx context.Context, adapters []Adapter, res *Results) err
 			l.close(r)
 		}
 	}()
-	rows := make([][2]HitRow, 0, len(adapters))
 	for _, a := range adapters {
 		if !runsOn(a, WHit) {
 			continue
@@ -42,10 +41,9 @@ func (r *runner) hits(ctx context.Context, adapters []Adapter, res *Results) err
 			res.Errors = append(res.Errors, fmt.Sprintf("%s / %s: %v", WHit, a.Name(), err))
 			continue
 		}
-		l.at = len(rows)
-		rows = append(rows, [2]HitRow{})
 		lanes = append(lanes, l)
 	}
+	rows := make([][2]HitRow, len(lanes)) // per lane: 1 goroutine, GOMAXPROCS
 	for m, parallel := range []bool{false, true} {
 		g := 1
 		mode := "1 goroutine"
@@ -61,13 +59,13 @@ func (r *runner) hits(ctx context.Context, adapters []Adapter, res *Results) err
 		err := inTurns(ctx, lanes, 1, func(*hitLane) int { return hitRounds }, func(l *hitLane, _, _ int) error {
 			return l.turn(ctx, r, g, r.cfg.HitDuration/hitRounds)
 		}, func(*hitLane) {})
-		for _, l := range lanes {
+		for i, l := range lanes {
 			row := l.slice.row(g, parallel)
 			row.Adapter = l.a.Name()
 			if !l.a.Features().L1 {
 				row.Note = "no L1: every read is a Redis GET and a decode"
 			}
-			rows[l.at][m] = row
+			rows[i][m] = row
 			if l.slice.errs > 0 {
 				res.Errors = append(res.Errors, fmt.Sprintf("%s / %s: %d of %d reads failed, first: %v",
 					WHit, l.a.Name(), l.slice.errs, l.slice.ops, l.slice.firstErr))
@@ -86,7 +84,6 @@ func (r *runner) hits(ctx context.Context, adapters []Adapter, res *Results) err
 // hitLane is one adapter's node of the L1 hit workload.
 type hitLane struct {
 	a     Adapter
-	at    int // the adapter's index among the lanes' rows
 	env   *Env
 	n     Node
 	src   *Source
