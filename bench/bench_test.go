@@ -169,7 +169,7 @@ func TestSmoke(t *testing.T) {
 	if len(res.Cost) != 9 {
 		t.Errorf("%d redis-cost rows, want 9", len(res.Cost))
 	}
-	for _, want := range []string{"## Fleet invalidations", "## Redis CPU per operation", "## Cold fleet", "(fleet-propagation.png)"} {
+	for _, want := range []string{"## Fleet invalidations", "## Redis CPU per operation", "## Cold fleet", "(fleet-propagation.png)", "(cold-l1.png)", "(redis-cost.png)"} {
 		if !bytes.Contains(md, []byte(want)) {
 			t.Errorf("results.md lacks %q", want)
 		}

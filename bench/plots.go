@@ -236,6 +236,32 @@ func Plots(res *workload.Results, dir string) ([]string, error) {
 		}
 	}
 
+	// Cold fleet: L1 hit rate over time.
+	if len(res.Cold) > 0 {
+		if err := save("cold-l1.png", func(p string) error { return coldPlot(p, res.Cold) }); err != nil {
+			return files, err
+		}
+	}
+
+	// Redis CPU per operation, each path (those over costPlotMax are in the
+	// table only: one bar would flatten the others).
+	names, one, par = nil, nil, nil
+	for _, r := range res.Cost {
+		if r.Measured && r.CPUUs <= costPlotMax {
+			names = append(names, r.Path)
+			one = append(one, r.CPUUs)
+			par = append(par, r.CmdUs)
+		}
+	}
+	if len(names) > 0 {
+		if err := save("redis-cost.png", func(p string) error {
+			return bars(p, fmt.Sprintf("Redis per operation (lower is better; paths over %v µs of CPU: see the table)", costPlotMax), "µs", names,
+				[]series{{"Redis CPU (used_cpu)", one}, {"commandstats time", par}})
+		}); err != nil {
+			return files, err
+		}
+	}
+
 	// Memory.
 	names, one, par = nil, nil, nil
 	for _, r := range res.Memory {
@@ -256,50 +282,86 @@ func Plots(res *workload.Results, dir string) ([]string, error) {
 	return files, nil
 }
 
+// costPlotMax is the Redis CPU per operation, µs, above which a path of
+// the redis-cost workload is left out of its plot.
+const costPlotMax = 1000
+
 func us(d interface{ Microseconds() int64 }) float64 { return float64(d.Microseconds()) }
 
 func ms(d interface{ Microseconds() int64 }) float64 { return float64(d.Microseconds()) / 1000 }
 
-// fleetPlot saves the fleet workload's propagation p99 against the
-// invalidations per second achieved, a line per cache and fleet size.
-func fleetPlot(file string, rows []workload.FleetRow) error {
-	p := plot.New()
-	p.Title.Text = "Fleet: propagation p99 by invalidation rate (lower is better)"
-	p.X.Label.Text = "invalidations per second achieved"
-	p.Y.Label.Text = "propagation p99 (ms)"
-	p.Y.Min = 0
-	type line struct {
-		label string
-		pts   plotter.XYs
+// line is one line of a line chart.
+type line struct {
+	label string
+	pts   plotter.XYs
+}
+
+// lineOf returns the line of label in *ls, adding it when missing.
+func lineOf(ls *[]*line, label string) *line {
+	i := slices.IndexFunc(*ls, func(l *line) bool { return l.label == label })
+	if i < 0 {
+		*ls = append(*ls, &line{label: label})
+		i = len(*ls) - 1
 	}
-	var lines []*line
-	for _, r := range rows {
-		if !r.Measured || r.Samples == 0 {
-			continue
-		}
-		label := fmt.Sprintf("%s, %d nodes", r.Adapter, r.Nodes)
-		i := slices.IndexFunc(lines, func(l *line) bool { return l.label == label })
-		if i < 0 {
-			lines = append(lines, &line{label: label})
-			i = len(lines) - 1
-		}
-		lines[i].pts = append(lines[i].pts, plotter.XY{X: r.Achieved, Y: ms(r.P99)})
-	}
-	if len(lines) == 0 {
+	return (*ls)[i]
+}
+
+// linesPlot saves a line chart of ls, from y = 0 up, with the legend at
+// the top left (else the bottom right, for lines that rise); nothing when
+// ls is empty.
+func linesPlot(file, title, xLabel, yLabel string, topLeft bool, ls []*line) error {
+	if len(ls) == 0 {
 		return nil
 	}
-	for i, l := range lines {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = xLabel
+	p.Y.Label.Text = yLabel
+	p.Y.Min = 0
+	for i, l := range ls {
 		ln, pts, err := plotter.NewLinePoints(l.pts)
 		if err != nil {
 			return fmt.Errorf("%s: %w", file, err)
 		}
 		ln.Color, pts.Color = plotutil.Color(i), plotutil.Color(i)
 		pts.Shape = plotutil.Shape(i)
+		pts.Radius = vg.Points(2)
 		p.Add(ln, pts)
 		p.Legend.Add(l.label, ln, pts)
 	}
 	p.Add(plotter.NewGrid())
-	p.Legend.Top = true
-	p.Legend.Left = true
+	p.Legend.Top, p.Legend.Left = topLeft, topLeft
 	return p.Save(7*vg.Inch, 4.5*vg.Inch, file)
+}
+
+// fleetPlot saves the fleet workload's propagation p99 against the
+// invalidations per second achieved, a line per cache and fleet size.
+func fleetPlot(file string, rows []workload.FleetRow) error {
+	var ls []*line
+	for _, r := range rows {
+		if !r.Measured || r.Samples == 0 {
+			continue
+		}
+		l := lineOf(&ls, fmt.Sprintf("%s, %d nodes", r.Adapter, r.Nodes))
+		l.pts = append(l.pts, plotter.XY{X: r.Achieved, Y: ms(r.P99)})
+	}
+	return linesPlot(file, "Fleet: propagation p99 by invalidation rate (lower is better)",
+		"invalidations per second achieved", "propagation p99 (ms)", true, ls)
+}
+
+// coldPlot saves the cold workload's L1 hit rate over time, a line per
+// cache.
+func coldPlot(file string, rows []workload.ColdRow) error {
+	var ls []*line
+	for _, r := range rows {
+		if !r.Measured || len(r.Curve) == 0 {
+			continue
+		}
+		l := lineOf(&ls, fmt.Sprintf("%s, %d nodes", r.Adapter, r.Nodes))
+		for _, c := range r.Curve {
+			l.pts = append(l.pts, plotter.XY{X: c.At.Seconds(), Y: 100 * c.L1})
+		}
+	}
+	return linesPlot(file, "Cold fleet: L1 hit rate from an empty Redis (higher sooner is better)",
+		"seconds since the start", "L1 hit rate of the interval (%)", false, ls)
 }
