@@ -326,8 +326,15 @@ func TestG12_NoEvictionOOM(t *testing.T) {
 // tombstone of an invalidation that overtook a load. The put of that load
 // must still be refused: once keys have been evicted, a put marked before
 // the current sequence is refused (G1); one marked at it still lands.
+//
+// The policy is volatile-lru, which evicts tombstones (they have a TTL)
+// and the junk below, but not the sequence, the epoch or the guard: under
+// allkeys-lru Redis sometimes evicted one of those too (its LRU clock has
+// a resolution of a second, so every key of the test looks as old), which
+// starts a new epoch, a case of its own (TestG11_*), and left the last
+// load uncached or refused.
 func TestG12_EvictedTombstone(t *testing.T) {
-	srv := redistest.Start(t, "--maxmemory", "3mb", "--maxmemory-policy", "allkeys-lru")
+	srv := redistest.Start(t, "--maxmemory", "3mb", "--maxmemory-policy", "volatile-lru")
 	rdb := srv.Client(t)
 	a := newNode(t, srv.Client(t))
 	dep := deps.Id("article", 1)
@@ -346,7 +353,7 @@ func TestG12_EvictedTombstone(t *testing.T) {
 		if i > 10_000 {
 			t.Fatal("Redis evicted nothing")
 		}
-		if err := rdb.Set(bg(), "junk"+strconv.Itoa(i), junk, 0).Err(); err != nil {
+		if err := rdb.Set(bg(), "junk"+strconv.Itoa(i), junk, time.Hour).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -363,11 +370,12 @@ func TestG12_EvictedTombstone(t *testing.T) {
 	}
 	// A load that no invalidation overtook is stored.
 	var n atomic.Int64
+	refused, ev := a.Stats().RefusedPuts, evictedKeys(t, rdb)
 	if _, err := matroska.GetOrLoad(bg(), a, "k2", counted(&n, 2, dep)); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := rdb.Exists(bg(), "t:e:k2").Result(); n != 1 {
-		t.Fatal("a fresh load was not stored under memory pressure")
+		t.Fatalf("a fresh load was not stored under memory pressure: refused %d -> %d, evicted %d -> %d", refused, a.Stats().RefusedPuts, ev, evictedKeys(t, rdb))
 	}
 }
 
