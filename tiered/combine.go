@@ -13,6 +13,17 @@ import (
 // without limit: what is left waits for the next call.
 const maxCombined = 1024
 
+// maxQueueWait bounds how long an invalidation waits in the queue: past
+// it, the caller leaves the queue and sends its invalidation itself, beside
+// the one in flight. Without it, every invalidation of a node would wait
+// for a long one in flight (a large invalidation in phases takes seconds;
+// one on Redis Cluster, four round trips), and so would its broadcast:
+// another node's write, committed after this one's, could take the
+// earlier sequence number and be read back there without this one. Under
+// load a call takes a round trip or so, well under it, and the queue still
+// combines.
+const maxQueueWait = time.Millisecond
+
 // combiner turns this node's concurrent invalidations into fewer Redis
 // calls (a group commit). An Invalidate that finds none in flight runs at
 // once, alone: an idle node adds no wait. One that comes while another is in
@@ -28,11 +39,13 @@ const maxCombined = 1024
 // dependencies did, with that call's outcome (G3 holds for each). A caller
 // whose context ends while it is still queued is taken out of the queue and
 // returns the context's error, its dependencies dropped from L1 as for any
-// invalidation whose outcome is unknown.
+// invalidation whose outcome is unknown. One still queued after
+// maxQueueWait leaves the queue and sends its invalidation alone.
 type combiner struct {
 	mu     sync.Mutex
 	flying bool          // an invalidation of this node is in flight
 	queue  []*invocation // waiting for it to return
+	wait   time.Duration // maxQueueWait, or a test's (0: maxQueueWait)
 }
 
 // invocation is one queued Invalidate.
@@ -56,23 +69,29 @@ func (c *Cache) invalidateRemote(ctx context.Context, ds []deps.Dep) error {
 	}
 	inv := &invocation{ctx: ctx, ds: ds, done: make(chan struct{})}
 	m.queue = append(m.queue, inv)
+	d := m.wait
 	m.mu.Unlock()
+	if d == 0 {
+		d = maxQueueWait
+	}
+	wait := time.NewTimer(d)
+	defer wait.Stop()
 	select {
 	case <-inv.done:
 		return inv.err
+	case <-wait.C:
+		if m.leave(inv) {
+			return c.sendInvalidation(ctx, ds)
+		}
+		// Already taken: it goes with the others.
+		select {
+		case <-inv.done:
+			return inv.err
+		case <-ctx.Done():
+		}
 	case <-ctx.Done():
 	}
-	m.mu.Lock()
-	queued := false
-	for i, q := range m.queue {
-		if q == inv {
-			m.queue = append(m.queue[:i], m.queue[i+1:]...)
-			queued = true
-			break
-		}
-	}
-	m.mu.Unlock()
-	if !queued {
+	if !m.leave(inv) {
 		// Already taken: its call may land. The outcome is unknown, as for
 		// a call cut short by its context.
 		select {
@@ -83,6 +102,20 @@ func (c *Cache) invalidateRemote(ctx context.Context, ds []deps.Dep) error {
 	}
 	c.dropLocal(ds)
 	return ctx.Err()
+}
+
+// leave takes inv out of the queue and reports whether it was still there
+// (not yet taken by a combined call).
+func (m *combiner) leave(inv *invocation) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, q := range m.queue {
+		if q == inv {
+			m.queue = append(m.queue[:i], m.queue[i+1:]...)
+			return true
+		}
+	}
+	return false
 }
 
 // nextCombined is called when this node's invalidation in flight returns:

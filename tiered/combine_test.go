@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/matroska-go/matroska"
 	"github.com/matroska-go/matroska/deps"
+	"github.com/matroska-go/matroska/internal/redistest"
 )
 
 // TestCombinedInvalidationsReadYourWrites has many goroutines of one node
@@ -92,6 +96,7 @@ func TestCombinedInvalidationsReadYourWrites(t *testing.T) {
 func TestCombinedInvalidationLeavesQueueOnCancel(t *testing.T) {
 	cl := newCluster(t, 1)
 	c := cl.nodes[0]
+	c.SetMaxQueueWait(time.Minute) // the queued ones stay queued while Redis is paused
 	data := newDB()
 	load := func(id string) matroska.LoadFunc[int] {
 		return func(ctx context.Context, rec *matroska.Recorder) (int, error) {
@@ -164,5 +169,101 @@ func TestCombinedInvalidationLeavesQueueOnCancel(t *testing.T) {
 	}
 	if n := c.Stats().Loads - loads; n != 0 {
 		t.Errorf("x was loaded again (%d loads): the invalidation that left the queue was sent", n)
+	}
+}
+
+// holdHook holds the first EVALSHA or EVAL it sees once armed (the first
+// script call after arming: an invalidation in the test below) until
+// released.
+type holdHook struct {
+	armed   atomic.Bool
+	held    chan struct{} // closed when a call is held
+	release chan struct{}
+}
+
+func (h *holdHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *holdHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if name := cmd.Name(); (name == "evalsha" || name == "eval") && h.armed.CompareAndSwap(true, false) {
+			close(h.held)
+			<-h.release
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (h *holdHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// TestQueuedInvalidationDoesNotWaitForALongOne holds one invalidation in
+// flight (its script call never reaches Redis until released): another
+// Invalidate of the node waits in the queue at most maxQueueWait, then goes
+// alone, returns while the first is still held, and its caller reads its
+// own write (G3). Without the bound it would wait for the first, as long as
+// that takes.
+func TestQueuedInvalidationDoesNotWaitForALongOne(t *testing.T) {
+	srv := redistest.Start(t)
+	hook := &holdHook{held: make(chan struct{}), release: make(chan struct{})}
+	rdb := srv.Client(t)
+	rdb.AddHook(hook)
+	c := newNode(t, rdb)
+	data := newDB()
+	load := func(id string) matroska.LoadFunc[int] {
+		return func(ctx context.Context, rec *matroska.Recorder) (int, error) {
+			rec.Depend(deps.Id("row", id))
+			return data.get(id), nil
+		}
+	}
+	for _, id := range []string{"y", "z"} {
+		if _, err := matroska.GetOrLoad(bg(), c, id, load(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(hook.release)
+		}
+	}
+	defer release()
+	hook.armed.Store(true)
+	first := make(chan error, 1)
+	go func() { first <- c.Invalidate(bg(), deps.Id("row", "z")) }()
+	select {
+	case <-hook.held:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first invalidation never reached Redis")
+	}
+
+	want := data.bump("y")
+	second := make(chan error, 1)
+	go func() { second <- c.Invalidate(bg(), deps.Id("row", "y")) }()
+	select {
+	case err := <-second:
+		if err != nil {
+			t.Fatalf("the queued invalidation returned %v", err)
+		}
+	case err := <-first:
+		t.Fatalf("the held invalidation returned (%v) before the queued one", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the queued invalidation waited for the one in flight")
+	}
+	if v, err := matroska.GetOrLoad(bg(), c, "y", load("y")); err != nil || v != want {
+		t.Errorf("y read %d, %v after its Invalidate returned; want %d", v, err, want)
+	}
+	select {
+	case err := <-first:
+		t.Fatalf("the held invalidation returned (%v) while held", err)
+	default:
+	}
+	release()
+	if err := <-first; err != nil {
+		t.Errorf("the held invalidation returned %v", err)
+	}
+	if n := c.QueuedInvalidations(); n != 0 {
+		t.Errorf("%d invalidations left in the queue", n)
 	}
 }

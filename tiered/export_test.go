@@ -2,6 +2,7 @@ package tiered
 
 import (
 	"context"
+	"time"
 
 	"github.com/matroska-go/matroska/local"
 	"github.com/matroska-go/matroska/remote"
@@ -43,6 +44,14 @@ func (c *Cache) InvalidationInFlight() bool {
 	c.combine.mu.Lock()
 	defer c.combine.mu.Unlock()
 	return c.combine.flying
+}
+
+// SetMaxQueueWait sets how long this node's invalidations wait in the
+// combiner's queue before they go alone (maxQueueWait by default).
+func (c *Cache) SetMaxQueueWait(d time.Duration) {
+	c.combine.mu.Lock()
+	defer c.combine.mu.Unlock()
+	c.combine.wait = d
 }
 
 // QueuedInvalidations is the number of invalidations queued behind the one
