@@ -25,6 +25,10 @@ func TestCombinedInvalidationsReadYourWrites(t *testing.T) {
 	forTopologies(t, func(t *testing.T, topo string) {
 		cl := newClusterOn(t, topo, 2)
 		writer, other := cl.nodes[0], cl.nodes[1]
+		// Every queued call waits for the one in flight, however slow the
+		// machine: this test is about the combined calls (the bound has
+		// TestQueuedInvalidationDoesNotWaitForALongOne).
+		writer.SetMaxQueueWait(time.Minute)
 		const keys, rounds = 48, 10
 		data := newDB()
 		load := func(i int) matroska.LoadFunc[int] {
