@@ -89,6 +89,7 @@ func New(cfg Config) (*Cache, error) {
 		codec:     codecName(cfg.Codec),
 		l1:        l1,
 		deadlines: newDeadlines(cfg.RedisTimeout),
+		combine:   combiner{on: cfg.CombineInvalidations},
 		breaker: breaker{
 			threshold: int64(cfg.BreakerThreshold),
 			cooldown:  cfg.BreakerCooldown,

@@ -25,7 +25,8 @@ const maxCombined = 1024
 const maxQueueWait = time.Millisecond
 
 // combiner turns this node's concurrent invalidations into fewer Redis
-// calls (a group commit). An Invalidate that finds none in flight runs at
+// calls (a group commit), when Config.CombineInvalidations is on; off, each
+// call goes alone at once. An Invalidate that finds none in flight runs at
 // once, alone: an idle node adds no wait. One that comes while another is in
 // flight queues; when the one in flight returns, a goroutine sends everything
 // queued as one invalidation of the union of their dependencies, then the
@@ -42,6 +43,7 @@ const maxQueueWait = time.Millisecond
 // invalidation whose outcome is unknown. One still queued after
 // maxQueueWait leaves the queue and sends its invalidation alone.
 type combiner struct {
+	on     bool // Config.CombineInvalidations; else every call goes alone
 	mu     sync.Mutex
 	flying bool          // an invalidation of this node is in flight
 	queue  []*invocation // waiting for it to return
@@ -59,6 +61,9 @@ type invocation struct {
 // invalidateRemote invalidates ds in Redis through the combiner.
 func (c *Cache) invalidateRemote(ctx context.Context, ds []deps.Dep) error {
 	m := &c.combine
+	if !m.on {
+		return c.sendInvalidation(ctx, ds)
+	}
 	m.mu.Lock()
 	if !m.flying {
 		m.flying = true

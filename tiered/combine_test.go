@@ -28,6 +28,7 @@ func TestCombinedInvalidationsReadYourWrites(t *testing.T) {
 		// Every queued call waits for the one in flight, however slow the
 		// machine: this test is about the combined calls (the bound has
 		// TestQueuedInvalidationDoesNotWaitForALongOne).
+		writer.SetCombineInvalidations(true)
 		writer.SetMaxQueueWait(time.Minute)
 		const keys, rounds = 48, 10
 		data := newDB()
@@ -90,6 +91,21 @@ func TestCombinedInvalidationsReadYourWrites(t *testing.T) {
 			t.Errorf("sent %d + combined %d = %d; want the %d calls", s.InvalidationsSent, s.InvalidationsCombined, got, calls)
 		}
 		t.Logf("%d Invalidate calls: %d Redis calls, %d combined", calls, s.InvalidationsSent, s.InvalidationsCombined)
+
+		// The other node has CombineInvalidations off, the default: its
+		// concurrent calls each go alone.
+		var wg sync.WaitGroup
+		for i := range keys {
+			wg.Go(func() {
+				if err := other.Invalidate(bg(), deps.Id("row", i)); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if o := other.Stats(); o.InvalidationsCombined != 0 || o.InvalidationsSent < keys {
+			t.Errorf("a node without CombineInvalidations sent %d and combined %d of %d concurrent calls", o.InvalidationsSent, o.InvalidationsCombined, keys)
+		}
 	})
 }
 
@@ -100,6 +116,7 @@ func TestCombinedInvalidationsReadYourWrites(t *testing.T) {
 func TestCombinedInvalidationLeavesQueueOnCancel(t *testing.T) {
 	cl := newCluster(t, 1)
 	c := cl.nodes[0]
+	c.SetCombineInvalidations(true)
 	c.SetMaxQueueWait(time.Minute) // the queued ones stay queued while Redis is paused
 	data := newDB()
 	load := func(id string) matroska.LoadFunc[int] {
@@ -213,6 +230,7 @@ func TestQueuedInvalidationDoesNotWaitForALongOne(t *testing.T) {
 	rdb := srv.Client(t)
 	rdb.AddHook(hook)
 	c := newNode(t, rdb)
+	c.SetCombineInvalidations(true)
 	data := newDB()
 	load := func(id string) matroska.LoadFunc[int] {
 		return func(ctx context.Context, rec *matroska.Recorder) (int, error) {

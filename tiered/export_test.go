@@ -46,6 +46,10 @@ func (c *Cache) InvalidationInFlight() bool {
 	return c.combine.flying
 }
 
+// SetCombineInvalidations turns Config.CombineInvalidations on or off; call
+// it before the node's first invalidation.
+func (c *Cache) SetCombineInvalidations(on bool) { c.combine.on = on }
+
 // SetMaxQueueWait sets how long this node's invalidations wait in the
 // combiner's queue before they go alone (maxQueueWait by default).
 func (c *Cache) SetMaxQueueWait(d time.Duration) {

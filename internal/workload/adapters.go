@@ -82,7 +82,7 @@ func (m Matroska) StaleBound() time.Duration {
 // Open starts a tiered.Cache on its own go-redis client.
 func (m Matroska) Open(ctx context.Context, env *Env) (Node, error) {
 	rdb := env.GoRedis()
-	cfg := tiered.Config{Redis: rdb, Namespace: env.Namespace, DefaultTTL: env.TTL, Lease: m.Lease}
+	cfg := tiered.Config{Redis: rdb, Namespace: env.Namespace, DefaultTTL: env.TTL, Lease: m.Lease, CombineInvalidations: env.Combine}
 	if m.Configure != nil {
 		m.Configure(&cfg)
 	}

@@ -60,6 +60,7 @@ func (r *runner) fleet(ctx context.Context, a Adapter, res *Results) error {
 func (r *runner) fleetOf(ctx context.Context, a Adapter, n int) ([]FleetRow, error) {
 	src := NewSource(r.cfg.FleetHotKeys, 0)
 	env := r.env(src)
+	env.Combine = true // a fleet that invalidates at a high rate turns it on (see tiered.Config.CombineInvalidations)
 	defer r.finish(env)
 	nodes, closeAll, err := openNodes(ctx, a, env, n)
 	if err != nil {

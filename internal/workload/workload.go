@@ -196,6 +196,7 @@ type Env struct {
 	Source    *Source
 	TTL       time.Duration // entry time to live (L1 and Redis)
 	Count     bool          // nodes count L1 hits (the mixed workload)
+	Combine   bool          // this library's nodes combine their invalidations (the fleet workload; tiered.Config.CombineInvalidations)
 
 	clients atomic.Int64 // go-redis clients made by GoRedis
 	marked  atomic.Int64 // round trips of go-redis clients made by GoRedis for a context from Measure
